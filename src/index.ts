@@ -1,0 +1,2 @@
+export { FlagstoneError, type FlagstoneErrorCode, isFlagstoneError } from './errors.js'
+export * from './stores/index.js'

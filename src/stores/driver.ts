@@ -1,0 +1,226 @@
+/**
+ * The part of every store that does not depend on the backend: argument checks, namespaces,
+ * closed-state and error mapping. A backend only implements `Driver`: primitive operations on
+ * physical keys (already validated and encoded), with TTLs in whole ms.
+ */
+import { FlagstoneError } from '../errors.js'
+import { checkStep, DEFAULT_MAX_VALUE_BYTES, toBytes } from './bytes.js'
+import { checkTtl } from './expiry.js'
+import { checkKey, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './namespace.js'
+import type { BaseStoreOptions, GetOptions, SetOptions, Store, StoreValue } from './types.js'
+
+export interface Driver {
+  /** Backend name used in error messages: `memory`, `sqlite`, `redis`, `postgres`. */
+  readonly backend: string
+  get(key: string): Promise<Uint8Array | null>
+  /** `get` that also resets an existing expiry to `ttlMs` from now, atomically (never resurrects). */
+  getAndRenew(key: string, ttlMs: number): Promise<Uint8Array | null>
+  set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void>
+  delete(key: string): Promise<void>
+  exists(key: string): Promise<boolean>
+  /** ms left (>= 1), `Infinity`, or `null` when missing or expired. */
+  ttl(key: string): Promise<number | null>
+  /** Deletes every key under `space.own` and `space.children`. */
+  deleteSpace(space: KeySpace): Promise<void>
+  /** Physically removes expired entries under `space`; returns how many. */
+  deleteExpired(space: KeySpace): Promise<number>
+  /** Physical keys of live entries that start with `prefix`. */
+  scan(prefix: string): AsyncIterable<string>
+  /** `label` is the user's key, for the error message when the stored value is not an integer. */
+  increment(key: string, by: number, ttlMs: number | undefined, label: string): Promise<number>
+  compareAndSet(key: string, expected: Buffer | null, value: Buffer, ttlMs: number | undefined): Promise<boolean>
+  close(): Promise<void>
+}
+
+export interface Shared {
+  readonly driver: Driver
+  readonly maxValueBytes: number
+  /** Set when the root store closes: every view of the driver is closed then. */
+  closed: boolean
+}
+
+export interface ResolvedOptions {
+  readonly root: KeySpace
+  readonly maxValueBytes: number
+}
+
+/** Validates and freezes the options every backend shares. */
+export function resolveBaseOptions(options: BaseStoreOptions = {}): ResolvedOptions {
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
+  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
+    throw new FlagstoneError('INVALID_ARGUMENT', `maxValueBytes must be a positive integer, got ${String(maxValueBytes)}`, {
+      details: { field: 'maxValueBytes' },
+    })
+  }
+  return Object.freeze({ root: rootKeySpace(options.namespace ?? DEFAULT_ROOT), maxValueBytes })
+}
+
+export class DriverStore implements Store {
+  readonly #shared: Shared
+  readonly #space: KeySpace
+  readonly #isRoot: boolean
+  #closed = false
+
+  /** A root store that owns `driver` (its `close()` closes the driver). */
+  static root(driver: Driver, options: ResolvedOptions): DriverStore {
+    return new DriverStore(DriverStore.shared(driver, options), options.root, true)
+  }
+
+  protected static shared(driver: Driver, options: ResolvedOptions): Shared {
+    return { driver, maxValueBytes: options.maxValueBytes, closed: false }
+  }
+
+  protected constructor(shared: Shared, space: KeySpace, isRoot: boolean) {
+    this.#shared = shared
+    this.#space = space
+    this.#isRoot = isRoot
+  }
+
+  get namespace(): string {
+    return this.#space.path
+  }
+
+  async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
+    const k = this.#key(key)
+    const renewFor = opts === undefined ? undefined : checkTtl(opts.renewFor, 'renewFor')
+    try {
+      return await (renewFor === undefined ? this.#shared.driver.get(k) : this.#shared.driver.getAndRenew(k, renewFor))
+    } catch (error) {
+      throw this.#fail(error, 'get', key)
+    }
+  }
+
+  async set(key: string, value: StoreValue, opts?: SetOptions): Promise<void> {
+    const k = this.#key(key)
+    const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
+    const bytes = toBytes(value, this.#shared.maxValueBytes)
+    try {
+      await this.#shared.driver.set(k, bytes, ttl)
+    } catch (error) {
+      throw this.#fail(error, 'set', key)
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const k = this.#key(key)
+    try {
+      await this.#shared.driver.delete(k)
+    } catch (error) {
+      throw this.#fail(error, 'delete', key)
+    }
+  }
+
+  async deleteAll(): Promise<void> {
+    this.#open()
+    try {
+      await this.#shared.driver.deleteSpace(this.#space)
+    } catch (error) {
+      throw this.#fail(error, 'deleteAll')
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    const k = this.#key(key)
+    try {
+      return await this.#shared.driver.exists(k)
+    } catch (error) {
+      throw this.#fail(error, 'exists', key)
+    }
+  }
+
+  async expiresIn(key: string): Promise<number | null> {
+    const k = this.#key(key)
+    try {
+      return await this.#shared.driver.ttl(k)
+    } catch (error) {
+      throw this.#fail(error, 'expiresIn', key)
+    }
+  }
+
+  async deleteExpired(): Promise<number> {
+    this.#open()
+    try {
+      return await this.#shared.driver.deleteExpired(this.#space)
+    } catch (error) {
+      throw this.#fail(error, 'deleteExpired')
+    }
+  }
+
+  async *keys(prefix = ''): AsyncIterable<string> {
+    if (typeof prefix !== 'string') {
+      throw new FlagstoneError('INVALID_ARGUMENT', `keys prefix must be a string, got ${typeof prefix}`, {
+        details: { field: 'prefix' },
+      })
+    }
+    this.#open()
+    const own = this.#space.own
+    try {
+      for await (const physical of this.#shared.driver.scan(own + prefix)) yield physical.slice(own.length)
+    } catch (error) {
+      throw this.#fail(error, 'keys')
+    }
+  }
+
+  async increment(key: string, by = 1, opts?: SetOptions): Promise<number> {
+    const k = this.#key(key)
+    const step = checkStep(by)
+    const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
+    try {
+      return await this.#shared.driver.increment(k, step, ttl, key)
+    } catch (error) {
+      throw this.#fail(error, 'increment', key)
+    }
+  }
+
+  async compareAndSet(key: string, expected: Uint8Array | null, value: StoreValue, opts?: SetOptions): Promise<boolean> {
+    const k = this.#key(key)
+    const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
+    const want = expected === null ? null : toBytes(expected, Number.MAX_SAFE_INTEGER, 'expected')
+    const bytes = toBytes(value, this.#shared.maxValueBytes)
+    try {
+      return await this.#shared.driver.compareAndSet(k, want, bytes, ttl)
+    } catch (error) {
+      throw this.#fail(error, 'compareAndSet', key)
+    }
+  }
+
+  withNamespace(name: string): Store {
+    this.#open()
+    return new DriverStore(this.#shared, childKeySpace(this.#space, name), false)
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#isRoot && !this.#shared.closed) {
+      this.#shared.closed = true
+      await this.#shared.driver.close()
+    }
+  }
+
+  #open(): void {
+    if (this.#closed || this.#shared.closed) {
+      throw new FlagstoneError('STORE_CLOSED', `${this.#describe()} is closed`)
+    }
+  }
+
+  #key(key: string): string {
+    this.#open()
+    return this.#space.own + checkKey(key)
+  }
+
+  #describe(): string {
+    const ns = this.#space.path === '' ? 'root' : `namespace "${this.#space.path}"`
+    return `${this.#shared.driver.backend} store (${ns})`
+  }
+
+  #fail(error: unknown, op: string, key?: string): FlagstoneError {
+    if (error instanceof FlagstoneError) return error
+    if (this.#closed || this.#shared.closed) {
+      return new FlagstoneError('STORE_CLOSED', `${this.#describe()} was closed during ${op}`, { cause: error })
+    }
+    const what = key === undefined ? op : `${op} of key ${JSON.stringify(key)}`
+    const reason = error instanceof Error ? error.message : String(error)
+    return new FlagstoneError('STORE_UNAVAILABLE', `${this.#describe()}: ${what} failed: ${reason}`, { cause: error })
+  }
+}

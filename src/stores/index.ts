@@ -1,0 +1,7 @@
+export { createStore, type CreateStoreOptions } from './create-store.js'
+export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from './memory.js'
+export { createPostgresStore, type PostgresStoreOptions } from './postgres.js'
+export { createRedisStore, type RedisStoreOptions } from './redis.js'
+export { type RegisterOptions, StoreRegistry, type StoreFactory, type StoreRegistryOptions } from './registry.js'
+export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js'
+export type { BaseStoreOptions, GetOptions, SetOptions, Store, StoreValue } from './types.js'

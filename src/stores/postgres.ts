@@ -1,0 +1,114 @@
+/** PostgreSQL store on @keyv/postgres, with a connection pool each store owns. */
+import type { KeyvPostgres as KeyvPostgresType, KeyvPostgresOptions } from '@keyv/postgres'
+import type { Pool, PoolConfig } from 'pg'
+import { DriverStore, resolveBaseOptions } from './driver.js'
+import { MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
+import { checkTable } from './sqlite.js'
+import type { BaseStoreOptions, Store } from './types.js'
+
+export interface PostgresStoreOptions extends BaseStoreOptions {
+  /** Connection string, e.g. `postgresql://postgres@127.0.0.1:5432/test`. */
+  url?: string
+  /** A pool the caller owns (never ended by the store); `url` is then ignored. */
+  pool?: Pool
+  /** Schema of the table. @default 'public' */
+  schema?: string
+  /** Table for flagstone's entries. @default 'flagstone_store' */
+  table?: string
+  /** Pool size when the store makes its own pool. @default 10 */
+  max?: number
+  /** How long to wait for a connection before failing with `STORE_UNAVAILABLE`, in ms. @default 5000 */
+  connectionTimeout?: number
+}
+
+export const postgresDialect: SqlDialect = {
+  backend: 'postgres',
+  now: `(extract(epoch from clock_timestamp()) * 1000)::bigint`,
+  incrementable: (v, s) =>
+    `CASE WHEN encode(${v}, 'escape') ~ '^-?(0|[1-9][0-9]{0,15})$' ` +
+    `THEN abs(encode(${v}, 'escape')::numeric + ${s}::bigint) <= ${MAX_SAFE_SQL} ELSE FALSE END`,
+  add: (v, s) => `convert_to((encode(${v}, 'escape')::bigint + ${s}::bigint)::text, 'UTF8')`,
+}
+
+type Options = KeyvPostgresOptions & { flagstone: { pool: Pool | undefined; ddl: readonly string[] } }
+
+export async function createPostgresStore(options: PostgresStoreOptions = {}): Promise<Store> {
+  const base = resolveBaseOptions(options)
+  const schema = checkTable(options.schema ?? 'public')
+  const table = checkTable(options.table ?? 'flagstone_store')
+  const qualified = `${schema}.${table}`
+  const { KeyvPostgres } = await import('@keyv/postgres')
+  const pg = (await import('pg')).default
+
+  /**
+   * @keyv/postgres keeps one module-global pool per process: a second URL silently replaces it and
+   * `disconnect()` ends it under every other instance. This subclass gives each adapter its own
+   * pool (or the caller's), and creates flagstone's table before the adapter issues any query.
+   */
+  class OwnPoolKeyvPostgres extends KeyvPostgres {
+    declare pool: Pool
+    declare owned: boolean
+    declare schemaReady: Promise<void> | undefined
+
+    override async connect() {
+      const { flagstone, ...config } = this.opts as Options
+      this.owned = flagstone.pool === undefined
+      this.pool = flagstone.pool ?? new pg.Pool({ ...(config as PoolConfig), connectionString: config.uri })
+      this.pool.on('error', () => undefined) // idle-client errors surface on the next query instead
+      return async (sql: string, values?: unknown[]) => {
+        await this.ensureSchema(flagstone.ddl)
+        return (await this.pool.query(sql, values)).rows
+      }
+    }
+
+    /** Creates the table once; after a failure (server down) the next call tries again. */
+    ensureSchema(ddl: readonly string[]): Promise<void> {
+      this.schemaReady ??= (async () => {
+        for (const statement of ddl) {
+          try {
+            await this.pool.query(statement)
+          } catch (error) {
+            // Two processes creating the table at once: the loser sees a duplicate; that is fine.
+            const code = (error as { code?: string }).code
+            if (code !== '23505' && code !== '42P07') throw error
+          }
+        }
+      })().catch((error: unknown) => {
+        this.schemaReady = undefined
+        throw error
+      })
+      return this.schemaReady
+    }
+
+    override async disconnect() {
+      if (this.owned) await this.pool.end()
+    }
+  }
+
+  const ddl = [
+    `CREATE TABLE IF NOT EXISTS ${qualified} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL, expires_at BIGINT)`,
+    `CREATE INDEX IF NOT EXISTS ${table}_expires_at ON ${qualified} (expires_at) WHERE expires_at IS NOT NULL`,
+  ]
+  const adapterOptions: Options = {
+    uri: options.url ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
+    schema,
+    table, // the adapter's own CREATE TABLE then finds flagstone's table and does nothing
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectionTimeout ?? 5000,
+    flagstone: { pool: options.pool, ddl },
+  }
+  const adapter: OwnPoolKeyvPostgresLike = new OwnPoolKeyvPostgres(adapterOptions)
+  adapter.on('error', () => undefined) // keyv emits connect errors; ours surface per operation
+
+  const conn: SqlConnection = {
+    async query(name, text, values) {
+      await adapter.ensureSchema(ddl)
+      // Named statements are prepared once per connection and reused.
+      return (await adapter.pool.query({ name, text, values: values as unknown[] })).rows as Record<string, unknown>[]
+    },
+    close: () => adapter.disconnect(),
+  }
+  return DriverStore.root(sqlDriver(qualified, postgresDialect, conn), base)
+}
+
+type OwnPoolKeyvPostgresLike = KeyvPostgresType & { pool: Pool; ensureSchema(ddl: readonly string[]): Promise<void> }

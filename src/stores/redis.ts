@@ -1,0 +1,161 @@
+/** Redis (and Valkey) store on @keyv/redis's node-redis client: native expiry, Lua for atomic steps. */
+import { createHash } from 'node:crypto'
+import type KeyvRedis from '@keyv/redis'
+import { RESP_TYPES, type RedisArgument, type RedisClientType } from '@redis/client'
+import { FlagstoneError } from '../errors.js'
+import { parseCounter } from './bytes.js'
+import { type Driver, DriverStore, resolveBaseOptions } from './driver.js'
+import { escapeGlob, type KeySpace } from './namespace.js'
+import type { BaseStoreOptions, Store } from './types.js'
+
+export interface RedisStoreOptions extends BaseStoreOptions {
+  /** `redis://` or `rediss://` URL. @default 'redis://127.0.0.1:6379' */
+  url?: string
+  /** A connected or unconnected node-redis client the caller owns (never closed by the store). */
+  client?: RedisClientType
+  /** How long one connection attempt may take before operations fail with `STORE_UNAVAILABLE`, in ms. @default 5000 */
+  connectTimeout?: number
+}
+
+// Scripts run atomically on the server; each touches one key, so they are cluster-safe.
+const RENEW = `local v = redis.call('GET', KEYS[1])
+if v and redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return v`
+const INCREMENT = `local v = redis.call('GET', KEYS[1])
+if v then
+  local n = tonumber(v)
+  if not string.match(v, '^%-?%d+$') or not n or math.abs(n + tonumber(ARGV[1])) > 9007199254740991 then
+    return redis.error_reply('FLAGSTONE_NOT_INTEGER')
+  end
+  return redis.call('INCRBY', KEYS[1], ARGV[1])
+end
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n`
+// The expected value travels as '=' + bytes, so that '' can mean "expect absent" and the empty
+// value can still be expected.
+const COMPARE_AND_SET = `local v = redis.call('GET', KEYS[1])
+if ARGV[3] == '' then
+  if v then return 0 end
+elseif not v or '=' .. v ~= ARGV[3] then
+  return 0
+end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
+return 1`
+const sha1 = (script: string) => createHash('sha1').update(script).digest('hex')
+const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } }
+const SCAN_COUNT = '1000'
+
+function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
+  const client = adapter.client as RedisClientType
+  let connecting: Promise<unknown> | undefined
+
+  const ready = async (): Promise<void> => {
+    if (client.isOpen) return // while reconnecting, commands fail fast (no offline queue)
+    connecting ??= adapter.getClient().finally(() => (connecting = undefined))
+    await connecting
+  }
+  const send = async <T>(args: RedisArgument[], buffers = true): Promise<T> => {
+    await ready()
+    return client.sendCommand<T>(args, buffers ? BUFFERS : undefined)
+  }
+  const script = async <T>(source: string, key: string, args: RedisArgument[]): Promise<T> => {
+    try {
+      return await send<T>(['EVALSHA', sha1(source), '1', key, ...args])
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+      return send<T>(['EVAL', source, '1', key, ...args])
+    }
+  }
+  async function* scanMatch(prefix: string): AsyncIterable<string[]> {
+    let cursor = '0'
+    do {
+      const [next, keys] = await send<[string, string[]]>(['SCAN', cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', SCAN_COUNT], false)
+      cursor = next
+      if (keys.length > 0) yield keys
+    } while (cursor !== '0')
+  }
+  const deletePrefix = async (prefix: string) => {
+    // Batched SCAN + UNLINK: never FLUSHDB, never one long server-blocking script.
+    for await (const keys of scanMatch(prefix)) await send(['UNLINK', ...keys])
+  }
+  const ttlArg = (ttlMs: number | undefined) => (ttlMs === undefined ? '' : String(ttlMs))
+
+  return {
+    backend: 'redis',
+    get: (key) => send<Buffer | null>(['GET', key]),
+    getAndRenew: (key, ttlMs) => script<Buffer | null>(RENEW, key, [String(ttlMs)]),
+    async set(key, value, ttlMs) {
+      await send(ttlMs === undefined ? ['SET', key, value] : ['SET', key, value, 'PX', String(ttlMs)])
+    },
+    async delete(key) {
+      await send(['DEL', key])
+    },
+    exists: async (key) => (await send<number>(['EXISTS', key])) === 1,
+    async ttl(key) {
+      const ms = await send<number>(['PTTL', key])
+      if (ms === -2) return null
+      return ms === -1 ? Infinity : Math.max(1, ms)
+    },
+    async deleteSpace(space: KeySpace) {
+      await deletePrefix(space.own)
+      await deletePrefix(space.children)
+    },
+    // Redis removes expired keys itself; there is never anything left for us to sweep.
+    deleteExpired: async () => 0,
+    async *scan(prefix) {
+      const seen = new Set<string>() // SCAN may return a key twice
+      for await (const keys of scanMatch(prefix)) {
+        for (const key of keys) {
+          if (!seen.has(key)) {
+            seen.add(key)
+            yield key
+          }
+        }
+      }
+    },
+    async increment(key, by, ttlMs, label) {
+      try {
+        return await script<number>(INCREMENT, key, [String(by), ttlArg(ttlMs)])
+      } catch (error) {
+        if (error instanceof Error && error.message.includes('FLAGSTONE_NOT_INTEGER')) {
+          parseCounter(Buffer.from('not an integer'), label) // throws the shared INVALID_ARGUMENT error
+        }
+        throw error
+      }
+    },
+    async compareAndSet(key, expected, value, ttlMs) {
+      const want = expected === null ? '' : Buffer.concat([Buffer.from('='), expected])
+      return (await script<number>(COMPARE_AND_SET, key, [value, ttlArg(ttlMs), want])) === 1
+    },
+    async close() {
+      if (owned) await adapter.disconnect(true)
+    },
+  }
+}
+
+export async function createRedisStore(options: RedisStoreOptions = {}): Promise<Store> {
+  const base = resolveBaseOptions(options)
+  const connectTimeout = options.connectTimeout ?? 5000
+  const { default: KeyvRedis, createClient } = await import('@keyv/redis')
+  let everReady = false
+  const client =
+    options.client ??
+    (createClient({
+      url: options.url ?? 'redis://127.0.0.1:6379',
+      // Without an offline queue, commands sent while the server is away fail at once instead of
+      // waiting for a reconnect that may never come.
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout,
+        // Fail the first connection at once (a wrong URL should not hang); after that, keep
+        // reconnecting with capped backoff so the store recovers by itself.
+        reconnectStrategy: (retries: number, cause: Error) =>
+          everReady ? Math.min(50 * 2 ** retries, 1000) : new FlagstoneError('STORE_UNAVAILABLE', `cannot connect to Redis: ${cause.message}`, { cause }),
+      },
+    }) as RedisClientType)
+  client.on('ready', () => (everReady = true))
+  const adapter = new KeyvRedis(client, { connectionTimeout: connectTimeout, throwOnConnectError: true })
+  adapter.on('error', () => undefined) // connection errors surface on the operation that meets them
+  return DriverStore.root(redisDriver(adapter, options.client === undefined), base)
+}

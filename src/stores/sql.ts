@@ -1,0 +1,140 @@
+/**
+ * The SQL driver shared by SQLite and PostgreSQL: one table `(key, value, expires_at)` with the
+ * key in byte order (BINARY on SQLite, `COLLATE "C"` on Postgres), so a namespace is a key range
+ * — no `LIKE`, no wildcard or case-folding surprises. Every operation is one statement, so each is
+ * atomic across processes; expiry uses the database's own clock.
+ */
+import { FlagstoneError } from '../errors.js'
+import { asBuffer, parseCounter } from './bytes.js'
+import type { Driver } from './driver.js'
+import { type KeySpace, prefixEnd } from './namespace.js'
+
+export interface SqlDialect {
+  readonly backend: 'sqlite' | 'postgres'
+  /** SQL expression for the current time in epoch ms. */
+  readonly now: string
+  /** SQL boolean: the bytes value `v` is a decimal integer whose sum with the step `$s` stays a safe integer. */
+  incrementable(v: string, s: string): string
+  /** SQL expression: bytes `v` plus integer `s`, as the decimal string's bytes. */
+  add(v: string, s: string): string
+}
+
+export interface SqlConnection {
+  /** Runs one statement with `$1…$n` parameters and returns its rows. `name` allows statement caching. */
+  query(name: string, sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>
+  close(): Promise<void>
+}
+
+const PAGE = 500
+/** `Number.MAX_SAFE_INTEGER` as SQL text, for the dialects' range checks. */
+export const MAX_SAFE_SQL = '9007199254740991'
+
+function statements(table: string, dialect: SqlDialect) {
+  const NOW = dialect.now
+  const LIVE = `(expires_at IS NULL OR expires_at > ${NOW})`
+  const DEAD = (t: string) => `(${t}.expires_at IS NOT NULL AND ${t}.expires_at <= ${NOW})`
+  const IN_SPACE = `((key >= $1 AND key < $2) OR (key >= $3 AND key < $4))`
+  return {
+    get: `SELECT value FROM ${table} WHERE key = $1 AND ${LIVE}`,
+    renew: `UPDATE ${table} SET expires_at = ${NOW} + $2 WHERE key = $1 AND expires_at IS NOT NULL AND expires_at > ${NOW} RETURNING value`,
+    getPermanent: `SELECT value FROM ${table} WHERE key = $1 AND expires_at IS NULL`,
+    set:
+      `INSERT INTO ${table} (key, value, expires_at) VALUES ($1, $2, ${NOW} + $3) ` +
+      `ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+    delete: `DELETE FROM ${table} WHERE key = $1`,
+    ttl: `SELECT expires_at - ${NOW} AS remaining, expires_at IS NULL AS forever FROM ${table} WHERE key = $1 AND ${LIVE}`,
+    deleteSpace: `DELETE FROM ${table} WHERE ${IN_SPACE}`,
+    deleteExpired: `DELETE FROM ${table} WHERE ${IN_SPACE} AND expires_at <= ${NOW} RETURNING key`,
+    scan: `SELECT key FROM ${table} WHERE key >= $1 AND key < $2 AND key > $3 AND ${LIVE} ORDER BY key LIMIT ${PAGE}`,
+    increment:
+      `INSERT INTO ${table} AS t (key, value, expires_at) VALUES ($1, $2, ${NOW} + $3) ` +
+      `ON CONFLICT (key) DO UPDATE SET ` +
+      `value = CASE WHEN ${DEAD('t')} THEN excluded.value ELSE ${dialect.add('t.value', '$4')} END, ` +
+      `expires_at = CASE WHEN ${DEAD('t')} THEN excluded.expires_at ELSE t.expires_at END ` +
+      `WHERE CASE WHEN ${DEAD('t')} THEN TRUE ELSE ${dialect.incrementable('t.value', '$4')} END ` +
+      `RETURNING value`,
+    insertIfAbsent:
+      `INSERT INTO ${table} AS t (key, value, expires_at) VALUES ($1, $2, ${NOW} + $3) ` +
+      `ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at WHERE ${DEAD('t')} ` +
+      `RETURNING 1 AS ok`,
+    replaceIfEqual: `UPDATE ${table} SET value = $2, expires_at = ${NOW} + $3 WHERE key = $1 AND value = $4 AND ${LIVE} RETURNING 1 AS ok`,
+  }
+}
+
+export function sqlDriver(table: string, dialect: SqlDialect, conn: SqlConnection): Driver {
+  const q = statements(table, dialect)
+  const run = (name: keyof typeof q, params: readonly unknown[]) => conn.query(`${table}_${name}`, q[name], params)
+  const spaceParams = (space: KeySpace) => [space.own, prefixEnd(space.own), space.children, prefixEnd(space.children)]
+  const value = (rows: Record<string, unknown>[]): Uint8Array | null => {
+    const row = rows[0]
+    return row === undefined ? null : asBuffer(row.value as Uint8Array)
+  }
+
+  return {
+    backend: dialect.backend,
+    async get(key) {
+      return value(await run('get', [key]))
+    },
+    async getAndRenew(key, ttlMs) {
+      // Renewing in the same statement that reads means a concurrent delete wins: no resurrection.
+      const renewed = value(await run('renew', [key, ttlMs]))
+      return renewed ?? value(await run('getPermanent', [key]))
+    },
+    async set(key, bytes, ttlMs) {
+      await run('set', [key, bytes, ttlMs ?? null])
+    },
+    async delete(key) {
+      await run('delete', [key])
+    },
+    async exists(key) {
+      return (await run('get', [key])).length > 0
+    },
+    async ttl(key) {
+      const row = (await run('ttl', [key]))[0]
+      if (row === undefined) return null
+      if (row.forever === true || row.forever === 1) return Infinity
+      return Math.max(1, Number(row.remaining))
+    },
+    async deleteSpace(space) {
+      await run('deleteSpace', spaceParams(space))
+    },
+    async deleteExpired(space) {
+      return (await run('deleteExpired', spaceParams(space))).length
+    },
+    async *scan(prefix) {
+      // Keys of one namespace are one contiguous range in byte order, so stop at the first miss.
+      const end = prefixEnd(prefix.slice(0, prefix.indexOf('/') + 1))
+      let after = ''
+      while (true) {
+        const rows = await run('scan', [prefix, end, after])
+        for (const row of rows) {
+          const key = String(row.key)
+          if (!key.startsWith(prefix)) return
+          yield key
+        }
+        if (rows.length < PAGE) return
+        after = String(rows[rows.length - 1]?.key)
+      }
+    },
+    async increment(key, by, ttlMs, label) {
+      const rows = await run('increment', [key, Buffer.from(String(by)), ttlMs ?? null, by])
+      const bytes = value(rows)
+      if (bytes === null) {
+        throw new FlagstoneError(
+          'INVALID_ARGUMENT',
+          `cannot increment key ${JSON.stringify(label)}: its value is not a decimal integer, or the result would leave the safe integer range`,
+          { details: { field: 'key', key: label } },
+        )
+      }
+      return parseCounter(bytes, label)
+    },
+    async compareAndSet(key, expected, bytes, ttlMs) {
+      const rows =
+        expected === null
+          ? await run('insertIfAbsent', [key, bytes, ttlMs ?? null])
+          : await run('replaceIfEqual', [key, bytes, ttlMs ?? null, expected])
+      return rows.length > 0
+    },
+    close: () => conn.close(),
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The store contract. Every backend (memory, SQLite, Redis, PostgreSQL) implements exactly this,
+ * and one conformance suite (`test/stores/conformance.ts`) checks every rule below on each.
+ *
+ * Units: durations are milliseconds; values are bytes.
+ */
+
+/** Bytes, or a string that is stored as its UTF-8 bytes. */
+export type StoreValue = Uint8Array | string
+
+export interface GetOptions {
+  /**
+   * If the key has an expiry, reset it to `renewFor` ms from now (sliding expiry). A key without
+   * expiry stays without one. Never resurrects a key deleted or replaced concurrently.
+   * Must be a finite number > 0.
+   */
+  renewFor?: number
+}
+
+export interface SetOptions {
+  /** Time to live in ms: a finite number > 0. Absent: the key never expires. */
+  expiresIn?: number
+}
+
+export interface Store {
+  /** `''` for a root store, else the namespace path below the root, e.g. `'app:sessions'`. */
+  readonly namespace: string
+
+  /** The value's bytes, or `null` if the key is missing or expired. Never a string. */
+  get(key: string, opts?: GetOptions): Promise<Uint8Array | null>
+
+  /** Stores `value` (a string as UTF-8), replacing any previous value and expiry. */
+  set(key: string, value: StoreValue, opts?: SetOptions): Promise<void>
+
+  /** Removes the key; a missing key is a no-op. */
+  delete(key: string): Promise<void>
+
+  /** Removes every key of this namespace and of its child namespaces; nothing else. */
+  deleteAll(): Promise<void>
+
+  /** Whether the key exists and has not expired. */
+  exists(key: string): Promise<boolean>
+
+  /** Remaining ms (>= 1) for a key with expiry, `Infinity` for one without, `null` if missing or expired. */
+  expiresIn(key: string): Promise<number | null>
+
+  /**
+   * Physically removes expired entries of this namespace and its children and returns how many it
+   * removed. On Redis the server expires keys itself, so this usually returns 0.
+   */
+  deleteExpired(): Promise<number>
+
+  /** Live keys of this namespace (not of child namespaces) that start with `prefix`, in no set order. */
+  keys(prefix?: string): AsyncIterable<string>
+
+  /**
+   * Atomically adds `by` (a safe integer, default 1) to the integer stored at `key` and returns the
+   * new value. A missing or expired key starts at 0. `expiresIn` applies only when this call
+   * creates the key (a fixed window); later increments keep the original expiry. The value is
+   * stored as the decimal string's UTF-8 bytes. Rejects with `INVALID_ARGUMENT` if the stored
+   * value is not a decimal integer.
+   */
+  increment(key: string, by?: number, opts?: SetOptions): Promise<number>
+
+  /**
+   * Atomically writes `value` if the current value equals `expected` byte for byte
+   * (`expected === null`: only if the key is missing or expired). Returns whether it wrote.
+   */
+  compareAndSet(key: string, expected: Uint8Array | null, value: StoreValue, opts?: SetOptions): Promise<boolean>
+
+  /** A child view on the same connection: namespace path `this.namespace + ':' + name`. */
+  withNamespace(name: string): Store
+
+  /**
+   * Releases what this store owns (connections it opened). Idempotent. Closing a root store closes
+   * its children too; closing a child only marks the child closed. A client or pool the caller
+   * passed in is never closed. Any later call rejects with `STORE_CLOSED`.
+   */
+  close(): Promise<void>
+}
+
+/** Options every backend factory accepts. */
+export interface BaseStoreOptions {
+  /**
+   * The root namespace every key of this store lives under; nothing outside it is ever read,
+   * written or deleted. 1..64 chars of `[A-Za-z0-9_.-]`.
+   * @default 'flagstone'
+   */
+  namespace?: string
+  /**
+   * Largest value accepted, in bytes; larger ones reject with `VALUE_TOO_LARGE` before anything
+   * is written.
+   * @default 16 MiB
+   */
+  maxValueBytes?: number
+}
