@@ -62,15 +62,20 @@ export function checkStep(by: unknown): number {
   return by
 }
 
-/** Parses a stored counter; throws `INVALID_ARGUMENT` (naming the key) when it is not a decimal integer. */
+/** The error for an increment whose stored value is not a decimal integer or whose result would not be a safe integer. */
+export function counterError(key: string): FlagstoneError {
+  return new FlagstoneError(
+    'INVALID_ARGUMENT',
+    `cannot increment key ${JSON.stringify(key)}: its value is not a decimal integer, or the result would leave the safe integer range`,
+    { details: { field: 'key', key } },
+  )
+}
+
+/** Parses a stored counter; throws `counterError` when it is not a decimal safe integer. */
 export function parseCounter(bytes: Uint8Array, key: string): number {
   const text = asBuffer(bytes).toString('utf8')
   const n = Number(text)
-  if (!INTEGER.test(text) || !Number.isSafeInteger(n)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `cannot increment key ${JSON.stringify(key)}: its value is not a decimal integer`, {
-      details: { field: 'key', key },
-    })
-  }
+  if (!INTEGER.test(text) || !Number.isSafeInteger(n)) throw counterError(key)
   return n
 }
 
@@ -79,12 +84,8 @@ export function counterBytes(n: number): Buffer {
   return Buffer.from(String(n), 'utf8')
 }
 
-/** Throws `INVALID_ARGUMENT` if an increment would leave the safe-integer range. */
+/** Throws `counterError` if an increment would leave the safe-integer range. */
 export function checkCounterResult(n: number, key: string): number {
-  if (!Number.isSafeInteger(n)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `increment of key ${JSON.stringify(key)} would leave the safe integer range`, {
-      details: { field: 'by', key },
-    })
-  }
+  if (!Number.isSafeInteger(n)) throw counterError(key)
   return n
 }

@@ -18,7 +18,7 @@ export interface PostgresStoreOptions extends BaseStoreOptions {
   /** Pool size when the store makes its own pool. @default 10 */
   max?: number
   /** How long to wait for a connection before failing with `STORE_UNAVAILABLE`, in ms. @default 5000 */
-  connectionTimeout?: number
+  connectTimeout?: number
 }
 
 export const postgresDialect: SqlDialect = {
@@ -94,7 +94,7 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
     schema,
     table, // the adapter's own CREATE TABLE then finds flagstone's table and does nothing
     max: options.max ?? 10,
-    connectionTimeoutMillis: options.connectionTimeout ?? 5000,
+    connectionTimeoutMillis: options.connectTimeout ?? 5000,
     flagstone: { pool: options.pool, ddl },
   }
   const adapter: OwnPoolKeyvPostgresLike = new OwnPoolKeyvPostgres(adapterOptions)

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import type KeyvRedis from '@keyv/redis'
 import { RESP_TYPES, type RedisArgument, type RedisClientType } from '@redis/client'
 import { FlagstoneError } from '../errors.js'
-import { parseCounter } from './bytes.js'
+import { counterError, parseCounter } from './bytes.js'
 import { type Driver, DriverStore, resolveBaseOptions } from './driver.js'
 import { escapeGlob, type KeySpace } from './namespace.js'
 import type { BaseStoreOptions, Store } from './types.js'
@@ -21,17 +21,18 @@ export interface RedisStoreOptions extends BaseStoreOptions {
 const RENEW = `local v = redis.call('GET', KEYS[1])
 if v and redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return v`
+// The result travels back as a decimal string: node-redis's integer replies lose precision near 2^53.
 const INCREMENT = `local v = redis.call('GET', KEYS[1])
 if v then
   local n = tonumber(v)
   if not string.match(v, '^%-?%d+$') or not n or math.abs(n + tonumber(ARGV[1])) > 9007199254740991 then
     return redis.error_reply('FLAGSTONE_NOT_INTEGER')
   end
-  return redis.call('INCRBY', KEYS[1], ARGV[1])
+  return string.format('%.0f', redis.call('INCRBY', KEYS[1], ARGV[1]))
 end
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return n`
+return string.format('%.0f', n)`
 // The expected value travels as '=' + bytes, so that '' can mean "expect absent" and the empty
 // value can still be expected.
 const COMPARE_AND_SET = `local v = redis.call('GET', KEYS[1])
@@ -116,12 +117,9 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
     },
     async increment(key, by, ttlMs, label) {
       try {
-        return await script<number>(INCREMENT, key, [String(by), ttlArg(ttlMs)])
+        return parseCounter(await script<Buffer>(INCREMENT, key, [String(by), ttlArg(ttlMs)]), label)
       } catch (error) {
-        if (error instanceof Error && error.message.includes('FLAGSTONE_NOT_INTEGER')) {
-          parseCounter(Buffer.from('not an integer'), label) // throws the shared INVALID_ARGUMENT error
-        }
-        throw error
+        throw error instanceof Error && error.message.includes('FLAGSTONE_NOT_INTEGER') ? counterError(label) : error
       }
     },
     async compareAndSet(key, expected, value, ttlMs) {
@@ -155,7 +153,8 @@ export async function createRedisStore(options: RedisStoreOptions = {}): Promise
       },
     }) as RedisClientType)
   client.on('ready', () => (everReady = true))
-  const adapter = new KeyvRedis(client, { connectionTimeout: connectTimeout, throwOnConnectError: true })
+  // No keyv connectionTimeout: its timer is never cleared and holds the process open; the socket's connectTimeout bounds it.
+  const adapter = new KeyvRedis(client, { throwOnConnectError: true })
   adapter.on('error', () => undefined) // connection errors surface on the operation that meets them
   return DriverStore.root(redisDriver(adapter, options.client === undefined), base)
 }

@@ -4,8 +4,7 @@
  * — no `LIKE`, no wildcard or case-folding surprises. Every operation is one statement, so each is
  * atomic across processes; expiry uses the database's own clock.
  */
-import { FlagstoneError } from '../errors.js'
-import { asBuffer, parseCounter } from './bytes.js'
+import { asBuffer, counterError, parseCounter } from './bytes.js'
 import type { Driver } from './driver.js'
 import { type KeySpace, prefixEnd } from './namespace.js'
 
@@ -119,13 +118,7 @@ export function sqlDriver(table: string, dialect: SqlDialect, conn: SqlConnectio
     async increment(key, by, ttlMs, label) {
       const rows = await run('increment', [key, Buffer.from(String(by)), ttlMs ?? null, by])
       const bytes = value(rows)
-      if (bytes === null) {
-        throw new FlagstoneError(
-          'INVALID_ARGUMENT',
-          `cannot increment key ${JSON.stringify(label)}: its value is not a decimal integer, or the result would leave the safe integer range`,
-          { details: { field: 'key', key: label } },
-        )
-      }
+      if (bytes === null) throw counterError(label) // the upsert's WHERE refused the stored value
       return parseCounter(bytes, label)
     },
     async compareAndSet(key, expected, bytes, ttlMs) {

@@ -50,6 +50,7 @@ export async function createSqliteStore(options: SqliteStoreOptions = {}): Promi
     const { KeyvSqlite } = await import('@keyv/sqlite')
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout })
+    adapter.on('error', () => undefined) // keyv emits open errors; ours surface on every operation
   }
   const db = adapter
   const init = (async () => {
@@ -78,8 +79,12 @@ export async function createSqliteStore(options: SqliteStoreOptions = {}): Promi
       return (await db.query(text, params)) as Record<string, unknown>[]
     },
     async close() {
-      await init.catch(() => undefined)
-      if (owned) await db.disconnect()
+      if (!owned) return
+      // A database that never opened has nothing to close; its open error was already reported.
+      await init.then(
+        () => db.disconnect(),
+        () => db.disconnect().catch(() => undefined),
+      )
     },
   }
   return DriverStore.root(sqlDriver(table, sqliteDialect, conn), base)

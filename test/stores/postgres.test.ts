@@ -1,0 +1,31 @@
+import pg from 'pg'
+import { describe } from 'vitest'
+import { createStore } from '../../src/index.js'
+import { DATABASE_URL, serviceAvailable } from '../helpers/services.js'
+import { type RawAccess, storeConformance } from './conformance.js'
+
+async function raw(): Promise<RawAccess> {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 })
+  const q = async (sql: string, params: unknown[]) => (await pool.query(sql, params)).rows as Record<string, unknown>[]
+  return {
+    write: async (key, value) =>
+      void (await q(`INSERT INTO flagstone_store (key, value) VALUES ($1, convert_to($2, 'UTF8')) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, value])),
+    read: async (key) => {
+      const row = (await q(`SELECT convert_from(value, 'UTF8') AS v FROM flagstone_store WHERE key = $1`, [key]))[0]
+      return row === undefined ? null : String(row.v)
+    },
+    count: async (prefix) => Number((await q('SELECT count(*) AS n FROM flagstone_store WHERE left(key, $1) = $2', [prefix.length, prefix]))[0]?.n),
+    delete: async (key) => void (await q('DELETE FROM flagstone_store WHERE key = $1', [key])),
+    close: () => pool.end(),
+  }
+}
+
+describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('postgres', () => {
+  storeConformance({
+    name: 'postgres',
+    url: DATABASE_URL,
+    open: (namespace) => createStore(DATABASE_URL, { namespace }),
+    raw,
+    unreachableUrl: 'postgresql://postgres@127.0.0.1:1/test',
+  })
+})

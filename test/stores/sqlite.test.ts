@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import sqlite3 from 'sqlite3'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createStore } from '../../src/index.js'
+import { type RawAccess, storeConformance } from './conformance.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'flagstone-sqlite-'))
+const file = join(dir, 'store.sqlite')
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** A second program with its own sqlite3 connection to the same file. */
+async function raw(): Promise<RawAccess> {
+  const db = new sqlite3.Database(file)
+  const all = (sql: string, ...params: unknown[]) =>
+    new Promise<Record<string, unknown>[]>((resolve, reject) => db.all(sql, params, (e, rows) => (e ? reject(e) : resolve(rows as Record<string, unknown>[]))))
+  await all('PRAGMA busy_timeout = 5000')
+  return {
+    write: async (key, value) => void (await all('INSERT OR REPLACE INTO flagstone_store (key, value) VALUES (?, CAST(? AS BLOB))', key, value)),
+    read: async (key) => {
+      const row = (await all('SELECT CAST(value AS TEXT) AS v FROM flagstone_store WHERE key = ?', key))[0]
+      return row === undefined ? null : String(row.v)
+    },
+    count: async (prefix) => Number((await all('SELECT count(*) AS n FROM flagstone_store WHERE substr(key, 1, ?) = ?', prefix.length, prefix))[0]?.n),
+    delete: async (key) => void (await all('DELETE FROM flagstone_store WHERE key = ?', key)),
+    close: () => new Promise<void>((resolve, reject) => db.close((e) => (e ? reject(e) : resolve()))),
+  }
+}
+
+storeConformance({ name: 'sqlite', url: `sqlite://${file}`, open: (namespace) => createStore(`sqlite://${file}`, { namespace }), raw })
+
+describe('sqlite specifics', () => {
+  it('reports an unusable database file as STORE_UNAVAILABLE, not a silent miss (keyv defect 9)', async () => {
+    const store = await createStore(`sqlite://${dir}`, { namespace: 'x' }) // a directory, not a file
+    await expect(store.get('k')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    await store.close()
+  })
+
+  it('accepts sqlite::memory:', async () => {
+    const store = await createStore('sqlite::memory:')
+    await store.set('k', 'v')
+    expect(Buffer.from((await store.get('k')) ?? []).toString()).toBe('v')
+    await store.close()
+  })
+})
