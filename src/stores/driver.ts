@@ -7,7 +7,7 @@ import { FlagstoneError } from '../errors.js'
 import { checkStep, DEFAULT_MAX_VALUE_BYTES, toBytes } from './bytes.js'
 import { checkTtl } from './expiry.js'
 import { checkKey, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './namespace.js'
-import type { BaseStoreOptions, GetOptions, SetOptions, Store, StoreValue } from './types.js'
+import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreValue } from './types.js'
 
 export interface Driver {
   /** Backend name used in error messages: `memory`, `sqlite`, `redis`, `postgres`. */
@@ -29,6 +29,12 @@ export interface Driver {
   /** `label` is the user's key, for the error message when the stored value is not an integer. */
   increment(key: string, by: number, ttlMs: number | undefined, label: string): Promise<number>
   compareAndSet(key: string, expected: Buffer | null, value: Buffer, ttlMs: number | undefined): Promise<boolean>
+  /** Present where the backend can push; `channel` is already encoded like a key. */
+  readonly pubsub?: {
+    readonly acrossProcesses: boolean
+    publish(channel: string, message: string): Promise<void>
+    subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>>
+  }
   close(): Promise<void>
 }
 
@@ -184,6 +190,34 @@ export class DriverStore implements Store {
     }
   }
 
+  get pushAcrossProcesses(): boolean {
+    return this.#shared.driver.pubsub?.acrossProcesses ?? false
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    const [pubsub, physical] = this.#channel(channel)
+    if (typeof message !== 'string') {
+      throw new FlagstoneError('INVALID_ARGUMENT', `message must be a string, got ${typeof message}`, { details: { field: 'message' } })
+    }
+    try {
+      await pubsub.publish(physical, message)
+    } catch (error) {
+      throw this.#fail(error, 'publish', channel)
+    }
+  }
+
+  async subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>> {
+    const [pubsub, physical] = this.#channel(channel)
+    if (typeof listener !== 'function') {
+      throw new FlagstoneError('INVALID_ARGUMENT', 'listener must be a function', { details: { field: 'listener' } })
+    }
+    try {
+      return await pubsub.subscribe(physical, listener)
+    } catch (error) {
+      throw this.#fail(error, 'subscribe', channel)
+    }
+  }
+
   withNamespace(name: string): Store {
     this.#open()
     return new DriverStore(this.#shared, childKeySpace(this.#space, name), false)
@@ -207,6 +241,15 @@ export class DriverStore implements Store {
   #key(key: string): string {
     this.#open()
     return this.#space.own + checkKey(key)
+  }
+
+  #channel(channel: string): [NonNullable<Driver['pubsub']>, string] {
+    const physical = this.#key(channel)
+    const pubsub = this.#shared.driver.pubsub
+    if (pubsub === undefined) {
+      throw new FlagstoneError('UNSUPPORTED', `${this.#describe()} cannot publish or subscribe: poll for changes instead`)
+    }
+    return [pubsub, physical]
   }
 
   #describe(): string {

@@ -1,4 +1,5 @@
 /** In-process store on a plain `Map` — the embedded default for tests and single-process apps. */
+import { EventEmitter } from 'node:events'
 import { FlagstoneError } from '../errors.js'
 import { bytesEqual, checkCounterResult, copyBytes, counterBytes, parseCounter } from './bytes.js'
 import { type Driver, DriverStore, resolveBaseOptions } from './driver.js'
@@ -22,6 +23,7 @@ interface Entry {
 
 function memoryDriver(sweepInterval: number): Driver {
   const map = new Map<string, Entry>()
+  const channels = new EventEmitter().setMaxListeners(0)
 
   const live = (key: string, now: number): Entry | undefined => {
     const entry = map.get(key)
@@ -110,9 +112,21 @@ function memoryDriver(sweepInterval: number): Driver {
       if (matches) map.set(key, { value, expiresAt: ttlMs === undefined ? null : now + ttlMs })
       return matches
     },
+    pubsub: {
+      acrossProcesses: false,
+      async publish(channel, message) {
+        // Delivered on a later tick, as a networked backend would.
+        setImmediate(() => channels.emit(channel, message))
+      },
+      async subscribe(channel, listener) {
+        channels.on(channel, listener)
+        return async () => void channels.off(channel, listener)
+      },
+    },
     async close() {
       if (timer !== undefined) clearInterval(timer)
       map.clear()
+      channels.removeAllListeners()
     },
   }
 }

@@ -1,10 +1,11 @@
 /** PostgreSQL store on @keyv/postgres, with a connection pool each store owns. */
 import type { KeyvPostgres as KeyvPostgresType, KeyvPostgresOptions } from '@keyv/postgres'
-import type { Pool, PoolConfig } from 'pg'
+import { createHash } from 'node:crypto'
+import type { Pool, PoolClient, PoolConfig } from 'pg'
 import { DriverStore, resolveBaseOptions } from './driver.js'
 import { MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
 import { checkTable } from './sqlite.js'
-import type { BaseStoreOptions, Store } from './types.js'
+import type { BaseStoreOptions, MessageListener, Store } from './types.js'
 
 export interface PostgresStoreOptions extends BaseStoreOptions {
   /** Connection string, e.g. `postgresql://postgres@127.0.0.1:5432/test`. */
@@ -100,15 +101,99 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
   const adapter: OwnPoolKeyvPostgresLike = new OwnPoolKeyvPostgres(adapterOptions)
   adapter.on('error', () => undefined) // keyv emits connect errors; ours surface per operation
 
+  const pubsub = listenNotify(adapter.pool)
   const conn: SqlConnection = {
     async query(name, text, values) {
       await adapter.ensureSchema(ddl)
       // Named statements are prepared once per connection and reused.
       return (await adapter.pool.query({ name, text, values: values as unknown[] })).rows as Record<string, unknown>[]
     },
-    close: () => adapter.disconnect(),
+    async close() {
+      pubsub.close()
+      await adapter.disconnect()
+    },
   }
-  return DriverStore.root(sqlDriver(qualified, postgresDialect, conn), base)
+  return DriverStore.root({ ...sqlDriver(qualified, postgresDialect, conn), pubsub }, base)
+}
+
+/**
+ * Push through LISTEN/NOTIFY on one dedicated pooled connection, re-established (and every
+ * channel re-LISTENed) with backoff after it is lost. Channel names are hashed: Postgres
+ * identifiers stop at 63 bytes.
+ */
+function listenNotify(pool: Pool) {
+  const listeners = new Map<string, Set<MessageListener>>()
+  let client: PoolClient | undefined
+  let connecting: Promise<PoolClient> | undefined
+  let retry: NodeJS.Timeout | undefined
+  let attempts = 0
+  let closed = false
+  const pgChannel = (channel: string) => `fs_${createHash('sha1').update(channel).digest('hex').slice(0, 40)}`
+
+  const lost = (lostClient: PoolClient) => {
+    if (client !== lostClient) return
+    client = undefined
+    lostClient.release(true)
+    scheduleReconnect()
+  }
+  const scheduleReconnect = () => {
+    if (closed || retry !== undefined || listeners.size === 0) return
+    retry = setTimeout(() => {
+      retry = undefined
+      connect().catch(scheduleReconnect)
+    }, Math.min(50 * 2 ** attempts++, 1000))
+    retry.unref()
+  }
+  const connect = () =>
+    (connecting ??= (async () => {
+      const fresh = await pool.connect()
+      fresh.on('notification', (n) => {
+        for (const listener of listeners.get(n.channel) ?? []) listener(n.payload ?? '')
+      })
+      fresh.on('error', () => lost(fresh))
+      fresh.on('end', () => lost(fresh))
+      try {
+        for (const channel of listeners.keys()) await fresh.query(`LISTEN "${channel}"`)
+      } catch (error) {
+        fresh.release(true)
+        throw error
+      }
+      client = fresh
+      attempts = 0
+      return fresh
+    })().finally(() => (connecting = undefined)))
+
+  return {
+    acrossProcesses: true,
+    async publish(channel: string, message: string) {
+      await pool.query('SELECT pg_notify($1, $2)', [pgChannel(channel), message])
+    },
+    async subscribe(channel: string, listener: MessageListener) {
+      const name = pgChannel(channel)
+      const set = listeners.get(name) ?? new Set()
+      listeners.set(name, set.add(listener))
+      try {
+        const active = client ?? (await connect())
+        await active.query(`LISTEN "${name}"`)
+      } catch (error) {
+        set.delete(listener)
+        if (set.size === 0) listeners.delete(name)
+        throw error
+      }
+      return async () => {
+        set.delete(listener)
+        if (set.size > 0) return
+        listeners.delete(name)
+        await client?.query(`UNLISTEN "${name}"`).catch(() => undefined)
+      }
+    },
+    close() {
+      closed = true
+      clearTimeout(retry)
+      client?.release(true)
+      client = undefined
+    },
+  }
 }
 
 type OwnPoolKeyvPostgresLike = KeyvPostgresType & { pool: Pool; ensureSchema(ddl: readonly string[]): Promise<void> }

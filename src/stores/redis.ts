@@ -81,6 +81,22 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
     for await (const keys of scanMatch(prefix)) await send(['UNLINK', ...keys])
   }
   const ttlArg = (ttlMs: number | undefined) => (ttlMs === undefined ? '' : String(ttlMs))
+  // A connection in subscriber mode can do nothing else, so subscriptions get their own, made on
+  // first use; node-redis re-subscribes it after every reconnect.
+  let subscriber: Promise<RedisClientType> | undefined
+  const subscriberClient = () => {
+    subscriber ??= (async () => {
+      await ready()
+      const sub = client.duplicate()
+      sub.on('error', () => undefined)
+      await sub.connect()
+      return sub
+    })().catch((error: unknown) => {
+      subscriber = undefined
+      throw error
+    })
+    return subscriber
+  }
 
   return {
     backend: 'redis',
@@ -126,7 +142,22 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
       const want = expected === null ? '' : Buffer.concat([Buffer.from('='), expected])
       return (await script<number>(COMPARE_AND_SET, key, [value, ttlArg(ttlMs), want])) === 1
     },
+    pubsub: {
+      acrossProcesses: true,
+      async publish(channel, message) {
+        await send(['PUBLISH', channel, message], false)
+      },
+      async subscribe(channel, listener) {
+        const sub = await subscriberClient()
+        await sub.subscribe(channel, listener)
+        return async () => {
+          if (sub.isOpen) await sub.unsubscribe(channel, listener)
+        }
+      },
+    },
     async close() {
+      const sub = await subscriber?.catch(() => undefined)
+      if (sub?.isOpen) sub.destroy()
       if (owned) await adapter.disconnect(true)
     },
   }

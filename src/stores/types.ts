@@ -8,6 +8,8 @@
 /** Bytes, or a string that is stored as its UTF-8 bytes. */
 export type StoreValue = Uint8Array | string
 
+export type MessageListener = (message: string) => void
+
 export interface GetOptions {
   /**
    * If the key has an expiry, reset it to `renewFor` ms from now (sliding expiry). A key without
@@ -67,6 +69,26 @@ export interface Store {
    * (`expected === null`: only if the key is missing or expired). Returns whether it wrote.
    */
   compareAndSet(key: string, expected: Uint8Array | null, value: StoreValue, opts?: SetOptions): Promise<boolean>
+
+  /**
+   * Whether `publish` reaches subscribers in other processes (Redis pub/sub, Postgres
+   * LISTEN/NOTIFY). `false` for memory (in-process only) and SQLite (no push: poll instead).
+   */
+  readonly pushAcrossProcesses: boolean
+
+  /**
+   * Sends `message` to the subscribers of `channel` in this namespace. Delivery is best effort
+   * (a subscriber that is disconnected at the time misses it), so use it to wake pollers up, not
+   * as the only copy of data. Rejects with `UNSUPPORTED` on SQLite.
+   */
+  publish(channel: string, message: string): Promise<void>
+
+  /**
+   * Calls `listener` with every message published to `channel` of this namespace; resolves once
+   * the subscription is active and re-subscribes by itself after a reconnect. Returns the
+   * function that unsubscribes. Rejects with `UNSUPPORTED` on SQLite.
+   */
+  subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>>
 
   /** A child view on the same connection: namespace path `this.namespace + ':' + name`. */
   withNamespace(name: string): Store

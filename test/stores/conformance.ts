@@ -36,6 +36,8 @@ export interface BackendUnderTest {
   nativeExpiry?: boolean
   /** A URL of this backend on a closed port, for the failure tests. */
   unreachableUrl?: string
+  /** Where `publish` reaches: nowhere (SQLite), this process (memory), every process. */
+  push: 'none' | 'process' | 'cluster'
 }
 
 async function rejection(promise: Promise<unknown>): Promise<{ code?: FlagstoneErrorCode; message: string; name: string }> {
@@ -502,6 +504,62 @@ export function storeConformance(backend: BackendUnderTest): void {
       })
     })
 
+    describe('publish / subscribe', () => {
+      const received = (store: Store, channel: string) => {
+        const messages: string[] = []
+        const subscribed = store.subscribe(channel, (m) => messages.push(m))
+        return { messages, subscribed }
+      }
+      const until = async (check: () => boolean, ms = 5_000) => {
+        const end = Date.now() + ms
+        while (!check() && Date.now() < end) await sleep(10)
+      }
+
+      if (backend.push === 'none') {
+        it('says it cannot push, so callers poll', async () => {
+          const s = fresh()
+          expect(s.pushAcrossProcesses).toBe(false)
+          await expectCode(s.publish('changes', 'x'), 'UNSUPPORTED')
+          await expectCode(s.subscribe('changes', () => undefined), 'UNSUPPORTED')
+        })
+        return
+      }
+
+      it('delivers messages to subscribers of the same channel and namespace only', async () => {
+        const s = fresh()
+        expect(s.pushAcrossProcesses).toBe(backend.push === 'cluster')
+        const a = received(s, 'changes')
+        const other = received(s, 'other')
+        const sibling = received(fresh(), 'changes')
+        const unsubscribe = await a.subscribed
+        await other.subscribed
+        await sibling.subscribed
+        await s.publish('changes', 'rev 1')
+        await s.publish('changes', 'rev 2 ✓')
+        await until(() => a.messages.length === 2)
+        expect(a.messages).toEqual(['rev 1', 'rev 2 ✓'])
+        await unsubscribe()
+        await s.publish('changes', 'after unsubscribe')
+        await sleep(100)
+        expect(a.messages).toEqual(['rev 1', 'rev 2 ✓'])
+        expect(other.messages).toEqual([])
+        expect(sibling.messages).toEqual([])
+        await expectCode(s.subscribe('changes', 'no' as unknown as () => void), 'INVALID_ARGUMENT')
+      })
+
+      if (backend.push === 'cluster' && backend.url !== undefined) {
+        const url = backend.url
+        it('delivers to another process', async () => {
+          const s = root.withNamespace('pubsub')
+          const got = received(s, 'changes')
+          await got.subscribed
+          await run(process.execPath, ['--import', 'tsx', WORKER, url, rootName, 'publish', '3', 'pubsub'], { timeout: 60_000 })
+          await until(() => got.messages.length === 3)
+          expect(got.messages).toEqual(['0', '1', '2'])
+        }, 60_000)
+      }
+    })
+
     describe('close', () => {
       it('is idempotent and makes every operation reject with STORE_CLOSED', async () => {
         const own = await backend.open(randomNamespace())
@@ -581,6 +639,9 @@ export function storeConformance(backend: BackendUnderTest): void {
             ['compareAndSet', () => down.compareAndSet('k', null, 'v')],
           ]
           if (!backend.nativeExpiry) ops.push(['deleteExpired', () => down.deleteExpired()])
+          if (backend.push !== 'none') {
+            ops.push(['publish', () => down.publish('c', 'm')], ['subscribe', () => down.subscribe('c', () => undefined)])
+          }
           for (const [name, op] of ops) {
             const t0 = Date.now()
             const message = await expectCode(op(), 'STORE_UNAVAILABLE')

@@ -27,5 +27,6 @@ describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('postgres', (
     open: (namespace) => createStore(DATABASE_URL, { namespace }),
     raw,
     unreachableUrl: 'postgresql://postgres@127.0.0.1:1/test',
+    push: 'cluster',
   })
 })

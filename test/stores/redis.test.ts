@@ -1,7 +1,8 @@
 import { createClient } from '@redis/client'
-import { describe } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStore } from '../../src/index.js'
-import { REDIS_URL, serviceAvailable } from '../helpers/services.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { REDIS_URL, serviceAvailable, sleep } from '../helpers/services.js'
 import { type RawAccess, storeConformance } from './conformance.js'
 
 async function raw(): Promise<RawAccess> {
@@ -23,6 +24,46 @@ describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis', () => {
     open: (namespace) => createStore(REDIS_URL, { namespace }),
     raw,
     nativeExpiry: true,
+    push: 'cluster',
     unreachableUrl: 'redis://127.0.0.1:1',
   })
+})
+
+describe('redis outage and recovery (own redis-server)', () => {
+  let server: RedisServer
+  beforeAll(async () => {
+    server = await RedisServer.start()
+  })
+  afterAll(async () => {
+    await server?.kill()
+  })
+
+  it('fails fast while the server is down and recovers by itself, subscriptions included', async () => {
+    const store = await createStore(server.url, { namespace: 'outage' })
+    const messages: string[] = []
+    await store.subscribe('changes', (m) => messages.push(m))
+    await store.set('k', 'v')
+    await server.kill()
+    const t0 = Date.now()
+    await expect(store.get('k')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    await expect(store.increment('n')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    await expect(store.publish('changes', 'lost')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    expect(Date.now() - t0).toBeLessThan(3_000)
+    await server.restart()
+    const back = Date.now()
+    let ok = false
+    while (!ok && Date.now() - back < 5_000) {
+      ok = await store.set('k', 'again').then(() => true, () => false)
+      if (!ok) await sleep(50)
+    }
+    expect(ok).toBe(true)
+    expect(Date.now() - back).toBeLessThan(2_000)
+    // re-subscribed after the reconnect
+    while (messages.length === 0 && Date.now() - back < 5_000) {
+      await store.publish('changes', 'after restart')
+      await sleep(50)
+    }
+    expect(messages[0]).toBe('after restart')
+    await store.close()
+  }, 30_000)
 })

@@ -28,7 +28,7 @@ async function raw(): Promise<RawAccess> {
   }
 }
 
-storeConformance({ name: 'sqlite', url: `sqlite://${file}`, open: (namespace) => createStore(`sqlite://${file}`, { namespace }), raw })
+storeConformance({ name: 'sqlite', url: `sqlite://${file}`, open: (namespace) => createStore(`sqlite://${file}`, { namespace }), raw, push: 'none' })
 
 describe('sqlite specifics', () => {
   it('reports an unusable database file as STORE_UNAVAILABLE, not a silent miss (keyv defect 9)', async () => {

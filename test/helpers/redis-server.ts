@@ -1,0 +1,56 @@
+/** A throwaway redis-server on a spare port, for outage tests that must kill and restart it. */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { sleep } from './services.js'
+
+async function sparePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+export class RedisServer {
+  #process: ChildProcess | undefined
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await sparePort())
+    await server.restart()
+    return server
+  }
+
+  async restart(): Promise<void> {
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    })
+    this.#process = child
+    const { createClient } = await import('@redis/client')
+    for (let i = 0; i < 100; i++) {
+      const probe = createClient({ url: this.url, socket: { reconnectStrategy: false } })
+      probe.on('error', () => undefined)
+      try {
+        await probe.connect()
+        await probe.close()
+        return
+      } catch {
+        await sleep(50)
+      }
+    }
+    throw new Error(`redis-server did not start on port ${this.port}`)
+  }
+
+  async kill(): Promise<void> {
+    const child = this.#process
+    if (child === undefined || child.exitCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+}
