@@ -1,0 +1,591 @@
+/**
+ * A linear-time regular-expression matcher for the `matches` operator.
+ *
+ * Why not `RegExp`: V8's backtracking engine needs exponential time on nested quantifiers
+ * (`(a+)+$`) and polynomial time on plain adjacent ones: `/.*.*.*x/` on 1,024 characters takes
+ * about a minute. Rejecting "nested quantifiers" does not rule out the second kind, so patterns run
+ * on a Thompson NFA simulated breadth-first (Pike/Thompson, as RE2 and Go do): O(pattern × input)
+ * whatever the pattern. Patterns are still screened on write (no backreferences, no lookarounds,
+ * no nested quantifiers, bounded length and program size) so that the bounded cost stays small.
+ *
+ * Syntax: JavaScript RegExp without flags, on UTF-16 code units (`test` semantics: a match
+ * anywhere unless anchored): literals, `.`, `[...]` / `[^...]` with ranges, `\d \D \w \W \s \S`,
+ * `\b \B`, `\t \n \r \f \v \0 \xHH \uHHHH`, escaped punctuation, `^ $`, groups `(...)`, `(?:...)`,
+ * `(?<name>...)`, alternation, and the quantifiers `* + ? {n} {n,} {n,m}` (lazy forms accepted;
+ * for a yes/no answer they are the same).
+ */
+
+/** Longest pattern accepted. */
+export const MAX_PATTERN_LENGTH = 256
+/** Largest compiled program (counted repetitions are expanded). */
+const MAX_PROGRAM_SIZE = 512
+const MAX_REPEAT = 100
+
+/** Thrown for a pattern that is malformed, unsupported or unsafe; the message says which. */
+export class RegexPatternError extends Error {
+  override readonly name = 'RegexPatternError'
+}
+
+type Ranges = number[] // flat [lo, hi, lo, hi, ...], inclusive
+
+type Node =
+  | { t: 'char'; c: number }
+  | { t: 'class'; ranges: Ranges; negated: boolean }
+  | { t: 'any' }
+  | { t: 'assert'; kind: AssertKind }
+  | { t: 'cat'; items: Node[] }
+  | { t: 'alt'; items: Node[] }
+  | { t: 'repeat'; node: Node; min: number; max: number } // max -1 = unbounded
+  | { t: 'empty' }
+
+const AssertKind = { Start: 0, End: 1, WordBoundary: 2, NotWordBoundary: 3 } as const
+type AssertKind = (typeof AssertKind)[keyof typeof AssertKind]
+
+const DIGIT: Ranges = [0x30, 0x39]
+const WORD: Ranges = [0x30, 0x39, 0x41, 0x5a, 0x5f, 0x5f, 0x61, 0x7a]
+// JS \s: WhiteSpace and LineTerminator.
+const SPACE: Ranges = [
+  0x09, 0x0d, 0x20, 0x20, 0xa0, 0xa0, 0x1680, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x202f, 0x205f, 0x205f,
+  0x3000, 0x3000, 0xfeff, 0xfeff,
+]
+
+function negate(ranges: Ranges): Ranges {
+  const sorted = normalise(ranges)
+  const out: Ranges = []
+  let next = 0
+  for (let i = 0; i < sorted.length; i += 2) {
+    if (sorted[i]! > next) out.push(next, sorted[i]! - 1)
+    next = sorted[i + 1]! + 1
+  }
+  if (next <= 0xffff) out.push(next, 0xffff)
+  return out
+}
+
+function normalise(ranges: Ranges): Ranges {
+  const pairs: [number, number][] = []
+  for (let i = 0; i < ranges.length; i += 2) pairs.push([ranges[i]!, ranges[i + 1]!])
+  pairs.sort((a, b) => a[0] - b[0])
+  const out: Ranges = []
+  for (const [lo, hi] of pairs) {
+    const last = out.length - 1
+    if (last > 0 && lo <= out[last]! + 1) out[last] = Math.max(out[last]!, hi)
+    else out.push(lo, hi)
+  }
+  return out
+}
+
+class Parser {
+  private pos = 0
+  constructor(private readonly src: string) {}
+
+  parse(): Node {
+    const node = this.alternation()
+    if (this.pos < this.src.length) this.fail(`unmatched ")" at ${this.pos}`)
+    return node
+  }
+
+  private fail(message: string): never {
+    throw new RegexPatternError(message)
+  }
+
+  private peek(): string | undefined {
+    return this.src[this.pos]
+  }
+
+  private alternation(): Node {
+    const items = [this.sequence()]
+    while (this.peek() === '|') {
+      this.pos++
+      items.push(this.sequence())
+    }
+    return items.length === 1 ? items[0]! : { t: 'alt', items }
+  }
+
+  private sequence(): Node {
+    const items: Node[] = []
+    while (this.pos < this.src.length) {
+      const ch = this.peek()
+      if (ch === '|' || ch === ')') break
+      const atom = this.atom()
+      items.push(this.quantified(atom))
+    }
+    if (items.length === 0) return { t: 'empty' }
+    return items.length === 1 ? items[0]! : { t: 'cat', items }
+  }
+
+  private quantified(atom: Node): Node {
+    const start = this.pos
+    const ch = this.peek()
+    let min: number
+    let max: number
+    if (ch === '*') {
+      min = 0
+      max = -1
+      this.pos++
+    } else if (ch === '+') {
+      min = 1
+      max = -1
+      this.pos++
+    } else if (ch === '?') {
+      min = 0
+      max = 1
+      this.pos++
+    } else if (ch === '{') {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(this.src.slice(this.pos))
+      if (m === null) return atom // JavaScript (Annex B) reads a brace that is no quantifier literally
+      min = Number(m[1])
+      max = m[2] === undefined ? min : m[3] === '' ? -1 : Number(m[3])
+      if (min > MAX_REPEAT || max > MAX_REPEAT) this.fail(`repetition count above ${MAX_REPEAT}`)
+      if (max !== -1 && max < min) this.fail(`numbers out of order in {${min},${max}}`)
+      this.pos += m[0].length
+    } else {
+      return atom
+    }
+    if (this.peek() === '?') this.pos++ // lazy: same language
+    if (atom.t === 'assert') this.fail(`nothing to repeat at ${start}`)
+    if (atom.t === 'repeat' || (atom.t !== 'char' && atom.t !== 'class' && atom.t !== 'any' && containsRepeat(atom))) {
+      this.fail(`nested quantifier at ${start}`)
+    }
+    const next = this.peek()
+    if (next === '*' || next === '+' || next === '?' || (next === '{' && /^\{\d+(,\d*)?\}/.test(this.src.slice(this.pos)))) {
+      this.fail(`nothing to repeat at ${this.pos}`)
+    }
+    return { t: 'repeat', node: atom, min, max }
+  }
+
+  private atom(): Node {
+    const ch = this.src[this.pos++]!
+    switch (ch) {
+      case '.':
+        return { t: 'any' }
+      case '^':
+        return { t: 'assert', kind: AssertKind.Start }
+      case '$':
+        return { t: 'assert', kind: AssertKind.End }
+      case '(':
+        return this.group()
+      case '[':
+        return this.charClass()
+      case '\\':
+        return this.escape(false)
+      case '*':
+      case '+':
+      case '?':
+        return this.fail(`nothing to repeat at ${this.pos - 1}`)
+      default:
+        return { t: 'char', c: ch.charCodeAt(0) }
+    }
+  }
+
+  private group(): Node {
+    if (this.peek() === '?') {
+      const rest = this.src.slice(this.pos, this.pos + 3)
+      if (rest.startsWith('?:')) {
+        this.pos += 2
+      } else if (rest.startsWith('?=') || rest.startsWith('?!') || rest.startsWith('?<=') || rest.startsWith('?<!')) {
+        this.fail('lookaround assertions are not supported')
+      } else if (rest.startsWith('?<')) {
+        const m = /^\?<([A-Za-z_$][A-Za-z0-9_$]*)>/.exec(this.src.slice(this.pos))
+        if (m === null) this.fail(`invalid group name at ${this.pos}`)
+        this.pos += m[0].length
+      } else {
+        this.fail(`invalid group at ${this.pos - 1}`)
+      }
+    }
+    const inner = this.alternation()
+    if (this.peek() !== ')') this.fail('unterminated group')
+    this.pos++
+    return inner
+  }
+
+  private charClass(): Node {
+    let negated = false
+    if (this.peek() === '^') {
+      negated = true
+      this.pos++
+    }
+    const ranges: Ranges = []
+    let first = true
+    while (true) {
+      if (this.pos >= this.src.length) this.fail('unterminated character class')
+      const ch = this.src[this.pos]!
+      if (ch === ']' && !first) break
+      if (ch === ']' && first) {
+        // `[]` matches nothing and `[^]` everything in JavaScript.
+        break
+      }
+      first = false
+      const lo = this.classAtom()
+      if (this.peek() === '-' && this.src[this.pos + 1] !== ']' && this.pos + 1 < this.src.length) {
+        this.pos++
+        const hi = this.classAtom()
+        if (typeof lo !== 'number' || typeof hi !== 'number') this.fail('invalid range in character class')
+        if (hi < lo) this.fail('range out of order in character class')
+        ranges.push(lo, hi)
+      } else if (typeof lo === 'number') {
+        ranges.push(lo, lo)
+      } else {
+        ranges.push(...lo)
+      }
+    }
+    this.pos++ // ']'
+    return { t: 'class', ranges: normalise(ranges), negated }
+  }
+
+  /** A code unit, or a set for `\d`-style escapes. */
+  private classAtom(): number | Ranges {
+    const ch = this.src[this.pos++]!
+    if (ch !== '\\') return ch.charCodeAt(0)
+    if (this.peek() === 'b') {
+      this.pos++
+      return 0x08 // backspace inside a class
+    }
+    const node = this.escape(true)
+    if (node.t === 'char') return node.c
+    if (node.t === 'class') return node.negated ? negate(node.ranges) : node.ranges
+    return this.fail('invalid escape in character class')
+  }
+
+  private escape(inClass: boolean): Node {
+    const ch = this.src[this.pos++]
+    if (ch === undefined) this.fail('pattern ends with a backslash')
+    switch (ch) {
+      case 'd':
+        return { t: 'class', ranges: DIGIT, negated: false }
+      case 'D':
+        return { t: 'class', ranges: DIGIT, negated: true }
+      case 'w':
+        return { t: 'class', ranges: WORD, negated: false }
+      case 'W':
+        return { t: 'class', ranges: WORD, negated: true }
+      case 's':
+        return { t: 'class', ranges: SPACE, negated: false }
+      case 'S':
+        return { t: 'class', ranges: SPACE, negated: true }
+      case 'b':
+        return { t: 'assert', kind: AssertKind.WordBoundary }
+      case 'B':
+        if (inClass) this.fail('\\B is invalid in a character class')
+        return { t: 'assert', kind: AssertKind.NotWordBoundary }
+      case 't':
+        return { t: 'char', c: 0x09 }
+      case 'n':
+        return { t: 'char', c: 0x0a }
+      case 'r':
+        return { t: 'char', c: 0x0d }
+      case 'f':
+        return { t: 'char', c: 0x0c }
+      case 'v':
+        return { t: 'char', c: 0x0b }
+      case '0':
+        if (/[0-9]/.test(this.peek() ?? '')) this.fail('octal escapes are not supported')
+        return { t: 'char', c: 0 }
+      case 'x': {
+        const m = /^[0-9A-Fa-f]{2}/.exec(this.src.slice(this.pos))
+        if (m === null) this.fail('invalid \\x escape')
+        this.pos += 2
+        return { t: 'char', c: parseInt(m[0], 16) }
+      }
+      case 'u': {
+        const m = /^[0-9A-Fa-f]{4}/.exec(this.src.slice(this.pos))
+        if (m === null) this.fail('invalid \\u escape')
+        this.pos += 4
+        return { t: 'char', c: parseInt(m[0], 16) }
+      }
+      case 'k':
+        return this.fail('backreferences are not supported')
+      default:
+        if (/[1-9]/.test(ch)) this.fail('backreferences are not supported')
+        // Letters and digits other than the above mean different things with and without the
+        // `u` flag (or nothing at all): refuse rather than guess. Punctuation is itself.
+        if (/[A-Za-z0-9]/.test(ch)) this.fail(`unsupported escape \\${ch}`)
+        return { t: 'char', c: ch.charCodeAt(0) }
+    }
+  }
+}
+
+function containsRepeat(node: Node): boolean {
+  switch (node.t) {
+    case 'repeat':
+      return true
+    case 'cat':
+    case 'alt':
+      return node.items.some(containsRepeat)
+    default:
+      return false
+  }
+}
+
+// Program: parallel arrays indexed by pc.
+const OP_CHAR = 0
+const OP_CLASS = 1
+const OP_ANY = 2
+const OP_SPLIT = 3
+const OP_JMP = 4
+const OP_ASSERT = 5
+const OP_MATCH = 6
+
+class Compiler {
+  readonly op: number[] = []
+  readonly a: number[] = []
+  readonly b: number[] = []
+  readonly classes: { ranges: Ranges; negated: boolean }[] = []
+
+  private emit(op: number, a = 0, b = 0): number {
+    if (this.op.length >= MAX_PROGRAM_SIZE) {
+      throw new RegexPatternError(`pattern too complex (more than ${MAX_PROGRAM_SIZE} states)`)
+    }
+    this.op.push(op)
+    this.a.push(a)
+    this.b.push(b)
+    return this.op.length - 1
+  }
+
+  compile(node: Node): void {
+    switch (node.t) {
+      case 'empty':
+        return
+      case 'char':
+        this.emit(OP_CHAR, node.c)
+        return
+      case 'any':
+        this.emit(OP_ANY)
+        return
+      case 'class':
+        this.classes.push({ ranges: node.ranges, negated: node.negated })
+        this.emit(OP_CLASS, this.classes.length - 1)
+        return
+      case 'assert':
+        this.emit(OP_ASSERT, node.kind)
+        return
+      case 'cat':
+        for (const item of node.items) this.compile(item)
+        return
+      case 'alt': {
+        // split L1, next; L1: item0; jmp end; next: split ... ; last item
+        const jumps: number[] = []
+        for (let i = 0; i < node.items.length - 1; i++) {
+          const split = this.emit(OP_SPLIT)
+          this.a[split] = this.op.length
+          this.compile(node.items[i]!)
+          jumps.push(this.emit(OP_JMP))
+          this.b[split] = this.op.length
+        }
+        this.compile(node.items[node.items.length - 1]!)
+        for (const j of jumps) this.a[j] = this.op.length
+        return
+      }
+      case 'repeat': {
+        for (let i = 0; i < node.min; i++) this.compile(node.node)
+        if (node.max === -1) {
+          // L: split body, end; body; jmp L
+          const split = this.emit(OP_SPLIT)
+          this.a[split] = this.op.length
+          this.compile(node.node)
+          const jmp = this.emit(OP_JMP)
+          this.a[jmp] = split
+          this.b[split] = this.op.length
+        } else {
+          const splits: number[] = []
+          for (let i = node.min; i < node.max; i++) {
+            const split = this.emit(OP_SPLIT)
+            this.a[split] = this.op.length
+            splits.push(split)
+            this.compile(node.node)
+          }
+          for (const s of splits) this.b[s] = this.op.length
+        }
+        return
+      }
+    }
+  }
+}
+
+function isWordUnit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || (c >= 0x61 && c <= 0x7a)
+}
+
+function inRanges(ranges: Ranges, c: number): boolean {
+  for (let i = 0; i < ranges.length; i += 2) {
+    if (c < ranges[i]!) return false
+    if (c <= ranges[i + 1]!) return true
+  }
+  return false
+}
+
+/** A compiled pattern. `test` runs in O(pattern size × input length) and allocates nothing per call. */
+export class SafeRegex {
+  private readonly op: Int32Array
+  private readonly a: Int32Array
+  private readonly b: Int32Array
+  private readonly classes: { ranges: Ranges; negated: boolean }[]
+  private readonly anchoredStart: boolean
+  /** Set when the pattern is plain text: then `includes` answers. */
+  private readonly literal: string | undefined
+  // Reused per call: thread lists, a visited stamp per pc and an explicit stack.
+  private clist: Int32Array
+  private nlist: Int32Array
+  private readonly mark: Int32Array
+  private readonly stack: Int32Array
+  private gen = 0
+
+  constructor(readonly source: string) {
+    if (source.length > MAX_PATTERN_LENGTH) {
+      throw new RegexPatternError(`pattern longer than ${MAX_PATTERN_LENGTH} characters`)
+    }
+    const ast = new Parser(source).parse()
+    const compiler = new Compiler()
+    compiler.compile(ast)
+    compiler.op.push(OP_MATCH)
+    compiler.a.push(0)
+    compiler.b.push(0)
+    const size = compiler.op.length
+    this.op = Int32Array.from(compiler.op)
+    this.a = Int32Array.from(compiler.a)
+    this.b = Int32Array.from(compiler.b)
+    this.classes = compiler.classes
+    this.anchoredStart = startsAnchored(ast)
+    this.literal = literalOf(ast)
+    this.clist = new Int32Array(size)
+    this.nlist = new Int32Array(size)
+    this.mark = new Int32Array(size)
+    // Each pc is pushed at most twice per closure (once per incoming edge of a split).
+    this.stack = new Int32Array(size * 2 + 2)
+  }
+
+  /** Whether the pattern matches anywhere in `input` (RegExp.prototype.test semantics). */
+  test(input: string): boolean {
+    if (this.literal !== undefined) return input.includes(this.literal)
+    const n = input.length
+    let ccount = this.add(this.clist, 0, 0, input)
+    if (ccount < 0) return true
+    for (let pos = 0; pos < n; pos++) {
+      if (ccount === 0 && this.anchoredStart) return false
+      const c = input.charCodeAt(pos)
+      this.gen++
+      const clist = this.clist
+      const nlist = this.nlist
+      let ncount = 0
+      for (let i = 0; i < ccount; i++) {
+        const pc = clist[i]!
+        const op = this.op[pc]!
+        let ok: boolean
+        if (op === OP_CHAR) ok = this.a[pc] === c
+        else if (op === OP_ANY) ok = c !== 0x0a && c !== 0x0d && c !== 0x2028 && c !== 0x2029
+        else {
+          const cls = this.classes[this.a[pc]!]!
+          ok = inRanges(cls.ranges, c) !== cls.negated
+        }
+        if (ok) {
+          const added = this.addInto(nlist, ncount, pc + 1, pos + 1, input)
+          if (added < 0) return true
+          ncount = added
+        }
+      }
+      if (!this.anchoredStart) {
+        const added = this.addInto(nlist, ncount, 0, pos + 1, input)
+        if (added < 0) return true
+        ncount = added
+      }
+      this.clist = nlist
+      this.nlist = clist
+      ccount = ncount
+    }
+    return false
+  }
+
+  private add(list: Int32Array, pc: number, pos: number, input: string): number {
+    this.gen++
+    return this.addInto(list, 0, pc, pos, input)
+  }
+
+  /**
+   * Adds the epsilon closure of `pc` at `pos` to `list` (which holds `count` threads stamped with
+   * the current generation). Returns the new count, or -1 when MATCH is reachable.
+   */
+  private addInto(list: Int32Array, count: number, pc0: number, pos: number, input: string): number {
+    const { op, a, b, mark, stack } = this
+    const gen = this.gen
+    let sp = 0
+    stack[sp++] = pc0
+    while (sp > 0) {
+      const pc = stack[--sp]!
+      if (mark[pc] === gen) continue
+      mark[pc] = gen
+      switch (op[pc]) {
+        case OP_JMP:
+          stack[sp++] = a[pc]!
+          break
+        case OP_SPLIT:
+          // Push b first so a is explored first (order does not matter for a yes/no answer).
+          stack[sp++] = b[pc]!
+          stack[sp++] = a[pc]!
+          break
+        case OP_ASSERT:
+          if (assertHolds(a[pc]!, input, pos)) stack[sp++] = pc + 1
+          break
+        case OP_MATCH:
+          return -1
+        default:
+          list[count++] = pc
+      }
+    }
+    return count
+  }
+}
+
+function assertHolds(kind: number, input: string, pos: number): boolean {
+  switch (kind) {
+    case AssertKind.Start:
+      return pos === 0
+    case AssertKind.End:
+      return pos === input.length
+    default: {
+      const before = pos > 0 && isWordUnit(input.charCodeAt(pos - 1))
+      const after = pos < input.length && isWordUnit(input.charCodeAt(pos))
+      return (before !== after) === (kind === AssertKind.WordBoundary)
+    }
+  }
+}
+
+function startsAnchored(node: Node): boolean {
+  if (node.t === 'assert') return node.kind === AssertKind.Start
+  if (node.t === 'cat') return node.items.length > 0 && startsAnchored(node.items[0]!)
+  if (node.t === 'alt') return node.items.every(startsAnchored)
+  return false
+}
+
+function literalOf(node: Node): string | undefined {
+  if (node.t === 'char') return String.fromCharCode(node.c)
+  if (node.t === 'cat' && node.items.every((n) => n.t === 'char')) {
+    return node.items.map((n) => String.fromCharCode((n as { c: number }).c)).join('')
+  }
+  return undefined
+}
+
+const cache = new Map<string, SafeRegex>()
+const CACHE_LIMIT = 1000
+
+/**
+ * The compiled form of a pattern, from a process-wide cache (so a pattern shared by many flags or
+ * snapshots compiles once). Throws `RegexPatternError` for a rejected pattern.
+ */
+export function compileSafeRegex(pattern: string): SafeRegex {
+  let re = cache.get(pattern)
+  if (re === undefined) {
+    re = new SafeRegex(pattern)
+    if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!)
+    cache.set(pattern, re)
+  }
+  return re
+}
+
+/** Why a pattern is rejected, or undefined when it is accepted. */
+export function checkSafePattern(pattern: string): string | undefined {
+  try {
+    compileSafeRegex(pattern)
+    return undefined
+  } catch (error) {
+    return error instanceof Error ? error.message : 'invalid pattern'
+  }
+}
