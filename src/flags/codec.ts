@@ -274,10 +274,18 @@ function booleanAgrees(value: FlagValue | undefined, enabled: boolean, path: str
 
 const CONDITION_FIELDS = new Set(['attribute', 'operator', 'value'])
 
+/**
+ * A condition. On input (`reject` mode) an unknown operator or a value that does not fit the
+ * operator is INVALID_ARGUMENT. On read (`strip` mode) such a condition is kept as it is (its value
+ * still checked as bounded JSON) and never matches: a newer writer may know an operator this
+ * process does not, and one such condition must not make the whole flag unreadable.
+ */
 export function validateCondition(input: unknown, path = 'condition', options: ValidateOptions = {}): Condition {
-  const o = record(input, path, CONDITION_FIELDS, options.unknownFields ?? 'reject', 'a condition')
+  const mode = options.unknownFields ?? 'reject'
+  const o = record(input, path, CONDITION_FIELDS, mode, 'a condition')
   const operator = o.operator
-  if (!isOperator(operator)) {
+  const known = isOperator(operator)
+  if (!known && (mode === 'reject' || typeof operator !== 'string' || operator.length > 64)) {
     fail(join(path, 'operator'), operator === undefined ? 'is required' : `unknown operator ${describe(operator)} (expected one of ${OPERATORS.join(', ')})`)
   }
   const segmentOperator = operator === 'in_segment' || operator === 'not_in_segment'
@@ -286,12 +294,22 @@ export function validateCondition(input: unknown, path = 'condition', options: V
       ? ''
       : str(o.attribute, join(path, 'attribute'), { min: segmentOperator ? 0 : 1, max: LIMITS.nameLength })
   if (FORBIDDEN_KEYS.has(attribute)) fail(join(path, 'attribute'), 'this name is not allowed (prototype pollution)')
-  const problem = checkConditionValue(operator, o.value)
-  if (problem !== undefined) fail(join(path, 'value'), problem)
-  const condition: Condition = { attribute, operator }
+  const problem = known ? checkConditionValue(operator, o.value) : undefined
+  if (problem !== undefined && mode === 'reject') fail(join(path, 'value'), problem)
+  const condition: Condition = { attribute, operator: operator as string }
   if (o.value !== undefined && o.value !== null) {
     const v = o.value
-    condition.value = (Array.isArray(v) ? [...(v as (string | number | boolean)[])] : v instanceof Date ? new Date(v.getTime()) : v) as ConditionValue
+    condition.value = (
+      problem === undefined && known
+        ? Array.isArray(v)
+          ? [...(v as (string | number | boolean)[])]
+          : v instanceof Date
+            ? new Date(v.getTime())
+            : v
+        : v instanceof Date
+          ? new Date(v.getTime())
+          : validateJson(v, join(path, 'value'))
+    ) as ConditionValue
   }
   return condition
 }
