@@ -34,7 +34,7 @@ import type {
   Reason,
   Segment,
 } from './model.js'
-import { allOf, compileCondition, compileSegments, readAttribute, type CompiledCondition, type ConditionTest } from './operators.js'
+import { allOf, compileCondition, compileReader, compileSegments, type AttributeReader, type CompiledCondition, type ConditionTest } from './operators.js'
 import { compileTimeSchedule } from './time-windows.js'
 
 /** What a snapshot is made of: arrays (as repositories return them) or maps keyed by key. */
@@ -97,8 +97,8 @@ interface CompiledFlag {
   readonly active: boolean
   readonly disabled: Outcome
   readonly overrides: ReadonlyMap<string, ReadonlyMap<string, readonly CompiledOverride[]>> | undefined
-  /** Entity types other than the four built-ins, in lexicographic order. */
-  readonly customEntityTypes: readonly string[]
+  /** Entity types other than the four built-ins, in lexicographic order, with their attribute readers. */
+  readonly customEntityTypes: readonly { readonly type: string; readonly read: AttributeReader }[]
   readonly timeWindows: readonly ((now: number) => boolean)[]
   readonly rules: readonly CompiledRule[]
   readonly rolloutPrefix: Uint8Array
@@ -345,10 +345,10 @@ export class CompiledSnapshot {
         const hit = firstLive(byId.get(id), now)
         if (hit !== undefined) return resolve(flagKey, hit, defaultValue, cf.metadata)
       }
-      for (const entityType of cf.customEntityTypes) {
-        const id = readAttribute(context, entityType, now)
+      for (const { type, read } of cf.customEntityTypes) {
+        const id = read(context, now)
         if (typeof id !== 'string') continue
-        const hit = firstLive(overrides.get(entityType)?.get(id), now)
+        const hit = firstLive(overrides.get(type)?.get(id), now)
         if (hit !== undefined) return resolve(flagKey, hit, defaultValue, cf.metadata)
       }
     }
@@ -437,7 +437,13 @@ export class CompiledSnapshot {
       if (expiresAt !== Infinity) needsNow = true
       list.push({ expiresAt, outcome: outcome(served(override.enabled, override.value), 'OVERRIDE') })
     }
-    const customEntityTypes = overrides === undefined ? [] : [...overrides.keys()].filter((t) => !BUILTIN_ENTITY_TYPES.has(t)).sort(compareKeys)
+    const customEntityTypes =
+      overrides === undefined
+        ? []
+        : [...overrides.keys()]
+            .filter((t) => !BUILTIN_ENTITY_TYPES.has(t))
+            .sort(compareKeys)
+            .map((type) => ({ type, read: compileReader(type) }))
 
     const timeWindows = flag.timeSchedules.map(compileTimeSchedule)
     if (timeWindows.length > 0) needsNow = true

@@ -85,7 +85,9 @@ const ALWAYS_TEST: ConditionTest = () => true
 export const NEVER: CompiledCondition = Object.freeze({ test: NEVER_TEST, usesNow: false })
 export const ALWAYS: CompiledCondition = Object.freeze({ test: ALWAYS_TEST, usesNow: false })
 
-type Reader = (context: EvaluationContext, now: number) => unknown
+/** Reads one attribute from a context (see `readAttribute`). */
+export type AttributeReader = (context: EvaluationContext, now: number) => unknown
+type Reader = AttributeReader
 
 function attributesValue(context: EvaluationContext, name: string): unknown {
   const attributes = context.attributes
@@ -94,7 +96,8 @@ function attributesValue(context: EvaluationContext, name: string): unknown {
   return Object.hasOwn(attributes, name) ? attributes[name] : undefined
 }
 
-function compileReader(name: string): Reader {
+/** A reader for attribute `name`, built once so evaluation does not re-dispatch on the name. */
+export function compileReader(name: string): Reader {
   if (name === 'now') return (_context, now) => now
   if (STANDARD_FIELDS.has(name)) {
     const field = name as keyof EvaluationContext
