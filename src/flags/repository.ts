@@ -1,0 +1,77 @@
+/**
+ * `FlagRepository`: what the client and the admin API read and write flags through. One
+ * conformance suite (`test/flags/repository-conformance.ts`) runs against every implementation
+ * on every backend.
+ */
+import type { FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
+
+export interface FlagFilter {
+  status?: FlagStatus
+  /** Flags carrying this tag. */
+  tag?: string
+  /** Case-insensitive substring of key, name or description. */
+  search?: string
+}
+
+/** Everything evaluation needs, read at one revision. */
+export interface SnapshotData {
+  /** The repository's change counter when this was read. */
+  readonly revision: number
+  readonly flags: readonly FeatureFlag[]
+  /** Overrides of existing flags, expired ones left out. */
+  readonly overrides: readonly FlagOverride[]
+  readonly segments: readonly Segment[]
+  /** Stored documents that could not be read (`CORRUPT_VALUE`): the flag evaluates to a `PARSE_ERROR`. */
+  readonly corrupt: ReadonlyArray<{ readonly flagKey: string; readonly message: string }>
+}
+
+export type ChangeListener = (revision: number) => void
+
+export interface FlagRepository {
+  /** `true` for repositories that reject every write with `UNSUPPORTED` (the static one). */
+  readonly readOnly: boolean
+
+  listFlags(filter?: FlagFilter): Promise<FeatureFlag[]>
+  /** The flag, or `null`. */
+  getFlag(key: string): Promise<FeatureFlag | null>
+  /** Creates a flag at version 1; `CONFLICT` if the key exists, `INVALID_ARGUMENT` naming the field if invalid. */
+  createFlag(input: FlagInput): Promise<FeatureFlag>
+  /**
+   * Replaces the flag's fields. `expectedVersion` is the version the caller read: a different
+   * stored version fails with `CONFLICT` and writes nothing. `NOT_FOUND` if the flag is gone.
+   */
+  updateFlag(key: string, input: FlagInput, expectedVersion: number): Promise<FeatureFlag>
+  /** Deletes the flag and its overrides; `NOT_FOUND` if missing, `CONFLICT` on a stale `expectedVersion`. */
+  deleteFlag(key: string, expectedVersion?: number): Promise<void>
+  /** Sets status `archived` (archived flags evaluate as disabled). */
+  archiveFlag(key: string, expectedVersion?: number): Promise<FeatureFlag>
+  /** Brings an archived flag back as `inactive`, so a restore never starts serving by surprise. */
+  restoreFlag(key: string, expectedVersion?: number): Promise<FeatureFlag>
+
+  /** Live overrides of a flag. */
+  listOverrides(flagKey: string): Promise<FlagOverride[]>
+  getOverride(flagKey: string, entityType: string, entityId: string): Promise<FlagOverride | null>
+  /** Creates or replaces the override for (flag, entityType, entityId); `NOT_FOUND` if the flag is missing. */
+  setOverride(override: FlagOverride): Promise<FlagOverride>
+  /** Whether there was one to delete. */
+  deleteOverride(flagKey: string, entityType: string, entityId: string): Promise<boolean>
+
+  listSegments(): Promise<Segment[]>
+  getSegment(key: string): Promise<Segment | null>
+  /** `CONFLICT` if the key exists; `INVALID_ARGUMENT` on a parent cycle or a missing parent. */
+  createSegment(segment: Segment): Promise<Segment>
+  updateSegment(segment: Segment): Promise<Segment>
+  /** `CONFLICT` while another segment names it as parent. Whether there was one to delete. */
+  deleteSegment(key: string): Promise<boolean>
+
+  /** Everything evaluation needs, consistent at one revision. */
+  loadSnapshot(): Promise<SnapshotData>
+  /** The change counter: it rises on every write. */
+  revision(): Promise<number>
+  /**
+   * Calls `listener` soon after any process changes the repository, where the backend can push
+   * (Redis, PostgreSQL, memory in-process). Resolves to the unsubscribe function, or `null` where
+   * it cannot (SQLite, static): callers poll `revision()` then.
+   */
+  watch(listener: ChangeListener): Promise<(() => Promise<void>) | null>
+}

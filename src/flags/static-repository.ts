@@ -1,0 +1,148 @@
+/**
+ * A read-only `FlagRepository` from a JSON document — for tests, offline mode and bootstrapping:
+ *
+ *   { "flags": [ { "key": "new-checkout", "type": "boolean", "defaultEnabled": true, … } ],
+ *     "overrides": [ … ], "segments": [ … ] }
+ *
+ * Flags may omit `version` (1), `createdAt` / `updatedAt` (the epoch) and every collection. The
+ * whole document is validated up front: an invalid one throws `INVALID_ARGUMENT` naming the field.
+ */
+import { FlagstoneError } from '../errors.js'
+import { checkSegmentCycles, validateFlag, validateFlagInput, validateOverride, validateSegment } from './codec.js'
+import type { FeatureFlag, FlagOverride, Segment } from './model.js'
+import type { FlagFilter, FlagRepository, SnapshotData } from './repository.js'
+
+export interface StaticFlagDocument {
+  flags: unknown[]
+  overrides?: unknown[]
+  segments?: unknown[]
+}
+
+function prefixed<T>(path: string, validate: () => T): T {
+  try {
+    return validate()
+  } catch (error) {
+    if (error instanceof FlagstoneError && error.code === 'INVALID_ARGUMENT') {
+      const field = `${path}.${String(error.details?.field ?? '')}`
+      throw new FlagstoneError('INVALID_ARGUMENT', `${path}.${error.message}`, { cause: error, details: { field } })
+    }
+    throw error
+  }
+}
+
+function readOnly(): never {
+  throw new FlagstoneError('UNSUPPORTED', 'this flag repository is read-only (StaticFlagRepository)')
+}
+
+export class StaticFlagRepository implements FlagRepository {
+  readonly readOnly = true
+  readonly #flags: ReadonlyMap<string, FeatureFlag>
+  readonly #overrides: readonly FlagOverride[]
+  readonly #segments: ReadonlyMap<string, Segment>
+
+  constructor(document: StaticFlagDocument | string) {
+    const doc: unknown = typeof document === 'string' ? parseJson(document) : document
+    if (doc === null || typeof doc !== 'object' || !Array.isArray((doc as StaticFlagDocument).flags)) {
+      throw new FlagstoneError('INVALID_ARGUMENT', 'flags: the document needs a "flags" array', { details: { field: 'flags' } })
+    }
+    const { flags = [], overrides = [], segments = [] } = doc as StaticFlagDocument
+    const epoch = new Date(0)
+    const flagMap = new Map<string, FeatureFlag>()
+    flags.forEach((input, i) => {
+      const flag = prefixed(`flags[${i}]`, () => {
+        const fields = validateFlagInput(input)
+        const o = input as Partial<FeatureFlag>
+        return validateFlag({ ...fields, version: o.version ?? 1, createdAt: o.createdAt ?? epoch, updatedAt: o.updatedAt ?? epoch })
+      })
+      if (flagMap.has(flag.key)) {
+        throw new FlagstoneError('INVALID_ARGUMENT', `flags[${i}].key: "${flag.key}" appears twice`, { details: { field: `flags[${i}].key` } })
+      }
+      flagMap.set(flag.key, flag)
+    })
+    this.#flags = flagMap
+    this.#overrides = overrides.map((input, i) =>
+      prefixed(`overrides[${i}]`, () => {
+        const flagKey = (input as { flagKey?: unknown } | null)?.flagKey
+        const flag = typeof flagKey === 'string' ? flagMap.get(flagKey) : undefined
+        if (flag === undefined) {
+          throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: no flag "${String(flagKey)}" in the document`, { details: { field: 'flagKey' } })
+        }
+        return validateOverride(input, flag)
+      }),
+    )
+    const segmentList = segments.map((input, i) => prefixed(`segments[${i}]`, () => validateSegment(input)))
+    checkSegmentCycles(segmentList)
+    this.#segments = new Map(segmentList.map((s) => [s.key, s]))
+  }
+
+  async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
+    const search = filter.search?.toLowerCase()
+    return [...this.#flags.values()]
+      .filter((f) => filter.status === undefined || f.status === filter.status)
+      .filter((f) => filter.tag === undefined || f.tags.includes(filter.tag))
+      .filter((f) => search === undefined || `${f.key}\n${f.name}\n${f.description ?? ''}`.toLowerCase().includes(search))
+      .sort((a, b) => (a.key < b.key ? -1 : 1))
+  }
+
+  async getFlag(key: string): Promise<FeatureFlag | null> {
+    return this.#flags.get(key) ?? null
+  }
+
+  async listOverrides(flagKey: string): Promise<FlagOverride[]> {
+    const now = Date.now()
+    return this.#overrides.filter((o) => o.flagKey === flagKey && (o.expiresAt === undefined || o.expiresAt.getTime() > now))
+  }
+
+  async getOverride(flagKey: string, entityType: string, entityId: string): Promise<FlagOverride | null> {
+    return this.#overrides.find((o) => o.flagKey === flagKey && o.entityType === entityType && o.entityId === entityId) ?? null
+  }
+
+  async listSegments(): Promise<Segment[]> {
+    return [...this.#segments.values()].sort((a, b) => (a.key < b.key ? -1 : 1))
+  }
+
+  async getSegment(key: string): Promise<Segment | null> {
+    return this.#segments.get(key) ?? null
+  }
+
+  async loadSnapshot(): Promise<SnapshotData> {
+    const now = Date.now()
+    return {
+      revision: 0,
+      flags: [...this.#flags.values()],
+      overrides: this.#overrides.filter((o) => o.expiresAt === undefined || o.expiresAt.getTime() > now),
+      segments: [...this.#segments.values()],
+      corrupt: [],
+    }
+  }
+
+  async revision(): Promise<number> {
+    return 0
+  }
+
+  async watch(): Promise<null> {
+    return null
+  }
+
+  createFlag = async (): Promise<never> => readOnly()
+  updateFlag = async (): Promise<never> => readOnly()
+  deleteFlag = async (): Promise<never> => readOnly()
+  archiveFlag = async (): Promise<never> => readOnly()
+  restoreFlag = async (): Promise<never> => readOnly()
+  setOverride = async (): Promise<never> => readOnly()
+  deleteOverride = async (): Promise<never> => readOnly()
+  createSegment = async (): Promise<never> => readOnly()
+  updateSegment = async (): Promise<never> => readOnly()
+  deleteSegment = async (): Promise<never> => readOnly()
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new FlagstoneError('INVALID_ARGUMENT', `the flag document is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+      details: { field: '(document)' },
+    })
+  }
+}

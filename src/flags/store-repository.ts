@@ -1,0 +1,350 @@
+/**
+ * `FlagRepository` on any `Store`. Layout inside the store's namespace:
+ *
+ *   flag/<key>                               one document per flag (rules, variants, schedules inside)
+ *   override/<flagKey>/<entityType>/<entityId>  one per override, with the store's native expiry
+ *   segment/<key>
+ *   revision                                  change counter, bumped with `increment` after every write
+ *
+ * Every flag write is a single-key `compareAndSet` against the bytes that were read, so two writers
+ * can never both win (no lost updates) and no write is half-done. Changes are announced on the
+ * store's `changes` channel where it can push.
+ */
+import { FlagstoneError } from '../errors.js'
+import type { Store } from '../stores/types.js'
+import {
+  checkSegmentCycles,
+  decodeFlag,
+  decodeOverride,
+  decodeSegment,
+  encodeFlag,
+  encodeOverride,
+  encodeSegment,
+  validateFlag,
+  validateFlagInput,
+  validateOverride,
+  validateSegment,
+} from './codec.js'
+import type { FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
+import type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repository.js'
+
+const FLAG = 'flag/'
+const OVERRIDE = 'override/'
+const SEGMENT = 'segment/'
+const REVISION = 'revision'
+const CHANNEL = 'changes'
+/** Parallel reads while loading a snapshot: enough to fill a pipeline, few enough for a small pool. */
+const READ_CONCURRENCY = 32
+
+const part = (text: string) => encodeURIComponent(text)
+const overrideKey = (flagKey: string, entityType: string, entityId: string) =>
+  `${OVERRIDE}${part(flagKey)}/${part(entityType)}/${part(entityId)}`
+
+function notFound(what: string, key: string): FlagstoneError {
+  return new FlagstoneError('NOT_FOUND', `${what} "${key}" does not exist`, { details: { key } })
+}
+
+function conflict(message: string, key: string): FlagstoneError {
+  return new FlagstoneError('CONFLICT', message, { details: { key } })
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+export interface StoreFlagRepositoryOptions {
+  /** Clock for `createdAt` / `updatedAt` and override expiry (tests inject one). @default Date.now */
+  now?: () => number
+}
+
+export class StoreFlagRepository implements FlagRepository {
+  readonly readOnly = false
+  readonly #store: Store
+  readonly #now: () => number
+
+  constructor(store: Store, options: StoreFlagRepositoryOptions = {}) {
+    this.#store = store
+    this.#now = options.now ?? Date.now
+  }
+
+  // ---- flags ----
+
+  async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
+    const { items } = await this.#readAll(FLAG, decodeFlag)
+    const search = filter.search?.toLowerCase()
+    return items
+      .filter((f) => filter.status === undefined || f.status === filter.status)
+      .filter((f) => filter.tag === undefined || f.tags.includes(filter.tag))
+      .filter(
+        (f) =>
+          search === undefined ||
+          f.key.toLowerCase().includes(search) ||
+          f.name.toLowerCase().includes(search) ||
+          (f.description ?? '').toLowerCase().includes(search),
+      )
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  }
+
+  async getFlag(key: string): Promise<FeatureFlag | null> {
+    return (await this.#readFlag(key))?.flag ?? null
+  }
+
+  async createFlag(input: FlagInput): Promise<FeatureFlag> {
+    const now = new Date(this.#now())
+    const flag = validateFlag({ ...validateFlagInput(input), version: 1, createdAt: now, updatedAt: now })
+    const bytes = encodeFlag(flag)
+    // Overrides left behind by a deleted flag of the same key (a crash mid-delete) must not come back.
+    await this.#deleteOverridesOf(flag.key)
+    if (!(await this.#store.compareAndSet(FLAG + flag.key, null, bytes))) {
+      throw conflict(`flag "${flag.key}" already exists`, flag.key)
+    }
+    await this.#changed()
+    return flag
+  }
+
+  async updateFlag(key: string, changed: FlagInput, expectedVersion: number): Promise<FeatureFlag> {
+    const input = validateFlagInput(changed)
+    if (input.key !== key) {
+      throw new FlagstoneError('INVALID_ARGUMENT', `key: a flag's key cannot change ("${key}" → "${input.key}")`, {
+        details: { field: 'key' },
+      })
+    }
+    return this.#rewrite(key, expectedVersion, (current) => ({ ...input, version: current.version, createdAt: current.createdAt, updatedAt: current.updatedAt }))
+  }
+
+  async deleteFlag(key: string, expectedVersion?: number): Promise<void> {
+    const current = await this.#readFlag(key)
+    if (current === null) throw notFound('flag', key)
+    this.#checkVersion(current.flag, expectedVersion)
+    await this.#store.delete(FLAG + key)
+    await this.#deleteOverridesOf(key)
+    await this.#changed()
+  }
+
+  archiveFlag(key: string, expectedVersion?: number): Promise<FeatureFlag> {
+    return this.#setStatus(key, 'archived', expectedVersion)
+  }
+
+  restoreFlag(key: string, expectedVersion?: number): Promise<FeatureFlag> {
+    return this.#setStatus(key, 'inactive', expectedVersion, 'archived')
+  }
+
+  // ---- overrides ----
+
+  async listOverrides(flagKey: string): Promise<FlagOverride[]> {
+    const { items } = await this.#readAll(`${OVERRIDE}${part(flagKey)}/`, decodeOverride)
+    const now = this.#now()
+    return items.filter((o) => o.expiresAt === undefined || o.expiresAt.getTime() > now)
+  }
+
+  async getOverride(flagKey: string, entityType: string, entityId: string): Promise<FlagOverride | null> {
+    const key = overrideKey(flagKey, entityType, entityId)
+    const bytes = await this.#store.get(key)
+    return bytes === null ? null : decodeOverride(bytes, key)
+  }
+
+  async setOverride(input: FlagOverride): Promise<FlagOverride> {
+    const override = validateOverride(input)
+    const flag = await this.getFlag(override.flagKey)
+    if (flag === null) throw notFound('flag', override.flagKey)
+    const bytes = encodeOverride(override, flag)
+    let expiresIn: number | undefined
+    if (override.expiresAt !== undefined) {
+      expiresIn = override.expiresAt.getTime() - this.#now()
+      if (expiresIn <= 0) {
+        throw new FlagstoneError('INVALID_ARGUMENT', 'expiresAt: the override would already be expired', {
+          details: { field: 'expiresAt' },
+        })
+      }
+    }
+    await this.#store.set(overrideKey(override.flagKey, override.entityType, override.entityId), bytes, { expiresIn })
+    await this.#changed()
+    return override
+  }
+
+  async deleteOverride(flagKey: string, entityType: string, entityId: string): Promise<boolean> {
+    const key = overrideKey(flagKey, entityType, entityId)
+    const existed = await this.#store.exists(key)
+    if (existed) {
+      await this.#store.delete(key)
+      await this.#changed()
+    }
+    return existed
+  }
+
+  // ---- segments ----
+
+  async listSegments(): Promise<Segment[]> {
+    return (await this.#readAll(SEGMENT, decodeSegment)).items.sort((a, b) => (a.key < b.key ? -1 : 1))
+  }
+
+  async getSegment(key: string): Promise<Segment | null> {
+    const bytes = await this.#store.get(SEGMENT + key)
+    return bytes === null ? null : decodeSegment(bytes, SEGMENT + key)
+  }
+
+  async createSegment(input: Segment): Promise<Segment> {
+    const segment = validateSegment(input)
+    const bytes = encodeSegment(segment)
+    await this.#checkSegmentGraph(segment)
+    if (!(await this.#store.compareAndSet(SEGMENT + segment.key, null, bytes))) {
+      throw conflict(`segment "${segment.key}" already exists`, segment.key)
+    }
+    await this.#changed()
+    return segment
+  }
+
+  async updateSegment(input: Segment): Promise<Segment> {
+    const segment = validateSegment(input)
+    const bytes = encodeSegment(segment)
+    const current = await this.#store.get(SEGMENT + segment.key)
+    if (current === null) throw notFound('segment', segment.key)
+    await this.#checkSegmentGraph(segment)
+    if (!(await this.#store.compareAndSet(SEGMENT + segment.key, current, bytes))) {
+      throw conflict(`segment "${segment.key}" changed while updating it; read it again`, segment.key)
+    }
+    await this.#changed()
+    return segment
+  }
+
+  async deleteSegment(key: string): Promise<boolean> {
+    const segments = await this.listSegments()
+    const child = segments.find((s) => s.parent === key)
+    if (child !== undefined) throw conflict(`segment "${key}" is the parent of "${child.key}"`, key)
+    const existed = segments.some((s) => s.key === key)
+    if (existed) {
+      await this.#store.delete(SEGMENT + key)
+      await this.#changed()
+    }
+    return existed
+  }
+
+  // ---- snapshot and change signal ----
+
+  async loadSnapshot(): Promise<SnapshotData> {
+    // Read the revision before and after: if a write landed in between, read again, so the
+    // snapshot is consistent at one revision (bounded: a constant stream of writes still loads).
+    let snapshot: SnapshotData | undefined
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const before = await this.revision()
+      const [flags, overrides, segments] = await Promise.all([
+        this.#readAll(FLAG, decodeFlag),
+        this.#readAll(OVERRIDE, decodeOverride),
+        this.#readAll(SEGMENT, decodeSegment),
+      ])
+      const keys = new Set(flags.items.map((f) => f.key))
+      const now = this.#now()
+      snapshot = {
+        revision: before,
+        flags: flags.items,
+        overrides: overrides.items.filter((o) => keys.has(o.flagKey) && (o.expiresAt === undefined || o.expiresAt.getTime() > now)),
+        segments: segments.items,
+        corrupt: flags.corrupt.map(({ key, message }) => ({ flagKey: key.slice(FLAG.length), message })),
+      }
+      if ((await this.revision()) === before) return snapshot
+    }
+    return snapshot as SnapshotData
+  }
+
+  async revision(): Promise<number> {
+    const bytes = await this.#store.get(REVISION)
+    return bytes === null ? 0 : Number(Buffer.from(bytes).toString('utf8'))
+  }
+
+  async watch(listener: ChangeListener): Promise<(() => Promise<void>) | null> {
+    try {
+      return await this.#store.subscribe(CHANNEL, (message) => listener(Number(message)))
+    } catch (error) {
+      if (error instanceof FlagstoneError && error.code === 'UNSUPPORTED') return null
+      throw error
+    }
+  }
+
+  // ---- internals ----
+
+  async #readFlag(key: string): Promise<{ flag: FeatureFlag; bytes: Uint8Array } | null> {
+    const bytes = await this.#store.get(FLAG + key)
+    return bytes === null ? null : { flag: decodeFlag(bytes, FLAG + key), bytes }
+  }
+
+  #checkVersion(flag: FeatureFlag, expectedVersion: number | undefined): void {
+    if (expectedVersion !== undefined && flag.version !== expectedVersion) {
+      throw conflict(`flag "${flag.key}" is at version ${flag.version}, not ${expectedVersion}; read it again`, flag.key)
+    }
+  }
+
+  /** Read, check the version, write the next version with compareAndSet against the bytes read. */
+  async #rewrite(key: string, expectedVersion: number | undefined, change: (current: FeatureFlag) => FeatureFlag): Promise<FeatureFlag> {
+    const current = await this.#readFlag(key)
+    if (current === null) throw notFound('flag', key)
+    this.#checkVersion(current.flag, expectedVersion)
+    const next = validateFlag({ ...change(current.flag), version: current.flag.version + 1, updatedAt: new Date(this.#now()) })
+    const bytes = encodeFlag(next)
+    if (!(await this.#store.compareAndSet(FLAG + key, current.bytes, bytes))) {
+      throw conflict(`flag "${key}" was changed by someone else; read it again`, key)
+    }
+    await this.#changed()
+    return next
+  }
+
+  #setStatus(key: string, status: FlagStatus, expectedVersion: number | undefined, from?: FlagStatus): Promise<FeatureFlag> {
+    return this.#rewrite(key, expectedVersion, (current) => {
+      if (from !== undefined && current.status !== from) {
+        throw conflict(`flag "${key}" is ${current.status}, not ${from}`, key)
+      }
+      return { ...current, status }
+    })
+  }
+
+  async #deleteOverridesOf(flagKey: string): Promise<void> {
+    const prefix = `${OVERRIDE}${part(flagKey)}/`
+    const keys: string[] = []
+    for await (const key of this.#store.keys(prefix)) keys.push(key)
+    await mapLimit(keys, READ_CONCURRENCY, (key) => this.#store.delete(key))
+  }
+
+  async #checkSegmentGraph(segment: Segment): Promise<void> {
+    const others = (await this.listSegments()).filter((s) => s.key !== segment.key)
+    if (segment.parent !== undefined && !others.some((s) => s.key === segment.parent)) {
+      throw new FlagstoneError('INVALID_ARGUMENT', `parent: segment "${segment.parent}" does not exist`, {
+        details: { field: 'parent' },
+      })
+    }
+    checkSegmentCycles([...others, segment])
+  }
+
+  async #readAll<T>(prefix: string, decode: (bytes: Uint8Array, key: string) => T): Promise<{ items: T[]; corrupt: Array<{ key: string; message: string }> }> {
+    const keys: string[] = []
+    for await (const key of this.#store.keys(prefix)) keys.push(key)
+    const corrupt: Array<{ key: string; message: string }> = []
+    const items = await mapLimit(keys, READ_CONCURRENCY, async (key) => {
+      const bytes = await this.#store.get(key)
+      if (bytes === null) return undefined // deleted since it was listed
+      try {
+        return decode(bytes, key)
+      } catch (error) {
+        if (error instanceof FlagstoneError && error.code === 'CORRUPT_VALUE') {
+          corrupt.push({ key, message: error.message })
+          return undefined
+        }
+        throw error
+      }
+    })
+    return { items: items.filter((x): x is Awaited<T> => x !== undefined) as T[], corrupt }
+  }
+
+  async #changed(): Promise<void> {
+    const revision = await this.#store.increment(REVISION)
+    // Push is only a wake-up call (and UNSUPPORTED on SQLite): pollers still see the new revision.
+    await this.#store.publish(CHANNEL, String(revision)).catch(() => undefined)
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * The repository conformance suite: one set of tests for every `FlagRepository` on every backend
+ * (the read-only parts also on `StaticFlagRepository`).
+ */
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { FlagstoneErrorCode } from '../../src/errors.js'
+import type { FlagInput, FlagOverride } from '../../src/flags/model.js'
+import type { FlagRepository } from '../../src/flags/repository.js'
+import { StoreFlagRepository } from '../../src/flags/store-repository.js'
+import type { Store } from '../../src/stores/types.js'
+import { randomNamespace, sleep } from '../helpers/services.js'
+import { makeFlag, makeRule } from './fixtures.js'
+
+const run = promisify(execFile)
+const WORKER = fileURLToPath(new URL('./fixtures/repository-worker.ts', import.meta.url))
+
+export interface RepositoryBackend {
+  name: string
+  /** A root store under `namespace` (the repository lives in its `flags` child, like the worker's). */
+  open(namespace: string): Promise<Store>
+  /** For the multi-process test. */
+  url?: string
+  /** Whether `watch` pushes (Redis, Postgres, memory). */
+  push: boolean
+}
+
+export function input(key: string, fields: Partial<FlagInput> = {}): FlagInput {
+  const { version: _v, createdAt: _c, updatedAt: _u, ...rest } = makeFlag({ key, ...fields })
+  return rest
+}
+
+async function expectCode(promise: Promise<unknown>, code: FlagstoneErrorCode): Promise<string> {
+  const error = await promise.then(
+    () => {
+      throw new Error(`expected ${code}`)
+    },
+    (e: unknown) => e as { code?: string; message: string },
+  )
+  expect(error.code, error.message).toBe(code)
+  return error.message
+}
+
+export function repositoryConformance(backend: RepositoryBackend): void {
+  describe(`flag repository conformance: ${backend.name}`, () => {
+    let rootName: string
+    let root: Store
+    let n = 0
+    /** A repository in a fresh namespace per test. */
+    const fresh = (): { repo: FlagRepository; store: Store } => {
+      const store = root.withNamespace(`r${++n}`)
+      return { repo: new StoreFlagRepository(store), store }
+    }
+
+    beforeAll(async () => {
+      rootName = randomNamespace()
+      root = await backend.open(rootName)
+    })
+    afterAll(async () => {
+      await root?.deleteAll()
+      await root?.close()
+    })
+
+    it('creates, reads, lists, updates and deletes flags with versions', async () => {
+      const { repo } = fresh()
+      const created = await repo.createFlag(input('checkout', { tags: ['web'], description: 'New checkout' }))
+      expect(created.version).toBe(1)
+      expect(created.createdAt).toBeInstanceOf(Date)
+      await repo.createFlag(input('search', { type: 'string', defaultValue: 'v1', status: 'inactive' }))
+      const read = await repo.getFlag('checkout')
+      expect(read).toEqual(created)
+      expect(read?.createdAt).toBeInstanceOf(Date) // dates survive storage
+      expect((await repo.listFlags()).map((f) => f.key)).toEqual(['checkout', 'search'])
+      expect((await repo.listFlags({ status: 'inactive' })).map((f) => f.key)).toEqual(['search'])
+      expect((await repo.listFlags({ tag: 'web' })).map((f) => f.key)).toEqual(['checkout'])
+      expect((await repo.listFlags({ search: 'CHECKOUT' })).map((f) => f.key)).toEqual(['checkout'])
+      const updated = await repo.updateFlag('checkout', { ...input('checkout'), defaultEnabled: true }, 1)
+      expect(updated.version).toBe(2)
+      expect(updated.createdAt).toEqual(created.createdAt)
+      expect((await repo.getFlag('checkout'))?.defaultEnabled).toBe(true)
+      await repo.deleteFlag('checkout')
+      expect(await repo.getFlag('checkout')).toBeNull()
+      await expectCode(repo.deleteFlag('checkout'), 'NOT_FOUND')
+      await expectCode(repo.updateFlag('checkout', input('checkout'), 2), 'NOT_FOUND')
+    })
+
+    it('answers CONFLICT on a duplicate create and on a stale version, changing nothing', async () => {
+      const { repo } = fresh()
+      await repo.createFlag(input('f', { defaultEnabled: false }))
+      await expectCode(repo.createFlag(input('f', { defaultEnabled: true })), 'CONFLICT')
+      await repo.updateFlag('f', input('f', { name: 'second' }), 1)
+      const message = await expectCode(repo.updateFlag('f', input('f', { name: 'stale' }), 1), 'CONFLICT')
+      expect(message).toContain('version 2')
+      await expectCode(repo.deleteFlag('f', 1), 'CONFLICT')
+      const flag = await repo.getFlag('f')
+      expect(flag?.name).toBe('second')
+      expect(flag?.defaultEnabled).toBe(false)
+      expect(flag?.version).toBe(2)
+    })
+
+    it('rejects invalid documents naming the field and writes nothing', async () => {
+      const { repo } = fresh()
+      const revision = await repo.revision()
+      const bad: Array<[unknown, string]> = [
+        [{ ...input('ok'), key: '1bad' }, 'key'],
+        [{ ...input('ok'), type: 'number', defaultValue: 'abc' }, 'defaultValue'],
+        [{ ...input('ok'), rules: [makeRule('r', { conditions: [{ attribute: 'x', operator: 'almost', value: 1 }] })] }, 'rules[0].conditions[0].operator'],
+        [{ ...input('ok'), rules: [makeRule('r', { rolloutPercentage: 101 })] }, 'rules[0].rolloutPercentage'],
+        [{ ...input('ok'), variants: [{ key: 'a', value: true, weight: -1 }] }, 'variants[0].weight'],
+      ]
+      for (const [doc, field] of bad) {
+        const message = await expectCode(repo.createFlag(doc as FlagInput), 'INVALID_ARGUMENT')
+        expect(message).toContain(field)
+      }
+      expect(await repo.listFlags()).toEqual([])
+      expect(await repo.revision()).toBe(revision)
+      await repo.createFlag(input('ok'))
+      await expectCode(repo.updateFlag('ok', { ...input('ok'), type: 'number', defaultValue: 'abc' } as FlagInput, 1), 'INVALID_ARGUMENT')
+      await expectCode(repo.updateFlag('ok', input('other'), 1), 'INVALID_ARGUMENT')
+      expect((await repo.getFlag('ok'))?.version).toBe(1)
+    })
+
+    it('archives and restores', async () => {
+      const { repo } = fresh()
+      await repo.createFlag(input('old'))
+      const archived = await repo.archiveFlag('old')
+      expect(archived.status).toBe('archived')
+      expect(archived.version).toBe(2)
+      expect((await repo.listFlags({ status: 'archived' })).map((f) => f.key)).toEqual(['old'])
+      await expectCode(repo.archiveFlag('old', 1), 'CONFLICT')
+      const restored = await repo.restoreFlag('old', 2)
+      expect(restored.status).toBe('inactive')
+      await expectCode(repo.restoreFlag('old'), 'CONFLICT') // not archived
+      await expectCode(repo.archiveFlag('missing'), 'NOT_FOUND')
+    })
+
+    it('stores overrides under their own keys with native expiry and removes them with the flag', async () => {
+      const { repo } = fresh()
+      await repo.createFlag(input('beta'))
+      await repo.createFlag(input('plan', { type: 'string', defaultValue: 'free' }))
+      const forever: FlagOverride = { flagKey: 'beta', entityType: 'user', entityId: 'u/1:ü', enabled: true }
+      await repo.setOverride(forever)
+      await repo.setOverride({ flagKey: 'beta', entityType: 'organization', entityId: 'acme', enabled: false, expiresAt: new Date(Date.now() + 300) })
+      await repo.setOverride({ flagKey: 'plan', entityType: 'tenant', entityId: 't1', enabled: true, value: 'pro' })
+      expect(await repo.getOverride('beta', 'user', 'u/1:ü')).toEqual(forever)
+      expect((await repo.listOverrides('beta')).map((o) => o.entityId).sort()).toEqual(['acme', 'u/1:ü'])
+      await expectCode(repo.setOverride({ flagKey: 'plan', entityType: 'user', entityId: 'x', enabled: true, value: 42 }), 'INVALID_ARGUMENT')
+      await expectCode(repo.setOverride({ flagKey: 'nope', entityType: 'user', entityId: 'x', enabled: true }), 'NOT_FOUND')
+      await expectCode(repo.setOverride({ ...forever, expiresAt: new Date(Date.now() - 1) }), 'INVALID_ARGUMENT')
+      await sleep(500)
+      expect((await repo.listOverrides('beta')).map((o) => o.entityId)).toEqual(['u/1:ü'])
+      expect(await repo.getOverride('beta', 'organization', 'acme')).toBeNull()
+      expect((await repo.loadSnapshot()).overrides.map((o) => o.entityId).sort()).toEqual(['t1', 'u/1:ü'])
+      expect(await repo.deleteOverride('plan', 'tenant', 't1')).toBe(true)
+      expect(await repo.deleteOverride('plan', 'tenant', 't1')).toBe(false)
+      await repo.deleteFlag('beta')
+      await repo.createFlag(input('beta')) // a new flag of the same key starts without overrides
+      expect(await repo.listOverrides('beta')).toEqual([])
+    })
+
+    it('keeps segments, nested, and rejects cycles, missing parents and deleting a parent', async () => {
+      const { repo } = fresh()
+      await repo.createSegment({ key: 'staff', name: 'Staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] })
+      await repo.createSegment({ key: 'staff-eu', name: 'Staff EU', parent: 'staff', conditions: [{ attribute: 'country', operator: 'in', value: ['DE', 'FR'] }] })
+      await expectCode(repo.createSegment({ key: 'staff', name: 'again', conditions: [] }), 'CONFLICT')
+      await expectCode(repo.createSegment({ key: 'orphan', name: 'x', parent: 'nobody', conditions: [] }), 'INVALID_ARGUMENT')
+      const cycle = await expectCode(repo.updateSegment({ key: 'staff', name: 'Staff', parent: 'staff-eu', conditions: [] }), 'INVALID_ARGUMENT')
+      expect(cycle.toLowerCase()).toContain('cycle')
+      await expectCode(repo.deleteSegment('staff'), 'CONFLICT')
+      expect((await repo.listSegments()).map((s) => s.key)).toEqual(['staff', 'staff-eu'])
+      expect((await repo.getSegment('staff-eu'))?.parent).toBe('staff')
+      expect(await repo.deleteSegment('staff-eu')).toBe(true)
+      expect(await repo.deleteSegment('staff')).toBe(true)
+      expect(await repo.deleteSegment('staff')).toBe(false)
+      await expectCode(repo.updateSegment({ key: 'ghost', name: 'x', conditions: [] }), 'NOT_FOUND')
+    })
+
+    it('bumps the revision on every change and loads a consistent snapshot', async () => {
+      const { repo } = fresh()
+      expect(await repo.revision()).toBe(0)
+      await repo.createFlag(input('a'))
+      await repo.createFlag(input('b'))
+      await repo.setOverride({ flagKey: 'a', entityType: 'user', entityId: 'u1', enabled: true })
+      await repo.createSegment({ key: 's', name: 's', conditions: [] })
+      expect(await repo.revision()).toBe(4)
+      const snapshot = await repo.loadSnapshot()
+      expect(snapshot.revision).toBe(4)
+      expect(snapshot.flags.map((f) => f.key).sort()).toEqual(['a', 'b'])
+      expect(snapshot.overrides).toHaveLength(1)
+      expect(snapshot.segments.map((s) => s.key)).toEqual(['s'])
+      expect(snapshot.corrupt).toEqual([])
+    })
+
+    it('reports a corrupt stored document as CORRUPT_VALUE naming the key, and the snapshot still loads', async () => {
+      const { repo, store } = fresh()
+      await repo.createFlag(input('good'))
+      await store.set('flag/broken', 'this is { not a flag')
+      const message = await expectCode(repo.getFlag('broken'), 'CORRUPT_VALUE')
+      expect(message).toContain('flag/broken')
+      const snapshot = await repo.loadSnapshot()
+      expect(snapshot.flags.map((f) => f.key)).toEqual(['good'])
+      expect(snapshot.corrupt.map((c) => c.flagKey)).toEqual(['broken'])
+    })
+
+    it(backend.push ? 'pushes changes to watchers' : 'says it cannot push (callers poll)', async () => {
+      const { repo } = fresh()
+      const seen: number[] = []
+      const unwatch = await repo.watch((revision) => seen.push(revision))
+      if (!backend.push) {
+        expect(unwatch).toBeNull()
+        return
+      }
+      expect(unwatch).not.toBeNull()
+      await repo.createFlag(input('w'))
+      await repo.archiveFlag('w')
+      const end = Date.now() + 5_000
+      while (seen.length < 2 && Date.now() < end) await sleep(10)
+      expect(seen).toEqual([1, 2])
+      await unwatch?.()
+    })
+
+    if (backend.url !== undefined) {
+      const url = backend.url
+      it('loses no update when two processes each apply 200 read-modify-write updates', async () => {
+        const repo = new StoreFlagRepository(root.withNamespace('flags'))
+        const start = await repo.createFlag(input('contended'))
+        const args = (label: string) => ['--import', 'tsx', WORKER, url, rootName, label, '200', 'contended']
+        const results = await Promise.all([
+          run(process.execPath, args('a'), { timeout: 170_000 }),
+          run(process.execPath, args('b'), { timeout: 170_000 }),
+        ])
+        const flag = await repo.getFlag('contended')
+        expect(flag?.version).toBe(start.version + 400)
+        for (const label of ['a', 'b']) {
+          for (let i = 0; i < 200; i++) expect(flag?.metadata[`${label}${i}`], `${label}${i}`).toBe(i)
+        }
+        const conflicts = results.map((r) => (JSON.parse(r.stdout) as { conflicts: number }).conflicts)
+        console.info(`${backend.name}: ${conflicts.join(' + ')} CONFLICT retries`)
+      }, 180_000)
+    }
+  })
+}
+
+/** A document every read-only check below is about. */
+export const READ_DOCUMENT = {
+  flags: [
+    { ...input('checkout', { tags: ['web'], description: 'New checkout flow' }) },
+    { ...input('theme', { type: 'string', defaultValue: 'light', status: 'inactive' }) },
+    { ...input('legacy', { status: 'archived' }) },
+  ],
+  overrides: [
+    { flagKey: 'checkout', entityType: 'user', entityId: 'u1', enabled: true },
+    { flagKey: 'theme', entityType: 'tenant', entityId: 't1', enabled: true, value: 'dark' },
+  ],
+  segments: [
+    { key: 'staff', name: 'Staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] },
+    { key: 'staff-eu', name: 'Staff EU', parent: 'staff', conditions: [] },
+  ],
+}
+
+/**
+ * The read-only half of the contract, for every repository including the static one: `build`
+ * returns a repository holding READ_DOCUMENT.
+ */
+export function repositoryReadConformance(name: string, build: () => Promise<FlagRepository>): void {
+  describe(`flag repository reads: ${name}`, () => {
+    it('reads flags, filters, overrides, segments and a snapshot', async () => {
+      const repo = await build()
+      expect((await repo.listFlags()).map((f) => f.key)).toEqual(['checkout', 'legacy', 'theme'])
+      expect((await repo.listFlags({ status: 'inactive' })).map((f) => f.key)).toEqual(['theme'])
+      expect((await repo.listFlags({ tag: 'web' })).map((f) => f.key)).toEqual(['checkout'])
+      expect((await repo.listFlags({ search: 'flow' })).map((f) => f.key)).toEqual(['checkout'])
+      const theme = await repo.getFlag('theme')
+      expect(theme?.defaultValue).toBe('light')
+      expect(theme?.createdAt).toBeInstanceOf(Date)
+      expect(await repo.getFlag('missing')).toBeNull()
+      expect((await repo.listOverrides('theme')).map((o) => o.value)).toEqual(['dark'])
+      expect((await repo.getOverride('checkout', 'user', 'u1'))?.enabled).toBe(true)
+      expect(await repo.getOverride('checkout', 'user', 'u2')).toBeNull()
+      expect((await repo.listSegments()).map((s) => s.key)).toEqual(['staff', 'staff-eu'])
+      expect((await repo.getSegment('staff-eu'))?.parent).toBe('staff')
+      const snapshot = await repo.loadSnapshot()
+      expect(snapshot.flags).toHaveLength(3)
+      expect(snapshot.overrides).toHaveLength(2)
+      expect(snapshot.segments).toHaveLength(2)
+      expect(typeof (await repo.revision())).toBe('number')
+    })
+  })
+}

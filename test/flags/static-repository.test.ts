@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest'
+import { StaticFlagRepository } from '../../src/flags/static-repository.js'
+import { StoreFlagRepository } from '../../src/flags/store-repository.js'
+import { MemoryStore } from '../../src/index.js'
+import { input, READ_DOCUMENT, repositoryReadConformance } from './repository-conformance.js'
+
+repositoryReadConformance('static (JSON text)', async () => new StaticFlagRepository(JSON.stringify(READ_DOCUMENT)))
+repositoryReadConformance('store (memory)', async () => {
+  const repo = new StoreFlagRepository(new MemoryStore())
+  for (const flag of READ_DOCUMENT.flags) await repo.createFlag(flag)
+  for (const override of READ_DOCUMENT.overrides) await repo.setOverride(override)
+  for (const segment of READ_DOCUMENT.segments) await repo.createSegment(segment)
+  return repo
+})
+
+describe('StaticFlagRepository', () => {
+  it('refuses every write with UNSUPPORTED', async () => {
+    const repo = new StaticFlagRepository(READ_DOCUMENT)
+    expect(repo.readOnly).toBe(true)
+    for (const write of [
+      () => repo.createFlag(input('x')),
+      () => repo.updateFlag('checkout', input('checkout'), 1),
+      () => repo.deleteFlag('checkout'),
+      () => repo.archiveFlag('checkout'),
+      () => repo.restoreFlag('legacy'),
+      () => repo.setOverride({ flagKey: 'checkout', entityType: 'user', entityId: 'x', enabled: true }),
+      () => repo.deleteOverride('checkout', 'user', 'u1'),
+      () => repo.createSegment({ key: 's', name: 's', conditions: [] }),
+      () => repo.updateSegment({ key: 'staff', name: 's', conditions: [] }),
+      () => repo.deleteSegment('staff'),
+    ]) {
+      await expect(write()).rejects.toMatchObject({ code: 'UNSUPPORTED' })
+    }
+    expect(await repo.watch()).toBeNull()
+    expect((await repo.getFlag('checkout'))?.version).toBe(1)
+  })
+
+  it('validates the whole document up front, naming the field', () => {
+    const bad = (doc: unknown) => () => new StaticFlagRepository(doc as never)
+    expect(bad({})).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('flags') }))
+    expect(bad('{ not json')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('JSON') }))
+    expect(bad({ flags: [input('a'), { ...input('b'), type: 'number', defaultValue: 'x' }] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('flags[1].defaultValue') }),
+    )
+    expect(bad({ flags: [input('a'), input('a')] })).toThrow(expect.objectContaining({ message: expect.stringContaining('twice') }))
+    expect(bad({ flags: [input('a')], overrides: [{ flagKey: 'b', entityType: 'user', entityId: 'u', enabled: true }] })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('overrides[0].flagKey') }),
+    )
+    expect(
+      bad({
+        flags: [],
+        segments: [
+          { key: 'a', name: 'a', parent: 'b', conditions: [] },
+          { key: 'b', name: 'b', parent: 'a', conditions: [] },
+        ],
+      }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }))
+  })
+})
