@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { FlagRepository } from '../../src/flags/repository.js'
 import { StaticFlagRepository } from '../../src/flags/static-repository.js'
 import { StoreFlagRepository } from '../../src/flags/store-repository.js'
 import { MemoryStore } from '../../src/index.js'
@@ -15,7 +16,7 @@ repositoryReadConformance('store (memory)', async () => {
 
 describe('StaticFlagRepository', () => {
   it('refuses every write with UNSUPPORTED', async () => {
-    const repo = new StaticFlagRepository(READ_DOCUMENT)
+    const repo: FlagRepository = new StaticFlagRepository(READ_DOCUMENT)
     expect(repo.readOnly).toBe(true)
     for (const write of [
       () => repo.createFlag(input('x')),
@@ -31,7 +32,7 @@ describe('StaticFlagRepository', () => {
     ]) {
       await expect(write()).rejects.toMatchObject({ code: 'UNSUPPORTED' })
     }
-    expect(await repo.watch()).toBeNull()
+    expect(await repo.watch(() => undefined)).toBeNull()
     expect((await repo.getFlag('checkout'))?.version).toBe(1)
   })
 
