@@ -1,2 +1,3 @@
 export { FlagstoneError, type FlagstoneErrorCode, isFlagstoneError } from './errors.js'
 export * from './stores/index.js'
+export * from './flags/index.js'
