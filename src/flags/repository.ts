@@ -3,7 +3,7 @@
  * conformance suite (`test/flags/repository-conformance.ts`) runs against every implementation
  * on every backend.
  */
-import type { FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
 
 export interface FlagFilter {
   status?: FlagStatus
@@ -21,6 +21,9 @@ export interface SnapshotData {
   /** Overrides of existing flags, expired ones left out. */
   readonly overrides: readonly FlagOverride[]
   readonly segments: readonly Segment[]
+  readonly environments: readonly Environment[]
+  /** Settings of existing flags in existing environments. */
+  readonly environmentFlags: readonly EnvironmentFlag[]
   /** Stored documents that could not be read (`CORRUPT_VALUE`): the flag evaluates to a `PARSE_ERROR`. */
   readonly corrupt: ReadonlyArray<{ readonly flagKey: string; readonly message: string }>
 }
@@ -63,6 +66,22 @@ export interface FlagRepository {
   updateSegment(segment: Segment): Promise<Segment>
   /** `CONFLICT` while another segment names it as parent. Whether there was one to delete. */
   deleteSegment(key: string): Promise<boolean>
+
+  listEnvironments(): Promise<Environment[]>
+  getEnvironment(slug: string): Promise<Environment | null>
+  /** `CONFLICT` if the slug exists; `INVALID_ARGUMENT` on a parent cycle or a missing parent. */
+  createEnvironment(environment: Environment): Promise<Environment>
+  /** `NOT_FOUND` if missing; `INVALID_ARGUMENT` on a parent cycle or a missing parent. */
+  updateEnvironment(environment: Environment): Promise<Environment>
+  /** Deletes it and its flag settings; `CONFLICT` while it is another's parent. Whether there was one. */
+  deleteEnvironment(slug: string): Promise<boolean>
+
+  /** Flag settings per environment, optionally only of one flag. */
+  listEnvironmentFlags(flagKey?: string): Promise<EnvironmentFlag[]>
+  getEnvironmentFlag(environment: string, flagKey: string): Promise<EnvironmentFlag | null>
+  /** Creates or replaces; `NOT_FOUND` if the environment or the flag is missing. */
+  setEnvironmentFlag(settings: EnvironmentFlag): Promise<EnvironmentFlag>
+  deleteEnvironmentFlag(environment: string, flagKey: string): Promise<boolean>
 
   /** Everything evaluation needs, consistent at one revision. */
   loadSnapshot(): Promise<SnapshotData>

@@ -2,20 +2,31 @@
  * A read-only `FlagRepository` from a JSON document — for tests, offline mode and bootstrapping:
  *
  *   { "flags": [ { "key": "new-checkout", "type": "boolean", "defaultEnabled": true, … } ],
- *     "overrides": [ … ], "segments": [ … ] }
+ *     "overrides": [ … ], "segments": [ … ], "environments": [ … ], "environmentFlags": [ … ] }
  *
  * Flags may omit `version` (1), `createdAt` / `updatedAt` (the epoch) and every collection. The
  * whole document is validated up front: an invalid one throws `INVALID_ARGUMENT` naming the field.
  */
 import { FlagstoneError } from '../errors.js'
-import { checkSegmentCycles, validateFlag, validateFlagInput, validateOverride, validateSegment } from './codec.js'
-import type { FeatureFlag, FlagOverride, Segment } from './model.js'
+import {
+  checkEnvironmentCycles,
+  checkSegmentCycles,
+  validateEnvironment,
+  validateEnvironmentFlag,
+  validateFlag,
+  validateFlagInput,
+  validateOverride,
+  validateSegment,
+} from './codec.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from './model.js'
 import type { FlagFilter, FlagRepository, SnapshotData } from './repository.js'
 
 export interface StaticFlagDocument {
   flags: unknown[]
   overrides?: unknown[]
   segments?: unknown[]
+  environments?: unknown[]
+  environmentFlags?: unknown[]
 }
 
 function prefixed<T>(path: string, validate: () => T): T {
@@ -39,13 +50,15 @@ export class StaticFlagRepository implements FlagRepository {
   readonly #flags: ReadonlyMap<string, FeatureFlag>
   readonly #overrides: readonly FlagOverride[]
   readonly #segments: ReadonlyMap<string, Segment>
+  readonly #environments: ReadonlyMap<string, Environment>
+  readonly #environmentFlags: readonly EnvironmentFlag[]
 
   constructor(document: StaticFlagDocument | string) {
     const doc: unknown = typeof document === 'string' ? parseJson(document) : document
     if (doc === null || typeof doc !== 'object' || !Array.isArray((doc as StaticFlagDocument).flags)) {
       throw new FlagstoneError('INVALID_ARGUMENT', 'flags: the document needs a "flags" array', { details: { field: 'flags' } })
     }
-    const { flags = [], overrides = [], segments = [] } = doc as StaticFlagDocument
+    const { flags = [], overrides = [], segments = [], environments = [], environmentFlags = [] } = doc as StaticFlagDocument
     const epoch = new Date(0)
     const flagMap = new Map<string, FeatureFlag>()
     flags.forEach((input, i) => {
@@ -73,6 +86,24 @@ export class StaticFlagRepository implements FlagRepository {
     const segmentList = segments.map((input, i) => prefixed(`segments[${i}]`, () => validateSegment(input)))
     checkSegmentCycles(segmentList)
     this.#segments = new Map(segmentList.map((s) => [s.key, s]))
+    const environmentList = environments.map((input, i) => prefixed(`environments[${i}]`, () => validateEnvironment(input)))
+    checkEnvironmentCycles(environmentList)
+    this.#environments = new Map(environmentList.map((e) => [e.slug, e]))
+    this.#environmentFlags = environmentFlags.map((input, i) =>
+      prefixed(`environmentFlags[${i}]`, () => {
+        const settings = validateEnvironmentFlag(input)
+        const flag = flagMap.get(settings.flagKey)
+        if (flag === undefined) {
+          throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: no flag "${settings.flagKey}" in the document`, { details: { field: 'flagKey' } })
+        }
+        if (!this.#environments.has(settings.environment)) {
+          throw new FlagstoneError('INVALID_ARGUMENT', `environment: no environment "${settings.environment}" in the document`, {
+            details: { field: 'environment' },
+          })
+        }
+        return validateEnvironmentFlag(settings, flag)
+      }),
+    )
   }
 
   async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
@@ -105,6 +136,22 @@ export class StaticFlagRepository implements FlagRepository {
     return this.#segments.get(key) ?? null
   }
 
+  async listEnvironments(): Promise<Environment[]> {
+    return [...this.#environments.values()].sort((a, b) => (a.slug < b.slug ? -1 : 1))
+  }
+
+  async getEnvironment(slug: string): Promise<Environment | null> {
+    return this.#environments.get(slug) ?? null
+  }
+
+  async listEnvironmentFlags(flagKey?: string): Promise<EnvironmentFlag[]> {
+    return this.#environmentFlags.filter((s) => flagKey === undefined || s.flagKey === flagKey)
+  }
+
+  async getEnvironmentFlag(environment: string, flagKey: string): Promise<EnvironmentFlag | null> {
+    return this.#environmentFlags.find((s) => s.environment === environment && s.flagKey === flagKey) ?? null
+  }
+
   async loadSnapshot(): Promise<SnapshotData> {
     const now = Date.now()
     return {
@@ -112,6 +159,8 @@ export class StaticFlagRepository implements FlagRepository {
       flags: [...this.#flags.values()],
       overrides: this.#overrides.filter((o) => o.expiresAt === undefined || o.expiresAt.getTime() > now),
       segments: [...this.#segments.values()],
+      environments: [...this.#environments.values()],
+      environmentFlags: this.#environmentFlags,
       corrupt: [],
     }
   }
@@ -134,6 +183,11 @@ export class StaticFlagRepository implements FlagRepository {
   createSegment = async (): Promise<never> => readOnly()
   updateSegment = async (): Promise<never> => readOnly()
   deleteSegment = async (): Promise<never> => readOnly()
+  createEnvironment = async (): Promise<never> => readOnly()
+  updateEnvironment = async (): Promise<never> => readOnly()
+  deleteEnvironment = async (): Promise<never> => readOnly()
+  setEnvironmentFlag = async (): Promise<never> => readOnly()
+  deleteEnvironmentFlag = async (): Promise<never> => readOnly()
 }
 
 function parseJson(text: string): unknown {

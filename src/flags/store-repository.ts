@@ -4,6 +4,8 @@
  *   flag/<key>                               one document per flag (rules, variants, schedules inside)
  *   override/<flagKey>/<entityType>/<entityId>  one per override, with the store's native expiry
  *   segment/<key>
+ *   env/<slug>
+ *   envflag/<flagKey>/<slug>                  a flag's settings in one environment
  *   revision                                  change counter, bumped with `increment` after every write
  *
  * Every flag write is a single-key `compareAndSet` against the bytes that were read, so two writers
@@ -17,6 +19,13 @@ import {
   decodeFlag,
   decodeOverride,
   decodeSegment,
+  checkEnvironmentCycles,
+  decodeEnvironment,
+  decodeEnvironmentFlag,
+  encodeEnvironment,
+  encodeEnvironmentFlag,
+  validateEnvironment,
+  validateEnvironmentFlag,
   encodeFlag,
   encodeOverride,
   encodeSegment,
@@ -25,18 +34,21 @@ import {
   validateOverride,
   validateSegment,
 } from './codec.js'
-import type { FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
 import type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repository.js'
 
 const FLAG = 'flag/'
 const OVERRIDE = 'override/'
 const SEGMENT = 'segment/'
+const ENVIRONMENT = 'env/'
+const ENVIRONMENT_FLAG = 'envflag/'
 const REVISION = 'revision'
 const CHANNEL = 'changes'
 /** Parallel reads while loading a snapshot: enough to fill a pipeline, few enough for a small pool. */
 const READ_CONCURRENCY = 32
 
 const part = (text: string) => encodeURIComponent(text)
+const environmentFlagKey = (flagKey: string, slug: string) => `${ENVIRONMENT_FLAG}${flagKey}/${slug}`
 const overrideKey = (flagKey: string, entityType: string, entityId: string) =>
   `${OVERRIDE}${part(flagKey)}/${part(entityType)}/${part(entityId)}`
 
@@ -228,6 +240,84 @@ export class StoreFlagRepository implements FlagRepository {
     return existed
   }
 
+  // ---- environments ----
+
+  async listEnvironments(): Promise<Environment[]> {
+    return (await this.#readAll(ENVIRONMENT, decodeEnvironment)).items.sort((a, b) => (a.slug < b.slug ? -1 : 1))
+  }
+
+  async getEnvironment(slug: string): Promise<Environment | null> {
+    const bytes = await this.#store.get(ENVIRONMENT + slug)
+    return bytes === null ? null : decodeEnvironment(bytes, ENVIRONMENT + slug)
+  }
+
+  async createEnvironment(input: Environment): Promise<Environment> {
+    const environment = validateEnvironment(input)
+    await this.#checkEnvironmentGraph(environment)
+    if (!(await this.#store.compareAndSet(ENVIRONMENT + environment.slug, null, encodeEnvironment(environment)))) {
+      throw conflict(`environment "${environment.slug}" already exists`, environment.slug)
+    }
+    await this.#changed()
+    return environment
+  }
+
+  async updateEnvironment(input: Environment): Promise<Environment> {
+    const environment = validateEnvironment(input)
+    const current = await this.#store.get(ENVIRONMENT + environment.slug)
+    if (current === null) throw notFound('environment', environment.slug)
+    await this.#checkEnvironmentGraph(environment)
+    if (!(await this.#store.compareAndSet(ENVIRONMENT + environment.slug, current, encodeEnvironment(environment)))) {
+      throw conflict(`environment "${environment.slug}" changed while updating it; read it again`, environment.slug)
+    }
+    await this.#changed()
+    return environment
+  }
+
+  async deleteEnvironment(slug: string): Promise<boolean> {
+    const environments = await this.listEnvironments()
+    const child = environments.find((e) => e.parent === slug)
+    if (child !== undefined) throw conflict(`environment "${slug}" is the parent of "${child.slug}"`, slug)
+    if (!environments.some((e) => e.slug === slug)) return false
+    await this.#store.delete(ENVIRONMENT + slug)
+    const settings = (await this.listEnvironmentFlags()).filter((s) => s.environment === slug)
+    await mapLimit(settings, READ_CONCURRENCY, (s) => this.#store.delete(environmentFlagKey(s.flagKey, slug)))
+    await this.#changed()
+    return true
+  }
+
+  async listEnvironmentFlags(flagKey?: string): Promise<EnvironmentFlag[]> {
+    const prefix = flagKey === undefined ? ENVIRONMENT_FLAG : `${ENVIRONMENT_FLAG}${flagKey}/`
+    return (await this.#readAll(prefix, decodeEnvironmentFlag)).items.sort((a, b) =>
+      a.flagKey === b.flagKey ? (a.environment < b.environment ? -1 : 1) : a.flagKey < b.flagKey ? -1 : 1,
+    )
+  }
+
+  async getEnvironmentFlag(environment: string, flagKey: string): Promise<EnvironmentFlag | null> {
+    const key = environmentFlagKey(flagKey, environment)
+    const bytes = await this.#store.get(key)
+    return bytes === null ? null : decodeEnvironmentFlag(bytes, key)
+  }
+
+  async setEnvironmentFlag(input: EnvironmentFlag): Promise<EnvironmentFlag> {
+    const settings = validateEnvironmentFlag(input)
+    const [flag, environment] = await Promise.all([this.getFlag(settings.flagKey), this.getEnvironment(settings.environment)])
+    if (flag === null) throw notFound('flag', settings.flagKey)
+    if (environment === null) throw notFound('environment', settings.environment)
+    await this.#store.set(environmentFlagKey(settings.flagKey, settings.environment), encodeEnvironmentFlag(settings, flag))
+    await this.#changed()
+    return settings
+  }
+
+  async deleteEnvironmentFlag(environment: string, flagKey: string): Promise<boolean> {
+    const key = environmentFlagKey(flagKey, environment)
+    const existed = await this.#store.exists(key)
+    if (existed) {
+      await this.#store.delete(key)
+      await this.#changed()
+    }
+    return existed
+  }
+
   // ---- snapshot and change signal ----
 
   async loadSnapshot(): Promise<SnapshotData> {
@@ -236,11 +326,14 @@ export class StoreFlagRepository implements FlagRepository {
     let snapshot: SnapshotData | undefined
     for (let attempt = 0; attempt < 5; attempt++) {
       const before = await this.revision()
-      const [flags, overrides, segments] = await Promise.all([
+      const [flags, overrides, segments, environments, environmentFlags] = await Promise.all([
         this.#readAll(FLAG, decodeFlag),
         this.#readAll(OVERRIDE, decodeOverride),
         this.#readAll(SEGMENT, decodeSegment),
+        this.#readAll(ENVIRONMENT, decodeEnvironment),
+        this.#readAll(ENVIRONMENT_FLAG, decodeEnvironmentFlag),
       ])
+      const slugs = new Set(environments.items.map((e) => e.slug))
       const keys = new Set(flags.items.map((f) => f.key))
       const now = this.#now()
       snapshot = {
@@ -248,6 +341,8 @@ export class StoreFlagRepository implements FlagRepository {
         flags: flags.items,
         overrides: overrides.items.filter((o) => keys.has(o.flagKey) && (o.expiresAt === undefined || o.expiresAt.getTime() > now)),
         segments: segments.items,
+        environments: environments.items,
+        environmentFlags: environmentFlags.items.filter((s) => keys.has(s.flagKey) && slugs.has(s.environment)),
         corrupt: flags.corrupt.map(({ key, message }) => ({ flagKey: key.slice(FLAG.length), message })),
       }
       if ((await this.revision()) === before) return snapshot
@@ -305,11 +400,23 @@ export class StoreFlagRepository implements FlagRepository {
     })
   }
 
+  /** Everything that hangs off a flag: its overrides and its environment settings. */
   async #deleteOverridesOf(flagKey: string): Promise<void> {
-    const prefix = `${OVERRIDE}${part(flagKey)}/`
     const keys: string[] = []
-    for await (const key of this.#store.keys(prefix)) keys.push(key)
+    for (const prefix of [`${OVERRIDE}${part(flagKey)}/`, `${ENVIRONMENT_FLAG}${flagKey}/`]) {
+      for await (const key of this.#store.keys(prefix)) keys.push(key)
+    }
     await mapLimit(keys, READ_CONCURRENCY, (key) => this.#store.delete(key))
+  }
+
+  async #checkEnvironmentGraph(environment: Environment): Promise<void> {
+    const others = (await this.listEnvironments()).filter((e) => e.slug !== environment.slug)
+    if (environment.parent !== undefined && !others.some((e) => e.slug === environment.parent)) {
+      throw new FlagstoneError('INVALID_ARGUMENT', `parent: environment "${environment.parent}" does not exist`, {
+        details: { field: 'parent' },
+      })
+    }
+    checkEnvironmentCycles([...others, environment])
   }
 
   async #checkSegmentGraph(segment: Segment): Promise<void> {

@@ -177,6 +177,44 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       await expectCode(repo.updateSegment({ key: 'ghost', name: 'x', conditions: [] }), 'NOT_FOUND')
     })
 
+    it('keeps environments as a tree and flag settings per environment', async () => {
+      const { repo } = fresh()
+      await repo.createFlag(input('checkout'))
+      await repo.createFlag(input('theme', { type: 'string', defaultValue: 'light' }))
+      await repo.createEnvironment({ slug: 'development', name: 'Development', settings: {} })
+      await repo.createEnvironment({ slug: 'staging', name: 'Staging', parent: 'development', settings: {} })
+      await repo.createEnvironment({ slug: 'production', name: 'Production', parent: 'staging', settings: { protected: true, region: 'eu' } })
+      await expectCode(repo.createEnvironment({ slug: 'staging', name: 'again', settings: {} }), 'CONFLICT')
+      await expectCode(repo.createEnvironment({ slug: 'qa', name: 'QA', parent: 'nowhere', settings: {} }), 'INVALID_ARGUMENT')
+      const cycle = await expectCode(repo.updateEnvironment({ slug: 'development', name: 'Dev', parent: 'production', settings: {} }), 'INVALID_ARGUMENT')
+      expect(cycle).toContain('cycle')
+      await expectCode(repo.updateEnvironment({ slug: 'ghost', name: 'x', settings: {} }), 'NOT_FOUND')
+      expect((await repo.listEnvironments()).map((e) => e.slug)).toEqual(['development', 'production', 'staging'])
+      expect((await repo.getEnvironment('production'))?.settings).toEqual({ protected: true, region: 'eu' })
+
+      await repo.setEnvironmentFlag({ environment: 'development', flagKey: 'checkout', enabled: true, percentage: 100 })
+      await repo.setEnvironmentFlag({ environment: 'production', flagKey: 'checkout', percentage: 10 })
+      await repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'theme', variants: [{ key: 'dark', value: 'dark', weight: 1 }] })
+      await expectCode(repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'theme', variants: [{ key: 'n', value: 7, weight: 1 }] }), 'INVALID_ARGUMENT')
+      await expectCode(repo.setEnvironmentFlag({ environment: 'nowhere', flagKey: 'checkout', enabled: true }), 'NOT_FOUND')
+      await expectCode(repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'missing', enabled: true }), 'NOT_FOUND')
+      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({ environment: 'production', flagKey: 'checkout', percentage: 10 })
+      expect((await repo.listEnvironmentFlags('checkout')).map((s) => s.environment)).toEqual(['development', 'production'])
+      expect(await repo.listEnvironmentFlags()).toHaveLength(3)
+      const snapshot = await repo.loadSnapshot()
+      expect(snapshot.environments).toHaveLength(3)
+      expect(snapshot.environmentFlags).toHaveLength(3)
+
+      await expectCode(repo.deleteEnvironment('staging'), 'CONFLICT') // production's parent
+      expect(await repo.deleteEnvironment('production')).toBe(true)
+      expect(await repo.getEnvironmentFlag('production', 'checkout')).toBeNull() // its settings went with it
+      expect(await repo.deleteEnvironment('production')).toBe(false)
+      await repo.deleteFlag('theme')
+      expect(await repo.listEnvironmentFlags('theme')).toEqual([]) // and a flag's settings go with the flag
+      expect(await repo.deleteEnvironmentFlag('development', 'checkout')).toBe(true)
+      expect(await repo.deleteEnvironmentFlag('development', 'checkout')).toBe(false)
+    })
+
     it('bumps the revision on every change and loads a consistent snapshot', async () => {
       const { repo } = fresh()
       expect(await repo.revision()).toBe(0)
@@ -258,6 +296,11 @@ export const READ_DOCUMENT = {
     { key: 'staff', name: 'Staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] },
     { key: 'staff-eu', name: 'Staff EU', parent: 'staff', conditions: [] },
   ],
+  environments: [
+    { slug: 'staging', name: 'Staging', settings: {} },
+    { slug: 'production', name: 'Production', parent: 'staging', settings: { protected: true } },
+  ],
+  environmentFlags: [{ environment: 'production', flagKey: 'checkout', percentage: 10 }],
 }
 
 /**
@@ -285,6 +328,12 @@ export function repositoryReadConformance(name: string, build: () => Promise<Fla
       expect(snapshot.flags).toHaveLength(3)
       expect(snapshot.overrides).toHaveLength(2)
       expect(snapshot.segments).toHaveLength(2)
+      expect(snapshot.environments.map((e) => e.slug).sort()).toEqual(['production', 'staging'])
+      expect(snapshot.environmentFlags).toEqual([{ environment: 'production', flagKey: 'checkout', percentage: 10 }])
+      expect((await repo.listEnvironments()).map((e) => e.slug)).toEqual(['production', 'staging'])
+      expect((await repo.getEnvironment('production'))?.settings.protected).toBe(true)
+      expect(await repo.listEnvironmentFlags('checkout')).toHaveLength(1)
+      expect((await repo.getEnvironmentFlag('production', 'checkout'))?.percentage).toBe(10)
       expect(typeof (await repo.revision())).toBe('number')
     })
   })

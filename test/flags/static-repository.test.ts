@@ -11,6 +11,8 @@ repositoryReadConformance('store (memory)', async () => {
   for (const flag of READ_DOCUMENT.flags) await repo.createFlag(flag)
   for (const override of READ_DOCUMENT.overrides) await repo.setOverride(override)
   for (const segment of READ_DOCUMENT.segments) await repo.createSegment(segment)
+  for (const environment of READ_DOCUMENT.environments) await repo.createEnvironment(environment)
+  for (const settings of READ_DOCUMENT.environmentFlags) await repo.setEnvironmentFlag(settings)
   return repo
 })
 
@@ -29,6 +31,11 @@ describe('StaticFlagRepository', () => {
       () => repo.createSegment({ key: 's', name: 's', conditions: [] }),
       () => repo.updateSegment({ key: 'staff', name: 's', conditions: [] }),
       () => repo.deleteSegment('staff'),
+      () => repo.createEnvironment({ slug: 'dev', name: 'dev', settings: {} }),
+      () => repo.updateEnvironment({ slug: 'staging', name: 's', settings: {} }),
+      () => repo.deleteEnvironment('staging'),
+      () => repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'checkout', enabled: true }),
+      () => repo.deleteEnvironmentFlag('production', 'checkout'),
     ]) {
       await expect(write()).rejects.toMatchObject({ code: 'UNSUPPORTED' })
     }
