@@ -52,8 +52,15 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
   let connecting: Promise<unknown> | undefined
 
   const ready = async (): Promise<void> => {
-    if (client.isOpen) return // while reconnecting, commands fail fast (no offline queue)
-    connecting ??= adapter.getClient().finally(() => (connecting = undefined))
+    if (client.isReady) return
+    // Callers arriving while the first connection opens wait for it (isOpen is already true then);
+    // while a lost connection is being re-established, commands fail fast (no offline queue).
+    if (connecting !== undefined) {
+      await connecting
+      return
+    }
+    if (client.isOpen) return
+    connecting = adapter.getClient().finally(() => (connecting = undefined))
     await connecting
   }
   const send = async <T>(args: RedisArgument[], buffers = true): Promise<T> => {

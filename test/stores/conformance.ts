@@ -560,6 +560,14 @@ export function storeConformance(backend: BackendUnderTest): void {
       }
     })
 
+    it('answers many operations issued at once on a store that has just been opened', async () => {
+      const own = await backend.open(randomNamespace())
+      const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => own.increment(`k${i % 5}`)))
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([])
+      await own.deleteAll()
+      await own.close()
+    })
+
     describe('close', () => {
       it('is idempotent and makes every operation reject with STORE_CLOSED', async () => {
         const own = await backend.open(randomNamespace())
