@@ -12,6 +12,7 @@
  * can never both win (no lost updates) and no write is half-done. Changes are announced on the
  * store's `changes` channel where it can push.
  */
+import { randomInt } from 'node:crypto'
 import { FlagstoneError } from '../errors.js'
 import type { Store } from '../stores/types.js'
 import {
@@ -450,7 +451,14 @@ export class StoreFlagRepository implements FlagRepository {
   }
 
   async #changed(): Promise<void> {
-    const revision = await this.#store.increment(REVISION)
+    let revision = await this.#store.increment(REVISION)
+    if (revision === 1) {
+      // The counter was just (re)created — a new repository, or a store that lost its data (a Redis
+      // restart without persistence). Jump to a random start so that a client still holding a
+      // revision from the counter's previous life cannot mistake new data for what it has.
+      const start = randomInt(2, 2 ** 40)
+      revision = (await this.#store.compareAndSet(REVISION, Buffer.from('1'), String(start))) ? start : await this.revision()
+    }
     // Push is only a wake-up call (and UNSUPPORTED on SQLite): pollers still see the new revision.
     await this.#store.publish(CHANNEL, String(revision)).catch(() => undefined)
   }
