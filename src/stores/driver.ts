@@ -9,17 +9,23 @@ import { checkTtl } from './expiry.js'
 import { checkKey, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './namespace.js'
 import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreValue } from './types.js'
 
+/**
+ * The memory driver answers synchronously: skipping a promise and a microtask per call is most of
+ * what makes it several times faster than keyv's Map adapter.
+ */
+export type Awaitable<T> = T | Promise<T>
+
 export interface Driver {
   /** Backend name used in error messages: `memory`, `sqlite`, `redis`, `postgres`. */
   readonly backend: string
-  get(key: string): Promise<Uint8Array | null>
+  get(key: string): Awaitable<Uint8Array | null>
   /** `get` that also resets an existing expiry to `ttlMs` from now, atomically (never resurrects). */
-  getAndRenew(key: string, ttlMs: number): Promise<Uint8Array | null>
-  set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void>
-  delete(key: string): Promise<void>
-  exists(key: string): Promise<boolean>
+  getAndRenew(key: string, ttlMs: number): Awaitable<Uint8Array | null>
+  set(key: string, value: Buffer, ttlMs: number | undefined): Awaitable<void>
+  delete(key: string): Awaitable<void>
+  exists(key: string): Awaitable<boolean>
   /** ms left (>= 1), `Infinity`, or `null` when missing or expired. */
-  ttl(key: string): Promise<number | null>
+  ttl(key: string): Awaitable<number | null>
   /** Deletes every key under `space.own` and `space.children`. */
   deleteSpace(space: KeySpace): Promise<void>
   /** Physically removes expired entries under `space`; returns how many. */
@@ -27,8 +33,8 @@ export interface Driver {
   /** Physical keys of live entries that start with `prefix`. */
   scan(prefix: string): AsyncIterable<string>
   /** `label` is the user's key, for the error message when the stored value is not an integer. */
-  increment(key: string, by: number, ttlMs: number | undefined, label: string): Promise<number>
-  compareAndSet(key: string, expected: Buffer | null, value: Buffer, ttlMs: number | undefined): Promise<boolean>
+  increment(key: string, by: number, ttlMs: number | undefined, label: string): Awaitable<number>
+  compareAndSet(key: string, expected: Buffer | null, value: Buffer, ttlMs: number | undefined): Awaitable<boolean>
   /** Present where the backend can push; `channel` is already encoded like a key. */
   readonly pubsub?: {
     readonly acrossProcesses: boolean
@@ -90,7 +96,8 @@ export class DriverStore implements Store {
     const k = this.#key(key)
     const renewFor = opts === undefined ? undefined : checkTtl(opts.renewFor, 'renewFor')
     try {
-      return await (renewFor === undefined ? this.#shared.driver.get(k) : this.#shared.driver.getAndRenew(k, renewFor))
+      const result = renewFor === undefined ? this.#shared.driver.get(k) : this.#shared.driver.getAndRenew(k, renewFor)
+      return result instanceof Promise ? await result : result
     } catch (error) {
       throw this.#fail(error, 'get', key)
     }
@@ -101,7 +108,8 @@ export class DriverStore implements Store {
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
     const bytes = toBytes(value, this.#shared.maxValueBytes)
     try {
-      await this.#shared.driver.set(k, bytes, ttl)
+      const result = this.#shared.driver.set(k, bytes, ttl)
+      return result instanceof Promise ? await result : result
     } catch (error) {
       throw this.#fail(error, 'set', key)
     }
@@ -110,7 +118,8 @@ export class DriverStore implements Store {
   async delete(key: string): Promise<void> {
     const k = this.#key(key)
     try {
-      await this.#shared.driver.delete(k)
+      const result = this.#shared.driver.delete(k)
+      return result instanceof Promise ? await result : result
     } catch (error) {
       throw this.#fail(error, 'delete', key)
     }
@@ -128,7 +137,8 @@ export class DriverStore implements Store {
   async exists(key: string): Promise<boolean> {
     const k = this.#key(key)
     try {
-      return await this.#shared.driver.exists(k)
+      const result = this.#shared.driver.exists(k)
+      return result instanceof Promise ? await result : result
     } catch (error) {
       throw this.#fail(error, 'exists', key)
     }
@@ -137,7 +147,8 @@ export class DriverStore implements Store {
   async expiresIn(key: string): Promise<number | null> {
     const k = this.#key(key)
     try {
-      return await this.#shared.driver.ttl(k)
+      const result = this.#shared.driver.ttl(k)
+      return result instanceof Promise ? await result : result
     } catch (error) {
       throw this.#fail(error, 'expiresIn', key)
     }
@@ -172,7 +183,8 @@ export class DriverStore implements Store {
     const step = checkStep(by)
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
     try {
-      return await this.#shared.driver.increment(k, step, ttl, key)
+      const result = this.#shared.driver.increment(k, step, ttl, key)
+      return result instanceof Promise ? await result : result
     } catch (error) {
       throw this.#fail(error, 'increment', key)
     }
@@ -184,7 +196,8 @@ export class DriverStore implements Store {
     const want = expected === null ? null : toBytes(expected, Number.MAX_SAFE_INTEGER, 'expected')
     const bytes = toBytes(value, this.#shared.maxValueBytes)
     try {
-      return await this.#shared.driver.compareAndSet(k, want, bytes, ttl)
+      const result = this.#shared.driver.compareAndSet(k, want, bytes, ttl)
+      return result instanceof Promise ? await result : result
     } catch (error) {
       throw this.#fail(error, 'compareAndSet', key)
     }

@@ -54,27 +54,27 @@ function memoryDriver(sweepInterval: number): Driver {
 
   return {
     backend: 'memory',
-    async get(key) {
+    get(key) {
       const entry = live(key, Date.now())
       return entry === undefined ? null : copyBytes(entry.value)
     },
-    async getAndRenew(key, ttlMs) {
+    getAndRenew(key, ttlMs) {
       const now = Date.now()
       const entry = live(key, now)
       if (entry === undefined) return null
       if (entry.expiresAt !== null) entry.expiresAt = now + ttlMs
       return copyBytes(entry.value)
     },
-    async set(key, value, ttlMs) {
+    set(key, value, ttlMs) {
       map.set(key, { value, expiresAt: ttlMs === undefined ? null : Date.now() + ttlMs })
     },
-    async delete(key) {
+    delete(key) {
       map.delete(key)
     },
-    async exists(key) {
+    exists(key) {
       return live(key, Date.now()) !== undefined
     },
-    async ttl(key) {
+    ttl(key) {
       const now = Date.now()
       const entry = live(key, now)
       return entry === undefined ? null : remainingMs(entry.expiresAt, now)
@@ -93,7 +93,7 @@ function memoryDriver(sweepInterval: number): Driver {
         if (key.startsWith(prefix) && live(key, now) !== undefined) yield key
       }
     },
-    async increment(key, by, ttlMs, label) {
+    increment(key, by, ttlMs, label) {
       const now = Date.now()
       const entry = live(key, now)
       if (entry === undefined) {
@@ -105,7 +105,7 @@ function memoryDriver(sweepInterval: number): Driver {
       entry.value = counterBytes(n)
       return n
     },
-    async compareAndSet(key, expected, value, ttlMs) {
+    compareAndSet(key, expected, value, ttlMs) {
       const now = Date.now()
       const entry = live(key, now)
       const matches = expected === null ? entry === undefined : entry !== undefined && bytesEqual(entry.value, expected)
