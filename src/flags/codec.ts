@@ -16,6 +16,7 @@
 import superjson from 'superjson'
 import { FlagstoneError } from '../errors.js'
 import { checkConditionValue, isOperator, OPERATORS, parseIsoDate, segmentDependencies } from './operators.js'
+import { cronProblem } from './time-windows.js'
 import {
   ENVIRONMENT_SLUG_PATTERN,
   FLAG_KEY_PATTERN,
@@ -447,15 +448,24 @@ function days(value: unknown, path: string, min: number, max: number): number[] 
   return out
 }
 
+/**
+ * A time schedule. `cron` schedules may omit `start` / `end` (default `00:00`–`00:00`, the whole
+ * day: the cron expression alone says which minutes are open); their expression is checked on
+ * input (5 fields, parsed by cron-parser; see `parseCronWindow`), and `cron` on any other
+ * recurrence is rejected rather than silently ignored. On read an expression this version cannot
+ * parse is kept, and the schedule is closed.
+ */
 function timeSchedule(input: unknown, path: string, mode: Mode): TimeSchedule {
   const o = record(input, path, SCHEDULE_FIELDS, mode, 'a time schedule')
   const id = str(o.id, join(path, 'id'), { max: 128, pattern: ID_PATTERN })
+  const recurrence = oneOf(o.recurrence, join(path, 'recurrence'), RECURRENCES)
+  const wholeDay = recurrence === 'cron' ? '00:00' : undefined
   const out: TimeSchedule = {
     id,
     name: o.name === undefined ? id : str(o.name, join(path, 'name'), { max: LIMITS.nameLength }),
-    recurrence: oneOf(o.recurrence, join(path, 'recurrence'), RECURRENCES),
-    start: str(o.start, join(path, 'start'), { max: 5, pattern: TIME_PATTERN }),
-    end: str(o.end, join(path, 'end'), { max: 5, pattern: TIME_PATTERN }),
+    recurrence,
+    start: o.start === undefined && wholeDay !== undefined ? wholeDay : str(o.start, join(path, 'start'), { max: 5, pattern: TIME_PATTERN }),
+    end: o.end === undefined && wholeDay !== undefined ? wholeDay : str(o.end, join(path, 'end'), { max: 5, pattern: TIME_PATTERN }),
     timezone: str(o.timezone, join(path, 'timezone'), { min: 1, max: 64 }),
   }
   if (!isValidTimeZone(out.timezone)) fail(join(path, 'timezone'), `unknown IANA time zone ${describe(out.timezone)}`)
@@ -465,6 +475,11 @@ function timeSchedule(input: unknown, path: string, mode: Mode): TimeSchedule {
   if (out.recurrence === 'monthly' && out.daysOfMonth === undefined) fail(join(path, 'daysOfMonth'), 'is required for a monthly schedule')
   if (o.cron !== undefined || out.recurrence === 'cron') {
     out.cron = str(o.cron, join(path, 'cron'), { min: 1, max: 256 })
+    if (mode === 'reject') {
+      if (out.recurrence !== 'cron') fail(join(path, 'cron'), `only allowed when recurrence is "cron", not "${out.recurrence}"`)
+      const problem = cronProblem(out.cron)
+      if (problem !== undefined) fail(join(path, 'cron'), `invalid cron expression ${describe(out.cron)}: ${problem}`)
+    }
   }
   const validFrom = optDate(o.validFrom, join(path, 'validFrom'))
   const validUntil = optDate(o.validUntil, join(path, 'validUntil'))
@@ -537,6 +552,14 @@ function flagFields(o: Record<string, unknown>, path: string, mode: Mode): FlagI
     join(path, 'timeSchedules'),
     'id',
   )
+  // Two phases at one instant would leave the percentage to document order: say which one is meant.
+  if (mode === 'reject') {
+    noDuplicates(
+      out.rolloutPhases.map((p) => p.at.toISOString()),
+      join(path, 'rolloutPhases'),
+      'at',
+    )
+  }
   return out
 }
 
@@ -700,6 +723,8 @@ export function validateEnvironment(input: unknown, options: ValidateOptions = {
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', ENVIRONMENT_FIELDS, mode, 'an environment')
   const slug = str(o.slug, 'slug', { max: 64, pattern: ENVIRONMENT_SLUG_PATTERN })
+  // `resolveChain` reports values no environment sets as coming from 'flag'.
+  if (mode === 'reject' && slug === 'flag') fail('slug', '"flag" is reserved (it names the base flag in resolveChain)')
   const settings = jsonObject(o.settings, 'settings', {}) as EnvironmentSettings
   if (settings.protected !== undefined && typeof settings.protected !== 'boolean') {
     fail('settings.protected', `must be a boolean, got ${describe(settings.protected)}`)

@@ -9,16 +9,25 @@
  * and frozen; treat them as immutable.
  *
  * Order (flags.md): 1 missing → DEFAULT/FLAG_NOT_FOUND; 2 type differs → ERROR/TYPE_MISMATCH;
- * 3 environment and 4 schedules (hook: `effectiveFlag`); 5 not active → DISABLED; 6 overrides →
- * OVERRIDE; 7 time schedules all closed → DISABLED; 8 rules → TARGETING_MATCH (variant = rule id);
- * 9 variants → SPLIT; 10 default → STATIC, or DEFAULT when enabled rules exist and none matched.
+ * 3 environment (`context.environment`, see `environments.ts`) and 4 scheduled changes and rollout
+ * phases at `now` (see `schedules.ts`); 5 not active → DISABLED; 6 overrides → OVERRIDE; 7 time
+ * schedules all closed → DISABLED; then the rollout gate (the environment's `percentage`, else the
+ * flag-level percentage set by rollout phases / `setRollout`): outside it → DISABLED; 8 rules →
+ * TARGETING_MATCH (variant = rule id); 9 variants → SPLIT; 10 default → STATIC, or DEFAULT when
+ * enabled rules exist and none matched.
+ *
+ * Steps 3–4 are memoised: a flag with schedules or environment settings is resolved once per
+ * (environment, interval between two schedule instants), compiled, and kept until `now` leaves that
+ * interval, so evaluating it costs a map lookup and two comparisons more than a plain flag. Flags
+ * without either take exactly the plain path.
  *
  * Values: boolean flags serve their `enabled` fields (`defaultEnabled`, `serveEnabled`, override
  * `enabled`); "disabled" is `false`. Other types serve `serveValue` / override `value` / variant
  * `value`, and otherwise (and when disabled, or served with `enabled: false`) the flag's
  * `defaultValue`, or the caller's default when the flag has none.
  */
-import { validateFlag, validateOverride, validateSegment } from './codec.js'
+import { validateEnvironment, validateEnvironmentFlag, validateFlag, validateOverride, validateSegment } from './codec.js'
+import { applyOverlayToState, environmentOverlay, resolveChain, type EnvironmentOverlay } from './environments.js'
 import { hashWithPrefix, inRolloutPrefixed, compareKeys, utf8 } from './hash.js'
 import type {
   Environment,
@@ -35,6 +44,7 @@ import type {
   Segment,
 } from './model.js'
 import { allOf, compileCondition, compileReader, compileSegments, type AttributeReader, type CompiledCondition, type ConditionTest } from './operators.js'
+import { flagAt, scheduleInstants } from './schedules.js'
 import { compileTimeSchedule } from './time-windows.js'
 
 /** What a snapshot is made of: arrays (as repositories return them) or maps keyed by key. */
@@ -84,6 +94,29 @@ interface CompiledVariants {
   readonly outcomes: readonly Outcome[]
 }
 
+/** Steps 3–4 for one environment of one flag: the compiled effective flag for the current schedule interval. */
+interface EnvState {
+  /** `current` holds for `now` in `[from, until)`. */
+  from: number
+  until: number
+  current: CompiledFlag | BrokenFlag | undefined
+  readonly overlay: EnvironmentOverlay | undefined
+  /** Compiled effective flags by schedule interval index (bounded; see `MAX_CACHED_INTERVALS`). */
+  readonly intervals: Map<number, CompiledFlag | BrokenFlag>
+}
+
+/** What a flag with schedules or environment settings needs to resolve steps 3–4. */
+interface DynamicInfo {
+  /** Distinct schedule instants, ascending: interval `i` is `[instants[i-1], instants[i])`. */
+  readonly instants: Float64Array
+  /** No environment, an unknown one, or one whose chain sets nothing for this flag. */
+  readonly base: EnvState
+  /** Known environments only (so a hostile context cannot grow it). */
+  readonly byEnvironment: Map<string, EnvState>
+}
+
+const MAX_CACHED_INTERVALS = 8
+
 /** One flag ready to evaluate. */
 interface CompiledFlag {
   readonly flag: FeatureFlag
@@ -91,8 +124,10 @@ interface CompiledFlag {
   readonly metadata: FlagMetadata
   /** The whole answer when nothing depends on context, clock or the caller's default. */
   readonly constant: Details | undefined
-  /** Steps 3–4 may change the flag: call the `effectiveFlag` hook. */
-  readonly dynamic: boolean
+  /** Set when steps 3–4 may change the flag (schedules or environment settings): resolve first. */
+  readonly dynamic: DynamicInfo | undefined
+  /** The rollout gate (environment or flag-level percentage), 0..100; 100 = none. */
+  readonly gate: number
   readonly needsNow: boolean
   readonly active: boolean
   readonly disabled: Outcome
@@ -168,17 +203,6 @@ function metadataOf(flag: FeatureFlag, revision: number | undefined): FlagMetada
   return Object.freeze(out)
 }
 
-/**
- * Hook for evaluation steps 3 (environments) and 4 (scheduled changes, rollout phases): the flag
- * as it is in `context.environment` at `now`. The environments and schedules issues fill this in;
- * for now the stored flag is the effective flag. Return the same object when nothing changes
- * (the evaluator then keeps the precompiled form); a different object is compiled and cached by
- * identity, so return memoised objects.
- */
-export function effectiveFlag(flag: FeatureFlag, _context: EvaluationContext, _now: number, _snapshot?: CompiledSnapshot): FeatureFlag {
-  return flag
-}
-
 /** A snapshot compiled for evaluation. Build with `compileSnapshot`. */
 export class CompiledSnapshot {
   /** The repository revision this snapshot was read at, if known. */
@@ -192,7 +216,8 @@ export class CompiledSnapshot {
   readonly #compiled: Map<string, CompiledFlag | BrokenFlag>
   readonly #segmentTests: ReadonlyMap<string, CompiledCondition>
   readonly #overridesByFlag: Map<string, FlagOverride[]>
-  readonly #derived = new WeakMap<FeatureFlag, CompiledFlag | BrokenFlag>()
+  /** Environment flags that failed validation, by flag key then environment slug: their message. */
+  readonly #brokenEnvironmentFlags = new Map<string, Map<string, string>>()
 
   constructor(input: SnapshotInput) {
     this.revision = input.revision
@@ -223,9 +248,35 @@ export class CompiledSnapshot {
       else list.push(override)
     }
 
-    this.environments = new Map([...valuesOf(input.environments)].map((e) => [e.slug, e]))
+    const environments = new Map<string, Environment>()
+    for (const raw of valuesOf(input.environments)) {
+      try {
+        const environment = validateEnvironment(raw, { unknownFields: 'strip' })
+        environments.set(environment.slug, environment)
+      } catch {
+        // An invalid environment is left out: its slug evaluates the base flag.
+      }
+    }
+    this.environments = environments
     const envFlags = new Map<string, Map<string, EnvironmentFlag>>()
-    for (const ef of input.environmentFlags ?? []) {
+    for (const raw of input.environmentFlags ?? []) {
+      let ef: EnvironmentFlag
+      try {
+        // Rule and variant values are checked against the flag's type when the effective flag is compiled.
+        ef = validateEnvironmentFlag(raw, undefined, { unknownFields: 'strip' })
+      } catch (error) {
+        // Unreadable settings must not be skipped silently (an ignored `enabled: false` would turn the
+        // flag on): the flag is a PARSE_ERROR in every environment whose chain includes this one.
+        const flagKey = raw !== null && typeof raw === 'object' && typeof raw.flagKey === 'string' ? raw.flagKey : undefined
+        const environment = raw !== null && typeof raw === 'object' && typeof raw.environment === 'string' ? raw.environment : undefined
+        if (flagKey !== undefined && environment !== undefined) {
+          let broken = this.#brokenEnvironmentFlags.get(flagKey)
+          if (broken === undefined) this.#brokenEnvironmentFlags.set(flagKey, (broken = new Map()))
+          broken.set(environment, messageOf(error))
+          if (!envFlags.has(flagKey)) envFlags.set(flagKey, new Map())
+        }
+        continue
+      }
       let byEnv = envFlags.get(ef.flagKey)
       if (byEnv === undefined) envFlags.set(ef.flagKey, (byEnv = new Map()))
       byEnv.set(ef.environment, ef)
@@ -310,7 +361,7 @@ export class CompiledSnapshot {
     }
     // The clock is read here, at evaluation, and only when something needs it.
     let now = 0
-    if (cf.needsNow || cf.dynamic) {
+    if (cf.needsNow || cf.dynamic !== undefined) {
       const given = nowArg ?? context.now
       now = given === undefined ? Date.now() : given instanceof Date ? given.getTime() : given
       if (!Number.isFinite(now)) {
@@ -318,16 +369,23 @@ export class CompiledSnapshot {
       }
     }
 
-    // 3–4. Environment and schedules: hook (environments / schedules issues).
-    if (cf.dynamic) {
-      const effective = effectiveFlag(cf.flag, context, now, this)
-      if (effective !== cf.flag) {
-        const derived = this.#derive(effective)
-        if ('parseError' in derived) {
-          return details(flagKey, defaultValue, 'ERROR', undefined, cf.metadata, 'PARSE_ERROR', derived.parseError)
-        }
-        cf = derived
+    // 3–4. Environment and schedules, memoised per environment and schedule interval.
+    const dynamic = cf.dynamic
+    if (dynamic !== undefined) {
+      let state = dynamic.base
+      const environment = context.environment
+      if (environment !== undefined && environment !== '') {
+        const known = dynamic.byEnvironment.get(environment)
+        if (known !== undefined) state = known
+        else if (this.environments.has(environment)) state = this.#environmentState(cf.flag, dynamic, environment)
       }
+      let resolved = state.current
+      if (resolved === undefined || !(now >= state.from && now < state.until)) resolved = this.#advance(cf.flag, dynamic, state, now)
+      if ('parseError' in resolved) {
+        return details(flagKey, defaultValue, 'ERROR', undefined, cf.metadata, 'PARSE_ERROR', resolved.parseError)
+      }
+      cf = resolved
+      if (cf.constant !== undefined) return cf.constant
     }
 
     // 5. Status.
@@ -361,9 +419,14 @@ export class CompiledSnapshot {
       if (!open) return resolve(flagKey, cf.disabled, defaultValue, cf.metadata)
     }
 
+    // Rollout gate: the environment's percentage, else the flag-level one (phases, setRollout).
+    const targetingKey = context.targetingKey
+    if (cf.gate < 100 && !inRolloutPrefixed(cf.rolloutPrefix, targetingKey, cf.gate)) {
+      return resolve(flagKey, cf.disabled, defaultValue, cf.metadata)
+    }
+
     // 8. Rules, by priority; a rule whose rollout leaves this subject out falls through.
     const rules = cf.rules
-    const targetingKey = context.targetingKey
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!
       if (!rule.test(context, now)) continue
@@ -390,20 +453,57 @@ export class CompiledSnapshot {
     return resolve(flagKey, cf.fallback, defaultValue, cf.metadata)
   }
 
-  #derive(flag: FeatureFlag): CompiledFlag | BrokenFlag {
-    let compiled = this.#derived.get(flag)
+  /** The state for a known environment: shared with the base when its chain sets nothing for this flag. */
+  #environmentState(flag: FeatureFlag, dynamic: DynamicInfo, environment: string): EnvState {
+    const resolution = resolveChain(this.environments, this.environmentFlags, flag.key, environment)
+    const broken = this.#brokenEnvironmentFlags.get(flag.key)
+    const brokenIn = broken === undefined ? undefined : resolution.chain.find((slug) => broken.has(slug))
+    let state: EnvState
+    if (brokenIn !== undefined) {
+      state = newEnvState(undefined)
+      state.from = -Infinity
+      state.until = Infinity
+      state.current = { parseError: `settings of flag "${flag.key}" in environment "${brokenIn}" are unreadable: ${broken!.get(brokenIn)!}` }
+    } else {
+      const overlay = environmentOverlay(resolution)
+      state = overlay === undefined ? dynamic.base : newEnvState(overlay)
+    }
+    dynamic.byEnvironment.set(environment, state)
+    return state
+  }
+
+  /** Moves `state` to the schedule interval holding `now`, compiling that interval's effective flag if needed. */
+  #advance(flag: FeatureFlag, dynamic: DynamicInfo, state: EnvState, now: number): CompiledFlag | BrokenFlag {
+    const instants = dynamic.instants
+    // i = how many instants are <= now: the interval index.
+    let lo = 0
+    let hi = instants.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (instants[mid]! <= now) lo = mid + 1
+      else hi = mid
+    }
+    const i = lo
+    let compiled = state.intervals.get(i)
     if (compiled === undefined) {
       try {
-        compiled = this.#compileFlag(validateFlag(flag, { unknownFields: 'strip' }))
+        const scheduled = flagAt(flag, now)
+        const effective = applyOverlayToState(scheduled.flag, scheduled.rolloutPercentage, scheduled.from, scheduled.until, state.overlay)
+        compiled = this.#compileFlag(validateFlag(effective.flag, { unknownFields: 'strip' }), effective.rolloutPercentage ?? 100, false)
       } catch (error) {
         compiled = { parseError: messageOf(error) }
       }
-      this.#derived.set(flag, compiled)
+      if (state.intervals.size >= MAX_CACHED_INTERVALS) state.intervals.clear()
+      state.intervals.set(i, compiled)
     }
+    state.from = i === 0 ? -Infinity : instants[i - 1]!
+    state.until = i === instants.length ? Infinity : instants[i]!
+    state.current = compiled
     return compiled
   }
 
-  #compileFlag(flag: FeatureFlag): CompiledFlag {
+  /** `base`: a stored flag (steps 3–4 still to resolve when it has schedules or environment settings); else an effective flag. */
+  #compileFlag(flag: FeatureFlag, gate = 100, base = true): CompiledFlag {
     const metadata = metadataOf(flag, this.revision)
     const key = flag.key
     const isBoolean = flag.type === 'boolean'
@@ -480,15 +580,18 @@ export class CompiledSnapshot {
       }
     }
 
-    const dynamic = flag.scheduledChanges.length > 0 || flag.rolloutPhases.length > 0 || this.environmentFlags.has(key)
+    let dynamic: DynamicInfo | undefined
+    if (base && (flag.scheduledChanges.length > 0 || flag.rolloutPhases.length > 0 || this.environmentFlags.has(key))) {
+      dynamic = { instants: Float64Array.from(scheduleInstants(flag)), base: newEnvState(undefined), byEnvironment: new Map() }
+    }
     const active = flag.status === 'active'
     const disabled = outcome(isBoolean ? false : flag.defaultValue, 'DISABLED')
     const fallback = outcome(isBoolean ? flag.defaultEnabled : flag.defaultValue, rules.length > 0 ? 'DEFAULT' : 'STATIC')
 
     let constant: Details | undefined
-    if (!dynamic) {
+    if (dynamic === undefined) {
       if (!active) constant = disabled.fixed
-      else if (overrides === undefined && timeWindows.length === 0 && rules.length === 0 && variants === undefined) {
+      else if (overrides === undefined && timeWindows.length === 0 && gate >= 100 && rules.length === 0 && variants === undefined) {
         constant = fallback.fixed
       }
     }
@@ -499,6 +602,7 @@ export class CompiledSnapshot {
       metadata,
       constant,
       dynamic,
+      gate,
       needsNow,
       active,
       disabled,
@@ -511,6 +615,10 @@ export class CompiledSnapshot {
       fallback,
     }
   }
+}
+
+function newEnvState(overlay: EnvironmentOverlay | undefined): EnvState {
+  return { from: 0, until: 0, current: undefined, overlay, intervals: new Map() }
 }
 
 function resolve(flagKey: string, outcome: Outcome, defaultValue: FlagValue, metadata: FlagMetadata): Details {

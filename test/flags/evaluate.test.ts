@@ -146,7 +146,8 @@ const CASES: Case[] = [
   },
   { name: 'expired validity → DISABLED', flag: bool('f', { defaultEnabled: true, timeSchedules: [schedule({ validUntil: new Date(NOW - 1) })] }), expected: { value: false, reason: 'DISABLED' } },
   { name: 'not yet valid → DISABLED', flag: bool('f', { defaultEnabled: true, timeSchedules: [schedule({ validFrom: new Date(NOW + 1) })] }), expected: { value: false, reason: 'DISABLED' } },
-  { name: 'cron schedules are closed until the schedules issue lands', flag: bool('f', { defaultEnabled: true, timeSchedules: [schedule({ recurrence: 'cron', cron: '* * * * *' })] }), expected: { value: false, reason: 'DISABLED' } },
+  { name: 'cron: the expression marks the open minutes (Wednesday 12:00 Oslo is in `* 9-17 * * 1-5`)', flag: bool('f', { defaultEnabled: true, timeSchedules: [schedule({ recurrence: 'cron', cron: '* 9-17 * * 1-5', start: '00:00', end: '00:00' })] }), expected: { value: true, reason: 'STATIC' } },
+  { name: 'cron: outside its minutes → DISABLED', flag: bool('f', { defaultEnabled: true, timeSchedules: [schedule({ recurrence: 'cron', cron: '* 9-17 * * 6,7', start: '00:00', end: '00:00' })] }), expected: { value: false, reason: 'DISABLED' } },
   { name: 'overrides come before time schedules', flag: bool('f', { timeSchedules: [schedule({ start: '13:00', end: '14:00' })] }), overrides: [override('user', 'u1')], context: { userId: 'u1' }, expected: { value: true, reason: 'OVERRIDE' } },
   // 8: rules
   { name: 'matching rule → TARGETING_MATCH, variant = rule id', flag: bool('f', { rules: [makeRule('nordics', { conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }] })] }), context: { country: 'NO' }, expected: { value: true, reason: 'TARGETING_MATCH', variant: 'nordics' } },
