@@ -3,6 +3,7 @@
  * conformance suite (`test/flags/repository-conformance.ts`) runs against every implementation
  * on every backend.
  */
+import type { PromotionPlan } from './environments.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
 
 export interface FlagFilter {
@@ -29,6 +30,28 @@ export interface SnapshotData {
 }
 
 export type ChangeListener = (revision: number) => void
+
+export interface PromoteOptions {
+  /** Compute and return the changes, write nothing. @default false */
+  dryRun?: boolean
+  /** Required to promote into an environment whose `settings.protected` is true (dry runs excepted). @default false */
+  confirm?: boolean
+}
+
+export interface PromotionResult {
+  readonly from: string
+  readonly to: string
+  readonly dryRun: boolean
+  /** One plan per flag whose settings in `to` change (flags that would not change are left out). */
+  readonly plans: readonly PromotionPlan[]
+}
+
+export interface FoldResult {
+  /** Scheduled changes folded into stored documents by this call (others' folds are not counted). */
+  readonly applied: number
+  /** Keys of the flags this call rewrote. */
+  readonly flags: readonly string[]
+}
 
 export interface FlagRepository {
   /** `true` for repositories that reject every write with `UNSUPPORTED` (the static one). */
@@ -82,6 +105,20 @@ export interface FlagRepository {
   /** Creates or replaces; `NOT_FOUND` if the environment or the flag is missing. */
   setEnvironmentFlag(settings: EnvironmentFlag): Promise<EnvironmentFlag>
   deleteEnvironmentFlag(environment: string, flagKey: string): Promise<boolean>
+
+  /**
+   * Copies flag settings from environment `from` to `to` (one flag, or `'all'`): `to` gets what
+   * `from` resolves to through its chain, field by field. `NOT_FOUND` for a missing environment or
+   * flag; `FORBIDDEN` into a protected environment without `confirm` (nothing is written).
+   */
+  promote(flagKey: string, from: string, to: string, options?: PromoteOptions): Promise<PromotionResult>
+
+  /**
+   * Folds scheduled changes and rollout phases that are due at `now` into the stored flags, one
+   * instant per `compareAndSet` write, so processes running this at once apply each change once.
+   * Evaluation does not need it (changes apply at evaluation time); it keeps documents short.
+   */
+  applyDueChanges(now?: number): Promise<FoldResult>
 
   /** Everything evaluation needs, consistent at one revision. */
   loadSnapshot(): Promise<SnapshotData>

@@ -188,6 +188,8 @@ export class StaticFlagRepository implements FlagRepository {
   deleteEnvironment = async (): Promise<never> => readOnly()
   setEnvironmentFlag = async (): Promise<never> => readOnly()
   deleteEnvironmentFlag = async (): Promise<never> => readOnly()
+  promote = async (): Promise<never> => readOnly()
+  applyDueChanges = async (): Promise<never> => readOnly()
 }
 
 function parseJson(text: string): unknown {

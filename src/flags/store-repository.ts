@@ -36,7 +36,9 @@ import {
   validateSegment,
 } from './codec.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
-import type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repository.js'
+import { planPromotion } from './environments.js'
+import type { ChangeListener, FlagFilter, FlagRepository, FoldResult, PromoteOptions, PromotionResult, SnapshotData } from './repository.js'
+import { foldDueChanges, scheduleInstants } from './schedules.js'
 
 const FLAG = 'flag/'
 const OVERRIDE = 'override/'
@@ -317,6 +319,67 @@ export class StoreFlagRepository implements FlagRepository {
       await this.#changed()
     }
     return existed
+  }
+
+  async promote(flagKey: string, from: string, to: string, options: PromoteOptions = {}): Promise<PromotionResult> {
+    const { dryRun = false, confirm = false } = options
+    if (from === to) {
+      throw new FlagstoneError('INVALID_ARGUMENT', `to: cannot promote environment "${from}" into itself`, { details: { field: 'to' } })
+    }
+    const [environments, source, target] = await Promise.all([this.listEnvironments(), this.getEnvironment(from), this.getEnvironment(to)])
+    if (source === null) throw notFound('environment', from)
+    if (target === null) throw notFound('environment', to)
+    if (target.settings.protected === true && !confirm && !dryRun) {
+      throw new FlagstoneError('FORBIDDEN', `environment "${to}" is protected: promote into it with { confirm: true }`, {
+        details: { field: 'confirm', environment: to },
+      })
+    }
+    let flags: FeatureFlag[]
+    if (flagKey === 'all') flags = await this.listFlags()
+    else {
+      const flag = await this.getFlag(flagKey)
+      if (flag === null) throw notFound('flag', flagKey)
+      flags = [flag]
+    }
+    const settings = await this.listEnvironmentFlags(flagKey === 'all' ? undefined : flagKey)
+    const plans = flags.map((f) => planPromotion(environments, settings, f.key, from, to)).filter((p) => p.changes.length > 0)
+    if (!dryRun && plans.length > 0) {
+      const byKey = new Map(flags.map((f) => [f.key, f]))
+      // Each flag's settings are one key, so a crash part-way leaves some flags promoted and the
+      // rest as they were; promoting again finishes the job.
+      await mapLimit(plans, READ_CONCURRENCY, async (plan) => {
+        const key = environmentFlagKey(plan.flagKey, to)
+        if (plan.after === undefined) await this.#store.delete(key)
+        else await this.#store.set(key, encodeEnvironmentFlag(plan.after, byKey.get(plan.flagKey)))
+      })
+      await this.#changed()
+    }
+    return { from, to, dryRun, plans }
+  }
+
+  async applyDueChanges(now: number = this.#now()): Promise<FoldResult> {
+    let applied = 0
+    const rewritten = new Set<string>()
+    for (const listed of await this.listFlags()) {
+      // One write per due instant, oldest first; a lost compareAndSet means another process folded
+      // that instant, so read again and carry on from whatever is still due.
+      let attempts = 0
+      while (attempts++ < 100) {
+        const current = await this.#readFlag(listed.key)
+        if (current === null) break
+        const instant = scheduleInstants(current.flag).find((t) => t <= now && foldDueChanges(current.flag, t) !== null)
+        if (instant === undefined) break
+        const fold = foldDueChanges(current.flag, instant)
+        if (fold === null) break
+        const next = validateFlag({ ...fold.flag, version: current.flag.version + 1, updatedAt: new Date(this.#now()) })
+        if (await this.#store.compareAndSet(FLAG + listed.key, current.bytes, encodeFlag(next))) {
+          applied += fold.applied.length
+          rewritten.add(listed.key)
+          await this.#changed()
+        }
+      }
+    }
+    return { applied, flags: [...rewritten] }
   }
 
   // ---- snapshot and change signal ----

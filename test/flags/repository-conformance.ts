@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FlagstoneErrorCode } from '../../src/errors.js'
 import type { FlagInput, FlagOverride } from '../../src/flags/model.js'
+import { compileSnapshot, evaluate } from '../../src/flags/evaluate.js'
 import type { FlagRepository } from '../../src/flags/repository.js'
 import { StoreFlagRepository } from '../../src/flags/store-repository.js'
 import type { Store } from '../../src/stores/types.js'
@@ -16,6 +17,7 @@ import { makeFlag, makeRule } from './fixtures.js'
 
 const run = promisify(execFile)
 const WORKER = fileURLToPath(new URL('./fixtures/repository-worker.ts', import.meta.url))
+const SCHEDULE_WORKER = fileURLToPath(new URL('./fixtures/schedule-worker.ts', import.meta.url))
 
 export interface RepositoryBackend {
   name: string
@@ -215,6 +217,78 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       expect(await repo.deleteEnvironmentFlag('development', 'checkout')).toBe(false)
     })
 
+    it('promotes settings between environments: dry run, protected targets, all flags', async () => {
+      const { repo } = fresh()
+      await repo.createFlag(input('checkout'))
+      await repo.createFlag(input('search'))
+      await repo.createEnvironment({ slug: 'development', name: 'Development', settings: {} })
+      await repo.createEnvironment({ slug: 'staging', name: 'Staging', parent: 'development', settings: {} })
+      await repo.createEnvironment({ slug: 'production', name: 'Production', parent: 'staging', settings: { protected: true } })
+      await repo.setEnvironmentFlag({ environment: 'development', flagKey: 'checkout', enabled: true })
+      await repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'checkout', percentage: 50 })
+      await repo.setEnvironmentFlag({ environment: 'production', flagKey: 'checkout', percentage: 5, enabled: false })
+      await repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'search', enabled: true })
+      const revision = await repo.revision()
+
+      const dry = await repo.promote('checkout', 'staging', 'production', { dryRun: true })
+      expect(dry.dryRun).toBe(true)
+      expect(dry.plans).toHaveLength(1)
+      expect(dry.plans[0]?.changes).toEqual([
+        { field: 'enabled', before: false, after: true }, // staging inherits enabled from development: copied too
+        { field: 'percentage', before: 5, after: 50 },
+      ])
+      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({ environment: 'production', flagKey: 'checkout', percentage: 5, enabled: false })
+      expect(await repo.revision()).toBe(revision)
+
+      const refused = await expectCode(repo.promote('checkout', 'staging', 'production'), 'FORBIDDEN')
+      expect(refused).toContain('protected')
+      expect((await repo.getEnvironmentFlag('production', 'checkout'))?.percentage).toBe(5)
+      expect(await repo.revision()).toBe(revision)
+
+      const done = await repo.promote('all', 'staging', 'production', { confirm: true })
+      expect(done.plans.map((p) => p.flagKey)).toEqual(['checkout', 'search'])
+      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({ environment: 'production', flagKey: 'checkout', enabled: true, percentage: 50 })
+      expect((await repo.getEnvironmentFlag('production', 'search'))?.enabled).toBe(true)
+      expect((await repo.promote('all', 'staging', 'production', { confirm: true })).plans).toEqual([]) // idempotent
+
+      // unprotected target, no confirm needed: staging gets development's own `enabled` and loses
+      // its `percentage`, which development takes from the base flag
+      expect((await repo.promote('checkout', 'development', 'staging')).plans[0]?.changes).toEqual([
+        { field: 'enabled', before: undefined, after: true },
+        { field: 'percentage', before: 50, after: undefined },
+      ])
+      expect(await repo.getEnvironmentFlag('staging', 'checkout')).toEqual({ environment: 'staging', flagKey: 'checkout', enabled: true })
+      await expectCode(repo.promote('checkout', 'nowhere', 'staging'), 'NOT_FOUND')
+      await expectCode(repo.promote('missing', 'development', 'staging'), 'NOT_FOUND')
+      await expectCode(repo.promote('checkout', 'staging', 'staging'), 'INVALID_ARGUMENT')
+    })
+
+    it('folds due scheduled changes into the document, one version per change, without changing evaluation', async () => {
+      const { repo } = fresh()
+      const t = Date.now() - 60_000
+      const created = await repo.createFlag(
+        input('launch', {
+          scheduledChanges: [
+            { id: 'on', at: new Date(t), change: 'enable' },
+            { id: 'off', at: new Date(t + 1_000), change: 'disable' },
+            { id: 'on-again', at: new Date(t + 2_000), change: 'enable' },
+            { id: 'later', at: new Date(Date.now() + 3_600_000), change: 'disable' },
+          ],
+        }),
+      )
+      const before = compileSnapshot(await repo.loadSnapshot())
+      const result = await repo.applyDueChanges()
+      expect(result).toEqual({ applied: 3, flags: ['launch'] })
+      const folded = await repo.getFlag('launch')
+      expect(folded?.version).toBe(created.version + 3)
+      expect(folded?.scheduledChanges.map((c) => c.id)).toEqual(['later'])
+      const after = compileSnapshot(await repo.loadSnapshot())
+      for (const at of [Date.now(), Date.now() + 3_600_000, Date.now() + 7_200_000]) {
+        expect(evaluate(after, 'launch', 'boolean', false, {}, at).value).toBe(evaluate(before, 'launch', 'boolean', false, {}, at).value)
+      }
+      expect(await repo.applyDueChanges()).toEqual({ applied: 0, flags: [] })
+    })
+
     it('bumps the revision on every change and loads a consistent snapshot', async () => {
       const { repo } = fresh()
       expect(await repo.revision()).toBe(0)
@@ -266,6 +340,36 @@ export function repositoryConformance(backend: RepositoryBackend): void {
 
     if (backend.url !== undefined) {
       const url = backend.url
+      const worker = (args: string[]) => run(process.execPath, ['--import', 'tsx', SCHEDULE_WORKER, url, rootName, ...args], { timeout: 60_000 })
+
+      it('two processes switch a scheduled change at the same instant, with no job running', async () => {
+        const repo = new StoreFlagRepository(root.withNamespace('flags'))
+        const T = Date.now() + 3_600_000
+        await repo.createFlag(input('at-t', { scheduledChanges: [{ id: 'go', at: new Date(T), change: 'enable' }] }))
+        const instants = [T - 1, T, T + 1].map(String)
+        const results = await Promise.all([worker(['evaluate', 'at-t', ...instants]), worker(['evaluate', 'at-t', ...instants])])
+        for (const r of results) expect(JSON.parse(r.stdout)).toEqual([false, true, true])
+      }, 60_000)
+
+      it('two processes folding at once apply each due change exactly once', async () => {
+        const repo = new StoreFlagRepository(root.withNamespace('flags'))
+        const t = Date.now() - 60_000
+        const created = await repo.createFlag(
+          input('contended-fold', {
+            scheduledChanges: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, at: new Date(t + i * 1_000), change: i % 2 === 0 ? 'enable' : 'disable' }) as const),
+          }),
+        )
+        const go = String(Date.now() + 4_000) // both workers start folding at this instant
+        const results = await Promise.all([worker(['fold', 'contended-fold', go]), worker(['fold', 'contended-fold', go])])
+        const applied = results.map((r) => (JSON.parse(r.stdout) as { applied: number }).applied)
+        expect(applied[0]! + applied[1]!).toBe(6)
+        const flag = await repo.getFlag('contended-fold')
+        expect(flag?.version).toBe(created.version + 6)
+        expect(flag?.scheduledChanges).toEqual([])
+        expect(flag?.status).toBe('inactive') // the last change (c5) disables
+        console.info(`${backend.name}: folds split ${applied.join(' + ')}`)
+      }, 60_000)
+
       it('loses no update when two processes each apply 200 read-modify-write updates', async () => {
         const repo = new StoreFlagRepository(root.withNamespace('flags'))
         const start = await repo.createFlag(input('contended'))
