@@ -165,6 +165,15 @@ export interface FeatureFlag {
 /** The fields of a flag a caller supplies; the repository owns `version`, `createdAt`, `updatedAt`. */
 export type FlagInput = Omit<FeatureFlag, 'version' | 'createdAt' | 'updatedAt'>
 
+/** A rule as a caller may write it: `id` required; `name` = id, `priority` = position, `enabled` and `serveEnabled` true, no conditions by default. */
+export type FlagRuleDraft = Pick<FlagRule, 'id'> & Partial<Omit<FlagRule, 'id'>>
+
+/**
+ * A flag as a caller may write it (`createFlag`, `updateFlag`): `key` and `type` required; by
+ * default `name` = key, `status` 'active', `defaultEnabled` false and every collection empty.
+ */
+export type FlagDraft = Pick<FlagInput, 'key' | 'type'> & Partial<Omit<FlagInput, 'key' | 'type' | 'rules'>> & { rules?: FlagRuleDraft[] }
+
 /** Built-in entity types, each read from the context field of the same meaning. */
 export type BuiltinEntityType = 'user' | 'organization' | 'tenant' | 'targetingKey'
 

@@ -4,7 +4,7 @@
  * on every backend.
  */
 import type { PromotionPlan } from './environments.js'
-import type { Environment, EnvironmentFlag, FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from './model.js'
 
 export interface FlagFilter {
   status?: FlagStatus
@@ -61,12 +61,12 @@ export interface FlagRepository {
   /** The flag, or `null`. */
   getFlag(key: string): Promise<FeatureFlag | null>
   /** Creates a flag at version 1; `CONFLICT` if the key exists, `INVALID_ARGUMENT` naming the field if invalid. */
-  createFlag(input: FlagInput): Promise<FeatureFlag>
+  createFlag(input: FlagDraft): Promise<FeatureFlag>
   /**
    * Replaces the flag's fields. `expectedVersion` is the version the caller read: a different
    * stored version fails with `CONFLICT` and writes nothing. `NOT_FOUND` if the flag is gone.
    */
-  updateFlag(key: string, input: FlagInput, expectedVersion: number): Promise<FeatureFlag>
+  updateFlag(key: string, input: FlagDraft, expectedVersion: number): Promise<FeatureFlag>
   /** Deletes the flag and its overrides; `NOT_FOUND` if missing, `CONFLICT` on a stale `expectedVersion`. */
   deleteFlag(key: string, expectedVersion?: number): Promise<void>
   /** Sets status `archived` (archived flags evaluate as disabled). */

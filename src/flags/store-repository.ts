@@ -35,7 +35,7 @@ import {
   validateOverride,
   validateSegment,
 } from './codec.js'
-import type { Environment, EnvironmentFlag, FeatureFlag, FlagInput, FlagOverride, FlagStatus, Segment } from './model.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from './model.js'
 import { planPromotion } from './environments.js'
 import type { ChangeListener, FlagFilter, FlagRepository, FoldResult, PromoteOptions, PromotionResult, SnapshotData } from './repository.js'
 import { foldDueChanges, scheduleInstants } from './schedules.js'
@@ -113,7 +113,7 @@ export class StoreFlagRepository implements FlagRepository {
     return (await this.#readFlag(key))?.flag ?? null
   }
 
-  async createFlag(input: FlagInput): Promise<FeatureFlag> {
+  async createFlag(input: FlagDraft): Promise<FeatureFlag> {
     const now = new Date(this.#now())
     const flag = validateFlag({ ...validateFlagInput(input), version: 1, createdAt: now, updatedAt: now })
     const bytes = encodeFlag(flag)
@@ -126,7 +126,7 @@ export class StoreFlagRepository implements FlagRepository {
     return flag
   }
 
-  async updateFlag(key: string, changed: FlagInput, expectedVersion: number): Promise<FeatureFlag> {
+  async updateFlag(key: string, changed: FlagDraft, expectedVersion: number): Promise<FeatureFlag> {
     const input = validateFlagInput(changed)
     if (input.key !== key) {
       throw new FlagstoneError('INVALID_ARGUMENT', `key: a flag's key cannot change ("${key}" → "${input.key}")`, {
