@@ -5,3 +5,15 @@ export { rateLimit, type RateLimitKey, type RateLimitOptions } from './rate-limi
 export { defaultCacheKey, responseCache, type ResponseCacheKey, type ResponseCacheOptions } from './response-cache.js'
 export { type Session, type SessionCookieOptions, type SessionOptions, session } from './session.js'
 export { closeStores, storeFor, stores } from './stores.js'
+export {
+  type AdminAuditOptions,
+  type AdminAuth,
+  type AdminAuthFunction,
+  type AdminAuthResult,
+  type AdminRouterOptions,
+  type AdminTokenAuth,
+  type AuditEntry,
+  type AuditQuery,
+  AuditLog,
+  adminRouter,
+} from './admin.js'
