@@ -117,7 +117,9 @@ export class StoreFlagRepository implements FlagRepository {
     const now = new Date(this.#now())
     const flag = validateFlag({ ...validateFlagInput(input), version: 1, createdAt: now, updatedAt: now })
     const bytes = encodeFlag(flag)
-    // Overrides left behind by a deleted flag of the same key (a crash mid-delete) must not come back.
+    if (await this.#store.exists(FLAG + flag.key)) throw conflict(`flag "${flag.key}" already exists`, flag.key)
+    // Overrides and settings left behind by a deleted flag of the same key (a crash mid-delete)
+    // must not come back with the new flag.
     await this.#deleteOverridesOf(flag.key)
     if (!(await this.#store.compareAndSet(FLAG + flag.key, null, bytes))) {
       throw conflict(`flag "${flag.key}" already exists`, flag.key)
@@ -140,8 +142,9 @@ export class StoreFlagRepository implements FlagRepository {
     const current = await this.#readFlag(key)
     if (current === null) throw notFound('flag', key)
     this.#checkVersion(current.flag, expectedVersion)
-    await this.#store.delete(FLAG + key)
+    // Dependents first: a crash part-way leaves the flag with fewer overrides, never orphans.
     await this.#deleteOverridesOf(key)
+    await this.#store.delete(FLAG + key)
     await this.#changed()
   }
 

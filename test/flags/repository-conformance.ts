@@ -157,6 +157,8 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       expect((await repo.loadSnapshot()).overrides.map((o) => o.entityId).sort()).toEqual(['t1', 'u/1:ü'])
       expect(await repo.deleteOverride('plan', 'tenant', 't1')).toBe(true)
       expect(await repo.deleteOverride('plan', 'tenant', 't1')).toBe(false)
+      await expectCode(repo.createFlag(input('beta')), 'CONFLICT') // a duplicate create leaves the overrides alone
+      expect(await repo.getOverride('beta', 'user', 'u/1:ü')).toEqual(forever)
       await repo.deleteFlag('beta')
       await repo.createFlag(input('beta')) // a new flag of the same key starts without overrides
       expect(await repo.listOverrides('beta')).toEqual([])
