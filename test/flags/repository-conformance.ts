@@ -291,6 +291,66 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       expect(await repo.applyDueChanges()).toEqual({ applied: 0, flags: [] })
     })
 
+    it('schedules, time windows and environments evaluate the same after a round trip through the store', async () => {
+      const { repo } = fresh()
+      const T = Date.parse('2026-03-29T00:00:00Z')
+      const hour = 3_600_000
+      const written = await repo.createFlag(
+        input('windowed', {
+          defaultEnabled: true,
+          timeSchedules: [
+            // the Berlin spring-forward night: 01:30–03:30 local is one real hour
+            { id: 'night', name: 'night', recurrence: 'daily', start: '01:30', end: '03:30', timezone: 'Europe/Berlin' },
+            { id: 'ny', name: 'ny', recurrence: 'weekly', start: '22:00', end: '02:00', daysOfWeek: [6], timezone: 'America/New_York' },
+            { id: 'cron', name: 'cron', recurrence: 'cron', cron: '*/15 9-10 * * 1-5', start: '00:00', end: '00:00', timezone: 'Asia/Tokyo' },
+          ],
+          rolloutPhases: [
+            { at: new Date(T), percentage: 10 },
+            { at: new Date(T + 24 * hour), percentage: 60 },
+          ],
+          scheduledChanges: [{ id: 'stop', at: new Date(T + 48 * hour), change: 'disable' }],
+        }),
+      )
+      await repo.createEnvironment({ slug: 'staging', name: 'Staging', settings: {} })
+      await repo.createEnvironment({ slug: 'production', name: 'Production', parent: 'staging', settings: {} })
+      await repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'windowed', enabled: true })
+      await repo.setEnvironmentFlag({ environment: 'production', flagKey: 'windowed', percentage: 10 })
+      const environments = [
+        { slug: 'staging', name: 'Staging', settings: {} },
+        { slug: 'production', name: 'Production', parent: 'staging', settings: {} },
+      ]
+      const environmentFlags = [
+        { environment: 'staging', flagKey: 'windowed', enabled: true },
+        { environment: 'production', flagKey: 'windowed', percentage: 10 },
+      ]
+      const stored = compileSnapshot(await repo.loadSnapshot())
+      const original = compileSnapshot({ flags: [written], environments, environmentFlags })
+      let compared = 0
+      const seen = new Set<string>()
+      for (let t = T - 2 * hour; t < T + 50 * hour; t += 7 * 60_000) {
+        for (const environment of [undefined, 'staging', 'production', 'unknown']) {
+          for (const targetingKey of ['u1', 'u2', 'u3']) {
+            const context = { targetingKey, environment }
+            const a = evaluate(stored, 'windowed', 'boolean', false, context, t)
+            const b = evaluate(original, 'windowed', 'boolean', false, context, t)
+            expect([a.value, a.reason], `${new Date(t).toISOString()} ${environment} ${targetingKey}`).toEqual([b.value, b.reason])
+            seen.add(`${String(a.value)} ${a.reason}`)
+            compared++
+          }
+        }
+      }
+      expect(compared).toBeGreaterThan(5_000)
+      expect([...seen].sort()).toEqual(['false DISABLED', 'true STATIC']) // the windows really open and close
+      // and the production percentage still admits 10% ± 1% of 100,000 keys from the stored snapshot
+      let admitted = 0
+      const during = Date.parse('2026-03-29T00:45:00Z') // inside the Berlin window (01:45 CET)
+      for (let i = 0; i < 100_000; i++) {
+        if (evaluate(stored, 'windowed', 'boolean', false, { targetingKey: `key-${i}`, environment: 'production' }, during).value) admitted++
+      }
+      expect(admitted / 100_000).toBeGreaterThan(0.09)
+      expect(admitted / 100_000).toBeLessThan(0.11)
+    })
+
     it('bumps the revision on every change and loads a consistent snapshot', async () => {
       const { repo } = fresh()
       expect(await repo.revision()).toBe(0)
