@@ -1,0 +1,555 @@
+/**
+ * Store benchmark: for each backend (memory, SQLite file, Redis, PostgreSQL), `get`, `set` and
+ * `increment` operations per second with 1 and with 64 operations in flight, for three contenders
+ * measured in the same run:
+ *
+ * 1. flagstone's store (`createStore(url, { namespace })`, in its own random namespace),
+ * 2. raw `Keyv` on the same kind of adapter (`new Keyv()` with its default Map for memory),
+ * 3. the raw driver (a plain `Map`, `sqlite3`, node-redis, a `pg` Pool).
+ *
+ * The machine is shared and noisy: after a warm-up, every cell is measured in 9 short rounds in
+ * which the three contenders run one after the other (the order rotating every round), so each
+ * round gives a flagstone/keyv and a flagstone/raw ratio measured within about a second; the
+ * reported ratio is the median of those per-round ratios. Absolute numbers are noise; ratios
+ * measured in the same run are the result. The table goes to stdout and into BENCHMARKS.md between the
+ * `<!-- stores:start -->` and `<!-- stores:end -->` markers.
+ *
+ * Run: `npx tsx benchmarks/stores.ts` (about 4–5 minutes). Env: BENCH_SLICE_MS (default 300),
+ * BENCH_WARMUP_MS (300), BENCH_ROUNDS (9), BENCH_BACKENDS (e.g. `memory,redis`; default all),
+ * BENCH_NO_WRITE=1 to skip writing BENCHMARKS.md, REDIS_URL, POSTGRES_URL.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { KeyvPostgres } from '@keyv/postgres'
+import KeyvRedis from '@keyv/redis'
+import { KeyvSqlite } from '@keyv/sqlite'
+import { createClient, RESP_TYPES } from '@redis/client'
+import Keyv from 'keyv'
+import pg from 'pg'
+import sqlite3 from 'sqlite3'
+import { createStore, type Store } from '../src/stores/index.js'
+
+const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 300)
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9)
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+const ONLY = process.env.BENCH_BACKENDS?.split(',').map((s) => s.trim())
+const WRITE = process.env.BENCH_NO_WRITE !== '1'
+
+const KEYS = 1000
+const VALUE_BYTES = 64
+const IN_FLIGHT = [1, 64] as const
+const OPS = ['get', 'set', 'increment'] as const
+/** Pool size of every PostgreSQL contender (flagstone's default, keyv's pg default). */
+const PG_POOL = 10
+
+type OpName = (typeof OPS)[number]
+type ContenderName = 'flagstone' | 'keyv' | 'raw'
+
+/** One operation on key number `i` (0..KEYS-1). */
+type Op = (i: number) => Promise<unknown>
+
+interface Contender {
+  readonly name: ContenderName
+  readonly ops: Record<OpName, Op>
+  /** Sanity check before measuring: set/get round-trips the value, increment adds 1. */
+  readonly check: () => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+interface Backend {
+  readonly name: string
+  /** Creates the three contenders: flagstone, keyv, raw. */
+  readonly setup: () => Promise<Contender[]>
+  /** Removes every key, table and file the benchmark created. Runs even after a failure. */
+  readonly cleanup: () => Promise<void>
+}
+
+const RUN_ID = randomBytes(4).toString('hex')
+/**
+ * flagstone's root namespace and keyv's namespace: the same string, so both build physical keys of
+ * the same length (`bench_1a2b3c4d/k7` and `bench_1a2b3c4d:k7`); each contender has its own map,
+ * file, table or key prefix, so they never meet.
+ */
+const NAMESPACE = `bench_${RUN_ID}`
+const VALUE_BUFFER = Buffer.alloc(VALUE_BYTES, 'v') // 64 bytes
+const VALUE_STRING = 'v'.repeat(VALUE_BYTES) // the same 64 bytes as a string, keyv's cheapest path
+const dataKeys = (prefix = '') => Array.from({ length: KEYS }, (_, i) => `${prefix}k${i}`)
+const counterKeys = (prefix = '') => Array.from({ length: KEYS }, (_, i) => `${prefix}c${i}`)
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`sanity check failed: ${message}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contenders
+
+function flagstoneContender(store: Store): Contender {
+  const k = dataKeys()
+  const c = counterKeys()
+  return {
+    name: 'flagstone',
+    ops: {
+      get: (i) => store.get(k[i]!),
+      set: (i) => store.set(k[i]!, VALUE_BUFFER),
+      increment: (i) => store.increment(c[i]!),
+    },
+    async check() {
+      await store.set('k0', VALUE_BUFFER)
+      const got = await store.get('k0')
+      assert(got !== null && Buffer.from(got).equals(VALUE_BUFFER), 'flagstone get returned other bytes')
+      const a = await store.increment('c0')
+      assert((await store.increment('c0')) === a + 1, 'flagstone increment')
+    },
+    async close() {
+      await store.deleteAll()
+      await store.close()
+    },
+  }
+}
+
+/** Keyv has no atomic increment: a Keyv user writes get, parse, set (not atomic across callers). */
+function keyvContender(keyv: Keyv<string>): Contender {
+  const k = dataKeys()
+  const c = counterKeys()
+  const increment = async (key: string) => {
+    const n = Number((await keyv.get(key)) ?? 0) + 1
+    await keyv.set(key, String(n))
+    return n
+  }
+  return {
+    name: 'keyv',
+    ops: {
+      get: (i) => keyv.get(k[i]!),
+      set: (i) => keyv.set(k[i]!, VALUE_STRING),
+      increment: (i) => increment(c[i]!),
+    },
+    async check() {
+      await keyv.set('k0', VALUE_STRING)
+      assert((await keyv.get('k0')) === VALUE_STRING, 'keyv get')
+      const a = await increment('c0')
+      assert((await increment('c0')) === a + 1, 'keyv increment')
+    },
+    async close() {
+      await keyv.clear()
+      await keyv.disconnect()
+    },
+  }
+}
+
+function rawContender(ops: { get(key: string): Promise<unknown>; set(key: string): Promise<unknown>; increment(key: string): Promise<number> }, prefix: string, close: () => Promise<void>): Contender {
+  const k = dataKeys(prefix)
+  const c = counterKeys(prefix)
+  return {
+    name: 'raw',
+    ops: {
+      get: (i) => ops.get(k[i]!),
+      set: (i) => ops.set(k[i]!),
+      increment: (i) => ops.increment(c[i]!),
+    },
+    async check() {
+      await ops.set(k[0]!)
+      const got = await ops.get(k[0]!)
+      assert(Buffer.isBuffer(got) && got.equals(VALUE_BUFFER), 'raw get')
+      const a = await ops.increment(c[0]!)
+      assert((await ops.increment(c[0]!)) === a + 1, 'raw increment')
+    },
+    close,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+function memoryBackend(): Backend {
+  return {
+    name: 'memory',
+    async setup() {
+      const store = await createStore('memory://', { namespace: NAMESPACE })
+      const map = new Map<string, Buffer>()
+      const counters = new Map<string, number>()
+      const raw = rawContender(
+        {
+          get: async (key) => map.get(key) ?? null,
+          set: async (key) => void map.set(key, VALUE_BUFFER),
+          async increment(key) {
+            const n = (counters.get(key) ?? 0) + 1
+            counters.set(key, n)
+            return n
+          },
+        },
+        `${NAMESPACE}/`,
+        async () => {
+          map.clear()
+          counters.clear()
+        },
+      )
+      return [flagstoneContender(store), keyvContender(new Keyv<string>({ namespace: NAMESPACE, throwOnErrors: true })), raw]
+    },
+    async cleanup() {
+      // Nothing outside the process.
+    },
+  }
+}
+
+const sqliteRun = (db: sqlite3.Database, sql: string, params: unknown[] = []) =>
+  new Promise<void>((resolve, reject) => db.run(sql, params, (error) => (error ? reject(error) : resolve())))
+const sqliteGet = <T>(db: sqlite3.Database, sql: string, params: unknown[] = []) =>
+  new Promise<T | undefined>((resolve, reject) => db.get<T>(sql, params, (error, row) => (error ? reject(error) : resolve(row))))
+const sqliteExec = (db: sqlite3.Database, sql: string) =>
+  new Promise<void>((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve())))
+
+function sqliteBackend(): Backend {
+  let dir = ''
+  return {
+    name: 'sqlite',
+    async setup() {
+      dir = mkdtempSync(join(os.tmpdir(), `flagstone-bench-${RUN_ID}-`))
+      const store = await createStore(`sqlite://${join(dir, 'flagstone.sqlite')}`, { namespace: NAMESPACE })
+
+      // @keyv/sqlite opens the database with the default rollback journal and FULL sync; give it
+      // flagstone's WAL + synchronous=NORMAL through its own `query` so the files are like for like.
+      const adapter = new KeyvSqlite({ uri: `sqlite://${join(dir, 'keyv.sqlite')}` })
+      await adapter.query('PRAGMA journal_mode=WAL')
+      await adapter.query('PRAGMA synchronous=NORMAL')
+      const keyv = new Keyv<string>({ store: adapter, namespace: NAMESPACE, throwOnErrors: true })
+
+      const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+        const d = new sqlite3.Database(join(dir, 'raw.sqlite'), (error) => (error ? reject(error) : resolve(d)))
+      })
+      await sqliteExec(db, 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL')
+      await sqliteExec(db, 'CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)')
+      const raw = rawContender(
+        {
+          get: async (key) => (await sqliteGet<{ value: Buffer }>(db, 'SELECT value FROM kv WHERE key = ?', [key]))?.value ?? null,
+          set: (key) =>
+            sqliteRun(db, 'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, VALUE_BUFFER]),
+          async increment(key) {
+            const row = await sqliteGet<{ value: string }>(
+              db,
+              `INSERT INTO kv (key, value) VALUES (?1, '1') ON CONFLICT (key) ` +
+                `DO UPDATE SET value = CAST(CAST(CAST(value AS TEXT) AS INTEGER) + 1 AS TEXT) RETURNING value`,
+              [key],
+            )
+            return Number(row?.value)
+          },
+        },
+        `${NAMESPACE}/`,
+        () => new Promise<void>((resolve, reject) => db.close((error) => (error ? reject(error) : resolve()))),
+      )
+      return [flagstoneContender(store), keyvContender(keyv), raw]
+    },
+    async cleanup() {
+      if (dir !== '') rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+function redisBackend(): Backend {
+  const rawPrefix = `${NAMESPACE}:r/` // flagstone's keys there are `${NAMESPACE}/…`
+  return {
+    name: 'redis',
+    async setup() {
+      const store = await createStore(REDIS_URL, { namespace: NAMESPACE })
+      const keyv = new Keyv<string>({ store: new KeyvRedis(REDIS_URL), namespace: NAMESPACE, throwOnErrors: true })
+      const client = createClient({ url: REDIS_URL })
+      await client.connect()
+      // Values are bytes: the raw client reads them as Buffers too, as flagstone's store does.
+      const bytes = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })
+      const raw = rawContender(
+        {
+          get: (key) => bytes.get(key),
+          set: (key) => client.set(key, VALUE_BUFFER),
+          increment: (key) => client.incrBy(key, 1),
+        },
+        rawPrefix,
+        () => client.close(),
+      )
+      return [flagstoneContender(store), keyvContender(keyv), raw]
+    },
+    async cleanup() {
+      // Every key of this run (flagstone's, keyv's, raw) contains RUN_ID.
+      const client = createClient({ url: REDIS_URL })
+      await client.connect()
+      try {
+        for (let left = 1, tries = 0; left > 0 && tries < 3; tries++) {
+          left = 0
+          let cursor = '0'
+          do {
+            const reply = await client.scan(cursor, { MATCH: `*${RUN_ID}*`, COUNT: 1000 })
+            cursor = String(reply.cursor)
+            if (reply.keys.length > 0) left += await client.unlink(reply.keys)
+          } while (cursor !== '0')
+        }
+      } finally {
+        await client.close()
+      }
+    },
+  }
+}
+
+function postgresBackend(): Backend {
+  const tables = { flagstone: `bench_fs_${RUN_ID}`, keyv: `bench_keyv_${RUN_ID}`, raw: `bench_raw_${RUN_ID}` }
+  return {
+    name: 'postgres',
+    async setup() {
+      // Its own table, so the run never touches the shared flagstone_store table; same schema.
+      const store = await createStore(POSTGRES_URL, { namespace: NAMESPACE, table: tables.flagstone, max: PG_POOL })
+      const keyv = new Keyv<string>({ store: new KeyvPostgres({ uri: POSTGRES_URL, table: tables.keyv, max: PG_POOL }), namespace: NAMESPACE, throwOnErrors: true })
+      const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: PG_POOL })
+      const t = tables.raw
+      await pool.query(`CREATE TABLE ${t} (key TEXT PRIMARY KEY, value BYTEA NOT NULL)`)
+      const raw = rawContender(
+        {
+          get: async (key) => (await pool.query<{ value: Buffer }>(`SELECT value FROM ${t} WHERE key = $1`, [key])).rows[0]?.value ?? null,
+          set: (key) =>
+            pool.query(`INSERT INTO ${t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, VALUE_BUFFER]),
+          async increment(key) {
+            const { rows } = await pool.query<{ value: Buffer }>(
+              `INSERT INTO ${t} AS t (key, value) VALUES ($1, convert_to('1', 'UTF8')) ON CONFLICT (key) ` +
+                `DO UPDATE SET value = convert_to((convert_from(t.value, 'UTF8')::bigint + 1)::text, 'UTF8') RETURNING value`,
+              [key],
+            )
+            return Number(rows[0]?.value.toString())
+          },
+        },
+        `${NAMESPACE}/`,
+        () => pool.end(),
+      )
+      return [flagstoneContender(store), keyvContender(keyv), raw]
+    },
+    async cleanup() {
+      const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 })
+      try {
+        for (const table of Object.values(tables)) await pool.query(`DROP TABLE IF EXISTS ${table}`)
+      } finally {
+        await pool.end()
+      }
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+/** Runs `op` with `inFlight` operations outstanding for about `ms`; returns operations per second. */
+async function measure(op: Op, inFlight: number, ms: number): Promise<number> {
+  let done = 0
+  let cursor = 0
+  let running = true
+  const start = performance.now()
+  const end = start + ms
+  const worker = async () => {
+    while (running) {
+      cursor = (cursor + 617) % KEYS // 617 is coprime with 1000: every key, spread out
+      await op(cursor)
+      // Reading the clock costs about as much as a Map lookup: do it every 16th operation (of all
+      // workers together), so the harness adds little to the fastest contender's time per op.
+      if ((++done & 15) === 0 && performance.now() >= end) running = false
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  return (done * 1000) / (performance.now() - start)
+}
+
+interface Cell {
+  backend: string
+  op: OpName
+  inFlight: number
+  /** ops/s per contender, one per round. */
+  rounds: Record<ContenderName, number[]>
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+async function benchBackend(backend: Backend, cells: Cell[]): Promise<void> {
+  let contenders: Contender[] = []
+  try {
+    contenders = await backend.setup()
+    for (const c of contenders) {
+      await c.check()
+      // Every key exists before measuring: gets hit, sets overwrite, counters count.
+      for (let i = 0; i < KEYS; i++) {
+        await c.ops.set(i)
+        await c.ops.increment(i)
+      }
+    }
+    for (const op of OPS) {
+      for (const inFlight of IN_FLIGHT) {
+        const cell: Cell = { backend: backend.name, op, inFlight, rounds: { flagstone: [], keyv: [], raw: [] } }
+        for (const c of contenders) await measure(c.ops[op], inFlight, WARMUP_MS)
+        for (let round = 0; round < ROUNDS; round++) {
+          // Rotate who goes first, so drift on the shared machine does not favour one contender.
+          const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!)
+          for (const c of order) cell.rounds[c.name].push(await measure(c.ops[op], inFlight, SLICE_MS))
+        }
+        cells.push(cell)
+        const m = (n: ContenderName) => fmt(median(cell.rounds[n]))
+        console.log(`${backend.name.padEnd(8)} ${op.padEnd(9)} x${String(inFlight).padEnd(3)} flagstone ${m('flagstone')}  keyv ${m('keyv')}  raw ${m('raw')}`)
+      }
+    }
+  } finally {
+    for (const c of contenders) {
+      await c.close().catch((error: unknown) => console.error(`closing ${backend.name}/${c.name} failed:`, error))
+    }
+    await backend.cleanup().catch((error: unknown) => console.error(`cleaning up ${backend.name} failed:`, error))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+const ratio = (n: number) => n.toFixed(2)
+const REDIS_GET_LATENCY = 1.3
+
+interface Target {
+  text: string
+  minVsKeyv: number
+  minVsRaw?: number
+}
+
+function targetFor(cell: Cell): Target {
+  if (cell.backend === 'memory') return { text: '≥ 2× keyv', minVsKeyv: 2 }
+  if (cell.backend === 'redis' && cell.op === 'get' && cell.inFlight === 1) {
+    return { text: '≥ 0.9× keyv, ≥ 1/1.3 (0.77) × raw', minVsKeyv: 0.9, minVsRaw: 1 / REDIS_GET_LATENCY }
+  }
+  return { text: '≥ 0.9× keyv', minVsKeyv: 0.9 }
+}
+
+/** Median of the per-round ratios (each measured within one round), with their range. */
+function ratioCell(cell: Cell, other: ContenderName, min: number | undefined): { text: string; ok: boolean } {
+  const perRound = cell.rounds.flagstone.map((f, i) => f / cell.rounds[other][i]!)
+  const r = median(perRound)
+  const ok = min === undefined || r >= min
+  const mark = min === undefined ? '' : ok ? ' ✅' : ' ❌'
+  return { text: `${ratio(r)}${mark} <sub>(${ratio(Math.min(...perRound))}–${ratio(Math.max(...perRound))})</sub>`, ok }
+}
+
+/** Which code was measured: the commit, and whether src/stores had uncommitted changes. */
+function codeState(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = git('status', '--porcelain', '--', 'src/stores') !== ''
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in src/stores' : ''}`
+  } catch {
+    return 'unknown commit'
+  }
+}
+
+function report(cells: Cell[]): { markdown: string; met: number; total: number; missed: string[] } {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  const lines = [
+    '## Stores: flagstone vs raw keyv vs the raw driver',
+    '',
+    `Written by \`npx tsx benchmarks/stores.ts\` on ${new Date().toISOString().slice(0, 10)}: ` +
+      `${os.availableParallelism()} × ${cpu}, Node ${process.version}, ${os.platform()} ${os.release()}, flagstone at ${codeState()}. ` +
+      `Each cell: a ${WARMUP_MS} ms warm-up per contender, then ${ROUNDS} rounds in which the three contenders run ${SLICE_MS} ms ` +
+      `each, one after the other, the order rotating every round. ops/s columns are the medians over the rounds; ratio columns ` +
+      `are the **median of the per-round ratios** (each from one round, so both sides saw the same machine state), with the ` +
+      `range over the rounds in brackets. The machine is shared: absolute ops/s are noise, the ratios are the result.`,
+    '',
+    '| backend | op | in flight | flagstone ops/s | keyv ops/s | raw ops/s | flagstone/keyv | flagstone/raw | target | met |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|:---:|',
+  ]
+  let met = 0
+  const missed: string[] = []
+  for (const cell of cells) {
+    const target = targetFor(cell)
+    const vsKeyv = ratioCell(cell, 'keyv', target.minVsKeyv)
+    const vsRaw = ratioCell(cell, 'raw', target.minVsRaw)
+    const ok = vsKeyv.ok && vsRaw.ok
+    if (ok) met++
+    else missed.push(`${cell.backend} ${cell.op} x${cell.inFlight}`)
+    lines.push(
+      `| ${cell.backend} | ${cell.op} | ${cell.inFlight} | ${fmt(median(cell.rounds.flagstone))} | ${fmt(median(cell.rounds.keyv))} | ` +
+        `${fmt(median(cell.rounds.raw))} | ${vsKeyv.text} | ${vsRaw.text} | ${target.text} | ${ok ? '✅' : '❌'} |`,
+    )
+  }
+  lines.push(
+    '',
+    `**${met} of ${cells.length} cells meet their target.**${missed.length > 0 ? ` Missed: ${missed.join(', ')}.` : ''}`,
+    '',
+    'Notes:',
+    '',
+    `- Values are ${VALUE_BYTES} bytes, keys spread over ${KEYS.toLocaleString('en-US')} keys (and ${KEYS.toLocaleString('en-US')} counters), ` +
+      'all written before measuring, so every `get` hits. "in flight" is how many operations are outstanding at once ' +
+      '(1: one awaited after the other, i.e. latency; 64: throughput under concurrency).',
+    '- flagstone: `createStore(url, { namespace })`, values passed as a `Buffer`, `increment` is the store\'s atomic ' +
+      'increment. keyv: `Keyv` 5.6.0 with `throwOnErrors: true`, its default JSON serializer and the same random `namespace` ' +
+      'string (so both build physical keys of the same length), values passed as a 64-char string (its cheapest path; a ' +
+      '`Buffer` would add base64). raw: the driver with no layer on top, values as a `Buffer`, keys precomputed with the namespace as prefix.',
+    '- **Keyv has no atomic increment**: its `increment` column is the read-modify-write a Keyv user would write ' +
+      '(`get`, `Number(...) + 1`, `set`): two round trips and not atomic across callers, so it is not the same guarantee.',
+    '- memory: flagstone\'s `MemoryStore` vs `new Keyv({ namespace })` (its default `Map` adapter, which still JSON-serializes ' +
+      'every value) vs a plain `Map` (counters as numbers). The harness reads the clock only every 16th operation, so it adds ' +
+      'little to the fastest contender\'s time per operation.',
+    '- SQLite: one file per contender in a temporary directory, all in WAL mode with `synchronous=NORMAL` (flagstone sets these ' +
+      'itself; @keyv/sqlite would use the default rollback journal with FULL sync, so the benchmark applies both pragmas through ' +
+      'its `query` method; the raw `sqlite3` database gets them via `exec`). raw: `sqlite3` `db.get`/`db.run` on ' +
+      '`kv (key TEXT PRIMARY KEY, value BLOB)`, increment as one `INSERT … ON CONFLICT DO UPDATE … RETURNING` via `db.get`.',
+    '- Redis: flagstone over @keyv/redis\'s node-redis client (`GET`/`SET`, `increment` is a Lua script via `EVALSHA`); keyv over ' +
+      '`new KeyvRedis(url)`; raw: `@redis/client` `createClient`, `get` (with a Buffer type mapping, as values are bytes), `set`, `incrBy`.',
+    `- PostgreSQL: every contender has its own table and a pool of ${PG_POOL} connections. flagstone uses named (prepared) ` +
+      'statements; raw: `pg` Pool `query(text, values)` (unnamed) with `SELECT`, `INSERT … ON CONFLICT DO UPDATE`, and an ' +
+      'upsert `… RETURNING value` for increment on `(key TEXT PRIMARY KEY, value BYTEA)`.',
+    '- The run deletes every key, table and file it created and closes every client.',
+  )
+  return { markdown: lines.join('\n'), met, total: cells.length, missed }
+}
+
+function writeSection(markdown: string): string {
+  const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url))
+  const start = '<!-- stores:start -->'
+  const end = '<!-- stores:end -->'
+  const section = `${start}\n${markdown}\n${end}`
+  let text: string
+  if (!existsSync(file)) {
+    text =
+      '# Benchmarks\n\n' +
+      'Written by `npm run bench`: one script per question under `benchmarks/`, each owning its section below. ' +
+      'The machine is shared, so absolute numbers are noise; the **ratios** measured in the same run are the result.\n\n' +
+      `- machine: ${os.availableParallelism()} cores (\`nproc\`), ${os.cpus()[0]?.model ?? 'unknown CPU'}\n` +
+      `- Node: ${process.version}\n` +
+      `- date: ${new Date().toISOString().slice(0, 10)}\n\n` +
+      `${section}\n`
+  } else {
+    const current = readFileSync(file, 'utf8')
+    const from = current.indexOf(start)
+    const to = current.indexOf(end)
+    text =
+      from >= 0 && to > from
+        ? current.slice(0, from) + section + current.slice(to + end.length)
+        : `${current.replace(/\n*$/, '\n\n')}${section}\n`
+  }
+  writeFileSync(file, text)
+  return file
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const backends = [memoryBackend, sqliteBackend, redisBackend, postgresBackend]
+    .map((make) => make())
+    .filter((b) => ONLY === undefined || ONLY.includes(b.name))
+  console.log(`run ${RUN_ID}: ${backends.map((b) => b.name).join(', ')}; ${ROUNDS} rounds × ${SLICE_MS} ms per contender and cell`)
+  const cells: Cell[] = []
+  const started = performance.now()
+  for (const backend of backends) await benchBackend(backend, cells)
+  const { markdown, met, total, missed } = report(cells)
+  console.log(`\n${markdown}\n`)
+  console.log(`took ${((performance.now() - started) / 1000).toFixed(0)} s; ${met}/${total} targets met${missed.length ? `; missed: ${missed.join(', ')}` : ''}`)
+  if (WRITE) console.log(`wrote ${writeSection(markdown)}`)
+}
+
+await main()
