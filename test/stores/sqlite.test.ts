@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import sqlite3 from 'sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createStore } from '../../src/index.js'
+import KeyvSqlite from '@keyv/sqlite'
+import { createSqliteStore, createStore } from '../../src/index.js'
 import { type RawAccess, storeConformance } from './conformance.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'flagstone-sqlite-'))
@@ -35,6 +36,19 @@ describe('sqlite specifics', () => {
     const store = await createStore(`sqlite://${dir}`, { namespace: 'x' }) // a directory, not a file
     await expect(store.get('k')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     await store.close()
+  })
+
+  it("runs on a caller's @keyv/sqlite adapter and leaves it open", async () => {
+    const adapter = new KeyvSqlite({ uri: `sqlite://${join(dir, 'adapter.sqlite')}` })
+    const store = await createSqliteStore({ adapter, namespace: 'given' })
+    await store.set('bytes', new Uint8Array([0, 255]))
+    expect([...((await store.get('bytes')) ?? [])]).toEqual([0, 255])
+    expect(await store.increment('n', 2, { expiresIn: 60_000 })).toBe(2)
+    expect(await store.compareAndSet('n', Buffer.from('2'), '5')).toBe(true)
+    expect(await store.expiresIn('n')).toBe(Infinity)
+    await store.close()
+    expect(await adapter.query('SELECT count(*) AS n FROM flagstone_store')).toEqual([{ n: 2 }]) // still open
+    await adapter.disconnect()
   })
 
   it('accepts sqlite::memory:', async () => {
