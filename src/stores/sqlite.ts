@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type KeyvSqlite from '@keyv/sqlite'
+import type { Database as SqliteDatabase, Statement as SqliteStatement } from 'sqlite3'
 import { FlagstoneError } from '../errors.js'
 import { DriverStore, resolveBaseOptions } from './driver.js'
 import { MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
@@ -65,11 +66,11 @@ const STATEMENTS_PER_NAME = 4
 async function openDatabase(path: string, busyTimeout: number): Promise<Database> {
   const sqlite3 = (await import('sqlite3')).default
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const db = await new Promise<import('sqlite3').Database>((resolve, reject) => {
-    const opened: import('sqlite3').Database = new sqlite3.Database(path, (error) => (error ? reject(error) : resolve(opened)))
+  const db = await new Promise<SqliteDatabase>((resolve, reject) => {
+    const opened: SqliteDatabase = new sqlite3.Database(path, (error) => (error ? reject(error) : resolve(opened)))
   })
   db.configure('busyTimeout', busyTimeout)
-  const statements = new Map<string, { pool: import('sqlite3').Statement[]; next: number }>()
+  const statements = new Map<string, { pool: SqliteStatement[]; next: number }>()
   const statement = (name: string, sql: string) => {
     let entry = statements.get(name)
     if (entry === undefined) {
@@ -81,7 +82,7 @@ async function openDatabase(path: string, busyTimeout: number): Promise<Database
       entry.pool.push(prepared)
       return prepared
     }
-    return entry.pool[entry.next++ % entry.pool.length] as import('sqlite3').Statement
+    return entry.pool[entry.next++ % entry.pool.length] as SqliteStatement
   }
   return {
     exec: (sql) => new Promise((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve(undefined)))),
