@@ -1,7 +1,9 @@
 /** Koa integration: middleware that finds its stores by name in the app's `StoreRegistry`. */
 export { environment, type EnvironmentOptions } from './environment.js'
+export { closeFlags, flags, type FlagsContext, type FlagsOptions, RequestFlags, startFlags } from './flags.js'
 export { type JsonErrorBody, sendJsonError } from './json-error.js'
 export { rateLimit, type RateLimitKey, type RateLimitOptions } from './rate-limit.js'
+export { requireFlag, type RequireFlagOptions } from './require-flag.js'
 export { defaultCacheKey, responseCache, type ResponseCacheKey, type ResponseCacheOptions } from './response-cache.js'
 export { type Session, type SessionCookieOptions, type SessionOptions, session } from './session.js'
 export { closeStores, storeFor, stores } from './stores.js'

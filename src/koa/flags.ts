@@ -1,0 +1,386 @@
+/**
+ * `flags(options)`: one `FlagClient` per app and store, built on first use over a
+ * `StoreFlagRepository` on the `flags` store, and `ctx.flags` on every request: the client's
+ * typed getters bound to the request's evaluation context. Evaluations are synchronous and never
+ * touch the store (the client follows changes in the background).
+ *
+ * `closeFlags(app)` closes the clients at shutdown; `startFlags(app)` builds them and waits until
+ * they are ready, so a server can fail at start-up instead of on its first request.
+ */
+import type Koa from 'koa'
+import type { Middleware } from 'koa'
+import { FlagstoneError } from '../errors.js'
+import { FlagClient, type FlagClientOptions } from '../flags/client.js'
+import type { EvaluationContext, EvaluationDetails, JsonValue } from '../flags/model.js'
+import { StoreFlagRepository } from '../flags/store-repository.js'
+import type { StoreRegistry } from '../stores/registry.js'
+import type { Store } from '../stores/types.js'
+import { sendJsonError } from './json-error.js'
+import { storeFor } from './stores.js'
+
+/**
+ * What a request's context is made of, on top of (or instead of) the defaults. Fields returned as
+ * `undefined` remove the default of that name.
+ */
+export type FlagsContext = (ctx: Koa.Context) => EvaluationContext
+
+export interface FlagsOptions extends Omit<FlagClientOptions, 'repository'> {
+  /**
+   * Name of the store in the registry; the flags live there as `StoreFlagRepository` documents.
+   * @default 'flags'
+   */
+  store?: string
+  /**
+   * Extends the default evaluation context of a request; the result is shallow-merged over the
+   * defaults (`undefined` removes a default field):
+   * `targetingKey` and `userId` = `String(ctx.state.user.id)` when there is one, `ipAddress` =
+   * `ctx.ip`, `userAgent` = the `User-Agent` header, `environment` = `ctx.state.environment` (from
+   * `environment()`).
+   * @default undefined — the defaults alone
+   */
+  context?: FlagsContext
+  /**
+   * What a request does when the client has no snapshot yet (the store was unreachable for the
+   * whole `readyTimeout` of the first load): `true` goes on, and every evaluation answers its
+   * default with error code `PROVIDER_NOT_READY`; `false` answers 503 `STORE_UNAVAILABLE`. Either
+   * way the error is reported once with `app.emit('error')`, requests do not wait again, and the
+   * client keeps retrying in the background.
+   * @default true
+   */
+  failOpen?: boolean
+}
+
+interface ResolvedOptions {
+  readonly store: string
+  readonly context: FlagsContext | undefined
+  readonly failOpen: boolean
+  readonly client: Readonly<Omit<FlagClientOptions, 'repository'>>
+}
+
+function invalid(field: string, message: string): FlagstoneError {
+  return new FlagstoneError('INVALID_ARGUMENT', `flags(): ${field} ${message}`, { details: { field } })
+}
+
+/** Node's timers treat longer delays as 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647
+const CLIENT_FIELDS = ['pollInterval', 'staleAfter', 'fullRefreshInterval', 'readyTimeout', 'onError'] as const
+
+function resolve(options: FlagsOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object')
+  const { store = 'flags', context, failOpen = true } = options
+  if (typeof store !== 'string' || store === '') throw invalid('store', 'must be a non-empty string')
+  if (context !== undefined && typeof context !== 'function') throw invalid('context', 'must be a function of the Koa context')
+  const client: Record<string, unknown> = {}
+  for (const field of CLIENT_FIELDS) {
+    const value: unknown = options[field]
+    if (value === undefined) continue
+    if (field === 'onError') {
+      if (typeof value !== 'function') throw invalid(field, 'must be a function')
+    } else if (typeof value !== 'number' || Number.isNaN(value) || value <= 0 || (Number.isFinite(value) && value > MAX_TIMER_MS)) {
+      // The same rule FlagClient applies, checked here so a mistake fails at start-up, not on the first request.
+      throw invalid(field, `must be a number of ms in 1..${MAX_TIMER_MS} or Infinity, got ${String(value)}`)
+    }
+    client[field] = value
+  }
+  return Object.freeze({ store, context, failOpen: failOpen !== false, client: Object.freeze(client) as Omit<FlagClientOptions, 'repository'> })
+}
+
+/** The flags of one request: the client's getters with the request's context filled in. */
+export class RequestFlags {
+  readonly #ctx: Koa.Context
+  readonly #client: FlagClient
+  readonly #extend: FlagsContext | undefined
+  #context: EvaluationContext | undefined
+  #user: unknown
+  #environment: unknown
+
+  /** @internal made by `ctx.flags`, once per request, on first use */
+  constructor(ctx: Koa.Context, client: FlagClient, extend: FlagsContext | undefined) {
+    this.#ctx = ctx
+    this.#client = client
+    this.#extend = extend
+  }
+
+  /** The app's flag client (shared by every request). */
+  get client(): FlagClient {
+    return this.#client
+  }
+
+  /**
+   * The request's evaluation context. Built at the first evaluation of the request and again
+   * whenever `ctx.state.user` or `ctx.state.environment` has changed since (e.g. set by a login
+   * that ran after an earlier evaluation).
+   */
+  get context(): EvaluationContext {
+    const state = this.#ctx.state as { user?: unknown; environment?: unknown }
+    const user = state.user
+    const environment = state.environment
+    if (this.#context === undefined || user !== this.#user || environment !== this.#environment) {
+      this.#user = user
+      this.#environment = environment
+      this.#context = this.#build(user, environment)
+    }
+    return this.#context
+  }
+
+  #build(user: unknown, environment: unknown): EvaluationContext {
+    const ctx = this.#ctx
+    const context: EvaluationContext = {}
+    const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : undefined
+    if ((typeof id === 'string' && id !== '') || typeof id === 'number' || typeof id === 'bigint') {
+      context.targetingKey = context.userId = String(id)
+    }
+    const ip = ctx.ip
+    if (ip !== '') context.ipAddress = ip
+    const userAgent = ctx.headers['user-agent']
+    if (userAgent !== undefined && userAgent !== '') context.userAgent = userAgent
+    if (typeof environment === 'string' && environment !== '') context.environment = environment
+    if (this.#extend === undefined) return context
+    const extra = this.#extend(ctx)
+    if (typeof extra !== 'object' || extra === null) return context
+    const merged: Record<string, unknown> = { ...context, ...extra }
+    for (const key of Object.keys(merged)) if (merged[key] === undefined) delete merged[key]
+    return merged as EvaluationContext
+  }
+
+  /** Whether a boolean flag is on for this request; `defaultValue` when it is missing, of another type, or not loaded. */
+  isEnabled(flagKey: string, defaultValue = false): boolean {
+    return this.#client.isEnabled(flagKey, this.context, defaultValue)
+  }
+
+  getBoolean(flagKey: string, defaultValue: boolean): boolean {
+    return this.#client.getBoolean(flagKey, defaultValue, this.context)
+  }
+
+  getBooleanDetails(flagKey: string, defaultValue: boolean): EvaluationDetails<boolean> {
+    return this.#client.getBooleanDetails(flagKey, defaultValue, this.context)
+  }
+
+  getString(flagKey: string, defaultValue: string): string {
+    return this.#client.getString(flagKey, defaultValue, this.context)
+  }
+
+  getStringDetails(flagKey: string, defaultValue: string): EvaluationDetails<string> {
+    return this.#client.getStringDetails(flagKey, defaultValue, this.context)
+  }
+
+  getNumber(flagKey: string, defaultValue: number): number {
+    return this.#client.getNumber(flagKey, defaultValue, this.context)
+  }
+
+  getNumberDetails(flagKey: string, defaultValue: number): EvaluationDetails<number> {
+    return this.#client.getNumberDetails(flagKey, defaultValue, this.context)
+  }
+
+  /** A `json` flag's value; `T` is the caller's claim about its shape. */
+  getObject<T extends JsonValue>(flagKey: string, defaultValue: T): T {
+    return this.#client.getObject(flagKey, defaultValue, this.context)
+  }
+
+  getObjectDetails<T extends JsonValue>(flagKey: string, defaultValue: T): EvaluationDetails<T> {
+    return this.#client.getObjectDetails(flagKey, defaultValue, this.context)
+  }
+
+  /** Every flag evaluated for this request, by key (see `FlagClient.evaluateAll`). */
+  evaluateAll(): Record<string, EvaluationDetails> {
+    return this.#client.evaluateAll(this.context)
+  }
+}
+
+// ---- per-request state: the middleware leaves a binding on the context; ctx.flags builds lazily ----
+
+/** What `ctx.flags` needs, one frozen object per client: the middleware sets it with one write. */
+interface Binding {
+  readonly client: FlagClient
+  readonly extend: FlagsContext | undefined
+}
+
+const BINDING = Symbol('flagstone.flags.binding')
+const FLAGS = Symbol('flagstone.flags')
+
+type WithFlags = {
+  [BINDING]?: Binding
+  [FLAGS]?: RequestFlags | undefined
+}
+
+const extended = new WeakSet<object>()
+
+/** Defines the `ctx.flags` getter once per app, on `app.context`. */
+function extendContext(app: Koa): void {
+  const proto = app.context as object
+  if (extended.has(proto)) return
+  extended.add(proto)
+  Object.defineProperty(proto, 'flags', {
+    configurable: true,
+    get(this: Koa.Context & WithFlags): RequestFlags {
+      const existing = this[FLAGS]
+      if (existing !== undefined) return existing
+      const binding = this[BINDING]
+      if (binding === undefined) {
+        throw new FlagstoneError('NOT_FOUND', 'ctx.flags is used on a request that the flags() middleware did not handle: add app.use(flags()) before it', {
+          details: { middleware: 'flags' },
+        })
+      }
+      const flags = new RequestFlags(this, binding.client, binding.extend)
+      this[FLAGS] = flags
+      return flags
+    },
+  })
+}
+
+// ---- clients: one per (middleware, registry); every client an app got, for closeFlags ----
+
+interface ClientState {
+  readonly binding: Binding
+  /** The first wait for `ready()`, shared by every request that arrives before it settles. */
+  waiting: Promise<void> | undefined
+  /** That wait failed: later requests go on (or 503) without waiting again. */
+  failed: boolean
+  /** Its error was reported (once). */
+  reported: boolean
+}
+
+/** Tags the middleware `flags()` returns, so `startFlags(app)` finds it in `app.middleware`. */
+const START = Symbol('flagstone.flags.start')
+/** `stores()` tags its middleware with the registry under this (global) symbol. */
+const REGISTRY = Symbol.for('flagstone.koa.registry')
+
+type TaggedMiddleware = Middleware & {
+  readonly [START]?: (app: Koa, registry: StoreRegistry) => Promise<FlagClient>
+  readonly [REGISTRY]?: StoreRegistry
+}
+
+const clientsOf = new WeakMap<Koa, Set<FlagClient>>()
+
+function remember(app: Koa, client: FlagClient): void {
+  let set = clientsOf.get(app)
+  if (set === undefined) clientsOf.set(app, (set = new Set()))
+  set.add(client)
+}
+
+/**
+ * Flags for every request: `ctx.flags.isEnabled('new-checkout')`, `ctx.flags.getString('theme',
+ * 'light')`, … evaluated with the request's context (see `FlagsOptions.context`).
+ *
+ * The first request (or `startFlags(app)`) builds one `FlagClient` over a `StoreFlagRepository`
+ * on the store named `store` and waits until it is ready (at most `readyTimeout`); concurrent
+ * first requests share that one client and that one wait. After that a request costs one property
+ * write; `ctx.flags` is a small object made on first use, and the context is built at the first
+ * evaluation. Changes (through the admin API or any `FlagRepository` write, in any process) reach
+ * the client by push or polling, without a restart.
+ *
+ * Call `closeFlags(app)` at shutdown, before `closeStores(app)`: the client polls its store.
+ */
+export function flags(options: FlagsOptions = {}): Middleware {
+  const opts = resolve(options)
+  const clients = new WeakMap<StoreRegistry, ClientState>()
+
+  /** The client for `registry`, built on first call. Synchronous: two first requests cannot build two. */
+  function stateFor(app: Koa, registry: StoreRegistry, store: Store): ClientState {
+    let state = clients.get(registry)
+    if (state === undefined) {
+      const client = new FlagClient({ ...opts.client, repository: new StoreFlagRepository(store) })
+      state = { binding: Object.freeze({ client, extend: opts.context }), waiting: undefined, failed: false, reported: false }
+      clients.set(registry, state)
+      remember(app, client)
+    }
+    return state
+  }
+
+  function waitReady(state: ClientState): Promise<void> {
+    state.waiting ??= state.binding.client.ready().catch((error: unknown) => {
+      state.failed = true
+      throw error
+    })
+    return state.waiting
+  }
+
+  const middleware: TaggedMiddleware = async function flagsMiddleware(ctx, next) {
+    extendContext(ctx.app)
+    let state = clients.get(ctx.stores)
+    // storeFor() throws NOT_FOUND, naming flags(), when stores(registry) did not run first.
+    if (state === undefined) state = stateFor(ctx.app, ctx.stores, storeFor(ctx, opts.store, 'flags'))
+    const { binding } = state
+    if (binding.client.status === 'NOT_READY') {
+      if (!state.failed) {
+        try {
+          await waitReady(state)
+        } catch (error) {
+          if (!state.reported) {
+            state.reported = true
+            ctx.app.emit('error', error, ctx)
+          }
+        }
+      }
+      if (binding.client.status === 'NOT_READY' && !opts.failOpen) {
+        ctx.set('Retry-After', '1')
+        sendJsonError(ctx, 503, 'STORE_UNAVAILABLE', 'feature flags are unavailable, try again later')
+        return
+      }
+    }
+    const target = ctx as WithFlags
+    target[BINDING] = binding
+    if (target[FLAGS] !== undefined) target[FLAGS] = undefined // a second flags() in the chain rebinds
+    return next()
+  }
+
+  Object.defineProperty(middleware, START, {
+    value: async (app: Koa, registry: StoreRegistry): Promise<FlagClient> => {
+      extendContext(app)
+      const state = clients.get(registry) ?? stateFor(app, registry, registry.get(opts.store))
+      await waitReady(state)
+      return state.binding.client
+    },
+  })
+  return middleware
+}
+
+/** The registry `stores()` put on `app` (on `app.context`, or carried by its middleware). */
+function registryOf(app: Koa): StoreRegistry | undefined {
+  const onContext: unknown = (app.context as { stores?: unknown }).stores
+  if (typeof onContext === 'object' && onContext !== null && typeof (onContext as StoreRegistry).get === 'function') {
+    return onContext as StoreRegistry
+  }
+  for (const fn of app.middleware as TaggedMiddleware[]) {
+    const registry = fn[REGISTRY]
+    if (registry !== undefined) return registry
+  }
+  return undefined
+}
+
+/**
+ * Builds the flag client of every `flags()` middleware of `app` now and waits until each is ready,
+ * instead of on the first request: call it before `listen()`. Resolves with the clients; rejects
+ * with the client's error (`STORE_UNAVAILABLE` after `readyTimeout`, …) or with `NOT_FOUND` when
+ * `app` has no `stores(registry)` middleware.
+ */
+export async function startFlags(app: Koa): Promise<FlagClient[]> {
+  const starters = (app.middleware as TaggedMiddleware[]).flatMap((fn) => (fn[START] === undefined ? [] : [fn[START]]))
+  if (starters.length === 0) return []
+  const registry = registryOf(app)
+  if (registry === undefined) {
+    throw new FlagstoneError('NOT_FOUND', 'startFlags(app): the app has no stores(registry) middleware', { details: { middleware: 'stores' } })
+  }
+  return Promise.all(starters.map((start) => start(app, registry)))
+}
+
+/**
+ * Closes every flag client the `flags()` middleware built for `app` (idempotent; requests that
+ * still come evaluate from the last snapshot, as `STALE`). Call it at shutdown after
+ * `server.close()` and before `closeStores(app)`. Never closes the stores.
+ */
+export async function closeFlags(app: Koa): Promise<void> {
+  const set = clientsOf.get(app)
+  if (set === undefined) return
+  await Promise.all([...set].map((client) => client.close()))
+}
+
+declare module 'koa' {
+  interface ExtendableContext {
+    /**
+     * The request's flags (from `flags()`): the flag client's getters bound to this request's
+     * evaluation context. Throws on a request the `flags()` middleware did not handle.
+     */
+    readonly flags: RequestFlags
+  }
+}

@@ -1,0 +1,370 @@
+/**
+ * The flagstone server (`npm start`): one Koa app with every middleware wired to one store
+ * registry — `stores`, `environment`, `rateLimit`, `session`, `flags` — the admin API under
+ * `/admin/api`, `GET /healthz`, and a demo route behind the `demo` flag.
+ *
+ * Configuration (environment variables, read only when this file is run directly):
+ *
+ * | variable | default | |
+ * |---|---|---|
+ * | `FLAGSTONE_STORE_URL` | `sqlite://./data/flagstone.sqlite` | `sqlite:`, `redis:`, `rediss:`, `postgres:`, `postgresql:` or `memory:`; a relative SQLite path is relative to the working directory |
+ * | `PORT` | `3000` | `0` picks a free port (the log line says which) |
+ * | `HOST` | all interfaces | |
+ * | `FLAGSTONE_ADMIN_TOKEN` | generated | the admin API's bearer token; when unset a random one is generated and printed once |
+ * | `FLAGSTONE_NAMESPACE` | `flagstone` | root namespace of every key the server writes |
+ * | `FLAGSTONE_TRUST_PROXY` | unset | `1`: trust `X-Forwarded-For` / `X-Forwarded-Proto` (`app.proxy`), behind a load balancer |
+ *
+ * For tests and embedding: `createApp({ store, adminToken })` builds the app on a root store the
+ * caller opened; `startServer(options)` opens the store, checks it, listens and returns a handle
+ * whose `close()` shuts everything down.
+ */
+import { randomBytes } from 'node:crypto'
+import { realpathSync } from 'node:fs'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { Router } from '@koa/router'
+import Koa from 'koa'
+import { FlagstoneError, isFlagstoneError } from './errors.js'
+import type { FlagClientOptions } from './flags/client.js'
+import { StoreFlagRepository } from './flags/store-repository.js'
+import { adminRouter } from './koa/admin.js'
+import { closeFlags, flags, startFlags } from './koa/flags.js'
+import { environment } from './koa/environment.js'
+import { rateLimit } from './koa/rate-limit.js'
+import { requireFlag } from './koa/require-flag.js'
+import { session } from './koa/session.js'
+import { closeStores, stores } from './koa/stores.js'
+import { createStore } from './stores/create-store.js'
+import { StoreRegistry } from './stores/registry.js'
+import type { Store } from './stores/types.js'
+
+/** Where the admin API is mounted. */
+export const ADMIN_PREFIX = '/admin/api'
+/** The flag that gates `GET /demo`. */
+export const DEMO_FLAG = 'demo'
+/** The default store: an embedded SQLite file, relative to the working directory. */
+export const DEFAULT_STORE_URL = 'sqlite://./data/flagstone.sqlite'
+
+export interface AppOptions {
+  /** The root store; every named store (`flags`, `sessions`, `rate_limit`, `audit`) is a namespace of it. The caller closes it. */
+  store: Store
+  /** Bearer token of the admin API (compared in constant time). Required. */
+  adminToken: string
+  /**
+   * Requests per client (`ctx.ip`) and window, over every route but `/healthz`.
+   * @default { limit: 600, window: 60_000 }
+   */
+  rateLimit?: { limit: number; window?: number }
+  /** Trust `X-Forwarded-*` (Koa's `app.proxy`): only behind a proxy that sets them. @default false */
+  proxy?: boolean
+  /** Options of the flag client (`pollInterval`, `staleAfter`, …). */
+  flagClient?: Omit<FlagClientOptions, 'repository'>
+  /** How long `/healthz` waits for the store before answering 503, in ms. @default 2000 */
+  healthTimeout?: number
+}
+
+export interface FlagstoneApp {
+  app: Koa
+  registry: StoreRegistry
+  /** The repository the admin API writes to (the `flags` store). */
+  repository: StoreFlagRepository
+}
+
+/** Rejects with `STORE_UNAVAILABLE` when `promise` has not settled after `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FlagstoneError('STORE_UNAVAILABLE', `${what}: no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * The app, not listening: `stores` → `/healthz` → `environment` → `rateLimit` → `session` →
+ * `flags` → the admin API (`/admin/api`) → `GET /` and `GET /demo` (behind the `demo` flag).
+ */
+export function createApp(options: AppOptions): FlagstoneApp {
+  const { store, adminToken } = options
+  if (typeof adminToken !== 'string' || adminToken.length < 16) {
+    throw new FlagstoneError('INVALID_ARGUMENT', 'createApp(): adminToken must be a string of at least 16 characters', { details: { field: 'adminToken' } })
+  }
+  const healthTimeout = options.healthTimeout ?? 2000
+  const registry = new StoreRegistry({ defaultFactory: (name) => store.withNamespace(name) })
+  const repository = new StoreFlagRepository(registry.get('flags'))
+  const app = new Koa()
+  app.proxy = options.proxy === true
+
+  app.use(stores(registry))
+  // Health first: load balancers neither use up a rate limit nor get a session.
+  app.use(async (ctx, next) => {
+    if (ctx.path !== '/healthz') return next()
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      ctx.status = 405
+      ctx.set('Allow', 'GET, HEAD')
+      return
+    }
+    ctx.set('Cache-Control', 'no-store')
+    try {
+      await withTimeout(store.exists('healthz'), healthTimeout, 'health check')
+      ctx.body = { status: 'ok' }
+    } catch (error) {
+      ctx.app.emit('error', error, ctx)
+      ctx.status = 503
+      ctx.body = { status: 'unavailable' } // no internals
+    }
+  })
+  app.use(environment({ query: false }))
+  app.use(rateLimit({ limit: options.rateLimit?.limit ?? 600, window: options.rateLimit?.window ?? 60_000 }))
+  app.use(session())
+  app.use(flags(options.flagClient ?? {}))
+
+  const admin = adminRouter({ repository, auth: { token: adminToken }, audit: { store: registry.get('audit') }, prefix: ADMIN_PREFIX })
+  app.use(admin.routes()) // authentication, allowedMethods and JSON errors are built in; it owns its prefix
+
+  const site = new Router()
+  site.get('/', (ctx) => {
+    ctx.body = { name: 'flagstone', health: '/healthz', admin: ADMIN_PREFIX, demo: '/demo' }
+  })
+  site.get('/demo', requireFlag(DEMO_FLAG), (ctx) => {
+    const visits = (typeof ctx.session.visits === 'number' ? ctx.session.visits : 0) + 1
+    ctx.session.visits = visits
+    ctx.body = { message: `the "${DEMO_FLAG}" flag is on for you`, visits }
+  })
+  app.use(site.routes())
+  app.use(site.allowedMethods())
+  return { app, registry, repository }
+}
+
+/** Creates the `demo` flag (off) unless it exists; harmless when several instances start at once. */
+export async function seedDemoFlag(repository: StoreFlagRepository): Promise<boolean> {
+  if ((await repository.getFlag(DEMO_FLAG)) !== null) return false
+  try {
+    await repository.createFlag({
+      key: DEMO_FLAG,
+      type: 'boolean',
+      name: 'Demo route',
+      description: 'Gates GET /demo. Turn it on through the admin API: PATCH /admin/api/flags/demo',
+      defaultEnabled: false,
+    })
+    return true
+  } catch (error) {
+    if (isFlagstoneError(error, 'CONFLICT')) return false // another instance was first
+    throw error
+  }
+}
+
+export interface ServerOptions extends Omit<AppOptions, 'store' | 'adminToken'> {
+  /** @default DEFAULT_STORE_URL — `sqlite://./data/flagstone.sqlite` */
+  storeUrl?: string
+  /** Root namespace of every key. @default 'flagstone' */
+  namespace?: string
+  /** `0` picks a free port. @default 3000 */
+  port?: number
+  /** @default all interfaces */
+  host?: string
+  /** When absent one is generated with `crypto.randomBytes` and logged once. */
+  adminToken?: string
+  /** How long the start-up check waits for the store, in ms. @default 10_000 */
+  connectTimeout?: number
+  /** How often due scheduled changes are folded into the stored flags (`applyDueChanges`), in ms. @default 30_000 */
+  foldInterval?: number
+  /** Create the `demo` flag (off) when absent. @default true */
+  seedDemo?: boolean
+  /** Where the start-up lines and background errors go. @default console.log / console.error */
+  log?: (line: string) => void
+  logError?: (line: string) => void
+}
+
+export interface RunningServer extends FlagstoneApp {
+  server: Server
+  /** The root store the server opened (closed by `close()`). */
+  store: Store
+  /** `http://localhost:<port>` (the host when one was given). */
+  url: string
+  port: number
+  adminToken: string
+  /** The backend and where it is, without credentials: `sqlite (./data/flagstone.sqlite)`. */
+  backend: string
+  /** Stops listening, then closes the flag client, the registry and the store. Idempotent. */
+  close(): Promise<void>
+}
+
+/** The store URL with any password removed, as `scheme (location)`, for logs. */
+export function describeStore(url: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase() ?? 'unknown'
+  if (scheme === 'sqlite') return `sqlite (${url.replace(/^sqlite:(\/\/)?/i, '')})`
+  if (scheme === 'memory') return 'memory'
+  try {
+    const parsed = new URL(url)
+    const user = parsed.username === '' ? '' : `${decodeURIComponent(parsed.username)}@`
+    return `${scheme} (${user}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname})`
+  } catch {
+    return scheme
+  }
+}
+
+/**
+ * Opens the store, checks that it answers (one `exists`: a clear start-up error rather than a
+ * flood of 503s), builds the app, loads the flags, seeds the demo flag, listens, logs one line,
+ * and folds due scheduled changes every `foldInterval`.
+ */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const storeUrl = options.storeUrl ?? DEFAULT_STORE_URL
+  const log = options.log ?? ((line: string) => console.log(line))
+  const logError = options.logError ?? ((line: string) => console.error(line))
+  const backend = describeStore(storeUrl)
+  const generated = options.adminToken === undefined || options.adminToken === ''
+  const adminToken = generated ? randomBytes(32).toString('base64url') : (options.adminToken as string)
+
+  const store = await createStore(storeUrl, { namespace: options.namespace ?? 'flagstone' })
+  let built: FlagstoneApp
+  try {
+    try {
+      await withTimeout(store.exists('healthz'), options.connectTimeout ?? 10_000, 'start-up check')
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error)
+      throw new FlagstoneError('STORE_UNAVAILABLE', `cannot reach the store ${backend}: ${why}`, { cause: error })
+    }
+    built = createApp({ ...options, store, adminToken })
+    // One line per distinct error per 10 s: a store outage must not write one line per request.
+    const lastLogged = new Map<string, number>()
+    built.app.on('error', (error: unknown, ctx?: Koa.Context) => {
+      const status = (error as { status?: unknown } | null)?.status
+      if (typeof status === 'number' && status < 500) return // client errors (404, 405, 401, …) are not ours
+      const message = error instanceof Error ? error.message : String(error)
+      const now = Date.now()
+      if ((lastLogged.get(message) ?? -Infinity) > now - 10_000) return
+      if (lastLogged.size > 100) lastLogged.clear()
+      lastLogged.set(message, now)
+      logError(`flagstone: ${ctx === undefined ? '' : `${ctx.method} ${ctx.path}: `}${message}`)
+    })
+    await startFlags(built.app)
+    if (options.seedDemo !== false) await seedDemoFlag(built.repository)
+  } catch (error) {
+    await store.close().catch(() => undefined)
+    throw error
+  }
+  const { app, registry, repository } = built
+
+  const server = app.listen({ port: options.port ?? 3000, ...(options.host === undefined ? {} : { host: options.host }) })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve)
+      server.once('error', reject)
+    })
+  } catch (error) {
+    await closeFlags(app)
+    await closeStores(app).catch(() => undefined)
+    await store.close().catch(() => undefined)
+    throw error
+  }
+  const port = (server.address() as AddressInfo).port
+  const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+
+  // Fold due scheduled changes into the stored flags: idempotent across instances (compareAndSet).
+  let folding = false
+  let foldFailing = false
+  const fold = setInterval(() => {
+    if (folding) return
+    folding = true
+    repository
+      .applyDueChanges()
+      .then(
+        () => {
+          foldFailing = false
+        },
+        (error: unknown) => {
+          if (!foldFailing) logError(`flagstone: folding scheduled changes failed: ${error instanceof Error ? error.message : String(error)}`)
+          foldFailing = true
+        },
+      )
+      .finally(() => {
+        folding = false
+      })
+  }, options.foldInterval ?? 30_000).unref()
+
+  if (generated) log(`flagstone: admin token (generated; set FLAGSTONE_ADMIN_TOKEN to choose one): ${adminToken}`)
+  log(`flagstone: listening on ${url} (pid ${process.pid}) — store ${backend}, admin API at ${url}${ADMIN_PREFIX} (Authorization: Bearer <token>)`)
+
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(fold)
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+        // Requests still running after 10 s are cut off.
+        setTimeout(() => server.closeAllConnections(), 10_000).unref()
+      })
+      await closeFlags(app)
+      try {
+        await closeStores(app)
+      } finally {
+        await store.close()
+      }
+    })()
+    return closing
+  }
+  return { app, registry, repository, server, store, url, port, adminToken, backend, close }
+}
+
+/** Server options from environment variables (see the table at the top of this file). */
+export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServerOptions {
+  const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT)
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new FlagstoneError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(env.PORT)}`, { details: { field: 'PORT' } })
+  }
+  return {
+    storeUrl: env.FLAGSTONE_STORE_URL || DEFAULT_STORE_URL,
+    port,
+    ...(env.HOST ? { host: env.HOST } : {}),
+    ...(env.FLAGSTONE_ADMIN_TOKEN ? { adminToken: env.FLAGSTONE_ADMIN_TOKEN } : {}),
+    ...(env.FLAGSTONE_NAMESPACE ? { namespace: env.FLAGSTONE_NAMESPACE } : {}),
+    proxy: env.FLAGSTONE_TRUST_PROXY === '1' || env.FLAGSTONE_TRUST_PROXY === 'true',
+  }
+}
+
+/** `npm start`: start from the environment; stop cleanly on SIGINT / SIGTERM. */
+async function main(): Promise<void> {
+  let running: RunningServer
+  try {
+    running = await startServer(serverOptionsFromEnv())
+  } catch (error) {
+    console.error(`flagstone: could not start: ${error instanceof Error ? error.message : String(error)}`)
+    process.exit(1)
+  }
+  let stopping = false
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`flagstone: ${signal} again: exiting now`)
+      process.exit(1)
+    }
+    stopping = true
+    running.close().then(
+      () => {
+        console.log(`flagstone: stopped (${signal})`)
+        process.exit(0)
+      },
+      (error: unknown) => {
+        console.error(`flagstone: error while stopping: ${error instanceof Error ? error.message : String(error)}`)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+function runDirectly(): boolean {
+  const entry = process.argv[1]
+  if (entry === undefined) return false
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (runDirectly()) await main()
