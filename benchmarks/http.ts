@@ -302,6 +302,7 @@ async function main(): Promise<void> {
       return median(rps(id, 'bare').map((x, i) => 1e6 / x - 1e6 / (base[i] as number)))
     }
     const breakdownRows: string[] = []
+    const missed = new Set<string>()
     for (const contender of contenders) {
       if (contender.breakdown === true) {
         breakdownRows.push(`| ${contender.label} | ${fmt(median(rps(contender.id, 'bare')))} | ${added(contender.id).toFixed(0)} |`)
@@ -318,6 +319,7 @@ async function main(): Promise<void> {
       const ratios = values.map((x, i) => x / (base[i] as number))
       const m = median(ratios)
       const met = m >= target
+      if (!met) missed.add(contender.id)
       summary.push(`${short(contender.id)} / ${short(versus)} = ${ratio(m)} (target ≥ ${target}×): ${met ? 'met' : 'MISSED'}`)
       rows.push(
         `| ${contender.label} | ${fmt(median(values))} | ${p99} | ${ratio(m)} vs ${short(versus)} <sub>(${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})</sub> | ≥ ${target}× | ${met ? '✅' : '❌'} |`,
@@ -354,6 +356,9 @@ async function main(): Promise<void> {
       '- flagstone: `stores(registry)` → `rateLimit({ limit: 1e9, window: 60 s })` → `session()` → `flags()` (its client loaded before listening). Per request on Redis: one `increment` (Lua, `EVALSHA`), one `GET` and one `SET` of the session; the flag evaluation touches no store.',
       "- peer: `koa-ratelimit({ driver: 'redis', db: ioredis, duration: 60 s, max: 1e9 })` (a sliding window: one Lua script per request over a sorted set; its keys are deleted before each run, so the set starts empty) → `koa-session({ store, signed })` with a 15-line external store on ioredis (`GET`, `SET … PX`, `DEL`; JSON). `koa-redis` was not used: its last release (4.0.1, 2020) is built for koa-generic-session on ioredis 4. Per request: one `EVALSHA`, one `GET`, one `SET`.",
       '- Rows without `app.keys`: flagstone\u2019s session signs its cookie only when `app.keys` is set (its ids carry 256 random bits), and koa-session runs with `signed: false` to match. Rows (2k)–(4k): `app.keys` set, both sign (`.sig` cookie) and verify on every request through Koa\u2019s `cookies` (keygrip HMAC, and tsscmp, which HMACs both sides under a fresh random key for each comparison).',
+      ...(missed.has('mem') ? [
+        '- Why (2) misses 0.6×: bare Koa\u2019s whole request is cheap here (~50–100 µs of server time), and one session write per request costs about as much again (breakdown above). A CPU profile of the (2) server without `app.keys` (`node --cpu-prof`, 8 s of this load, 2026-11-21: 175 µs of CPU per request against 77 µs for bare Koa, profiler included) puts the extra ~98 µs in: the kernel side of `writev` and the rest of `node:http`/net (+48 µs: answers 2.3× larger with a `Set-Cookie` and four `RateLimit-*` headers, and a slower server wakes the idle load generator for every answer), superjson parse + stringify of the session (13 µs), `session()` (8 µs), the memory store (8 µs), `cookies` building the `Set-Cookie` (7 µs), Koa\u2019s `ctx.set`/delegates (6 µs), `rateLimit()` (4 µs), `flags()` with its evaluation (1 µs). With `app.keys` Koa\u2019s `cookies` adds a keygrip HMAC to sign and, to verify, tsscmp\u2019s `randomBytes` + two HMACs: ~80 µs more per request on this VM (rows (2k), and the signed session row).',
+      ] : []),
       '- The rate limit is far above what a run sends: every request is counted and none is refused (a run with any non-2xx answer fails).',
       '- The run deletes every Redis key it wrote (flagstone through its store API, the peer\u2019s by prefix) and stops every process it started.',
     ].join('\n')
