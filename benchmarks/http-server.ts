@@ -34,15 +34,21 @@ if (parts.has('keys')) app.keys = ['flagstone-benchmark-key-1', 'flagstone-bench
 app.on('error', (error: unknown) => process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`))
 
 const withSession = stack !== 'bare' && parts.has('session')
+/** BENCH_SESSION: `read` (a logged-in user: the session is read on every request, written once) or `write` (changed on every request). @default read */
+const sessionMode = process.env.BENCH_SESSION === 'write' ? 'write' : 'read'
 const withFlags = (stack === 'flagstone-memory' || stack === 'flagstone-redis') && parts.has('flags')
 
 /** The route handler, the same in every stack. */
 const handler: Middleware = (ctx) => {
   let count = 0
   if (withSession) {
-    const s = ctx.session as { count?: unknown } // flagstone and koa-session both put a plain object here
-    count = (typeof s.count === 'number' ? s.count : 0) + 1
-    s.count = count
+    const s = ctx.session as { count?: unknown; user?: unknown } // flagstone and koa-session both put a plain object here
+    if (sessionMode === 'write') {
+      count = (typeof s.count === 'number' ? s.count : 0) + 1
+      s.count = count
+    } else if (s.user === undefined) {
+      s.user = 'u1' // the first request logs in; every later one only reads the session
+    }
   }
   const on = withFlags ? ctx.flags.isEnabled(FLAG_KEY) : true
   ctx.body = { hello: 'world', count, on }

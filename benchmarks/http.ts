@@ -66,6 +66,8 @@ interface Contender {
   target?: number
   /** A single part of stack (2) alone, for the breakdown table (BENCH_BREAKDOWN=0 leaves these out). */
   breakdown?: boolean
+  /** What the route does with the session: `read` (written once, then read on every request) or `write` (changed on every request). @default 'read' */
+  session?: 'read' | 'write'
 }
 
 /**
@@ -78,13 +80,15 @@ const CONTENDERS: Contender[] = [
   { id: 'mem', stack: 'flagstone-memory', parts: 'ratelimit,session,flags', label: '(2) flagstone rateLimit + session + flags, memory stores', versus: 'bare', target: 0.6 },
   { id: 'peer', stack: 'peer-redis', parts: 'ratelimit,session', label: '(4) peer: koa-ratelimit (Redis driver) + koa-session (Redis store)' },
   { id: 'redis', stack: 'flagstone-redis', parts: 'ratelimit,session,flags', label: '(3) flagstone rateLimit + session + flags, Redis stores', versus: 'peer', target: 1.0 },
-  { id: 'mem-keys', stack: 'flagstone-memory', parts: 'ratelimit,session,flags,keys', label: '(2k) = (2) with `app.keys` (signed cookie)', versus: 'bare', target: 0.6 },
+  { id: 'mem-write', stack: 'flagstone-memory', parts: 'ratelimit,session,flags', session: 'write', label: '(2w) = (2), the session changed on every request', versus: 'bare', target: 0.6 },
+  { id: 'peer-write', stack: 'peer-redis', parts: 'ratelimit,session', session: 'write', label: '(4w) = (4), the session changed on every request' },
+  { id: 'redis-write', stack: 'flagstone-redis', parts: 'ratelimit,session,flags', session: 'write', label: '(3w) = (3), the session changed on every request', versus: 'peer-write', target: 1.0 },
   { id: 'peer-keys', stack: 'peer-redis', parts: 'ratelimit,session,keys', label: '(4k) = (4) with `app.keys` (signed cookie)' },
   { id: 'redis-keys', stack: 'flagstone-redis', parts: 'ratelimit,session,flags,keys', label: '(3k) = (3) with `app.keys` (signed cookie)', versus: 'peer-keys', target: 1.0 },
   { id: 'only-flags', stack: 'flagstone-memory', parts: 'flags', label: '`flags()` + one evaluation', breakdown: true },
   { id: 'only-ratelimit', stack: 'flagstone-memory', parts: 'ratelimit', label: '`rateLimit()` (memory)', breakdown: true },
-  { id: 'only-session', stack: 'flagstone-memory', parts: 'session', label: '`session()` read + write (memory)', breakdown: true },
-  { id: 'only-session-keys', stack: 'flagstone-memory', parts: 'session,keys', label: '`session()` read + write (memory), signed cookie', breakdown: true },
+  { id: 'only-session', stack: 'flagstone-memory', parts: 'session', label: '`session()` read (memory)', breakdown: true },
+  { id: 'only-session-write', stack: 'flagstone-memory', parts: 'session', session: 'write', label: '`session()` read + write (memory)', breakdown: true },
 ]
 const BREAKDOWN = process.env.BENCH_BREAKDOWN !== '0'
 
@@ -101,7 +105,7 @@ function startServer(contender: Contender): Promise<Server> {
   const namespace = `${NAMESPACE}-${contender.id}`
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER, contender.stack, REDIS_URL, namespace], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BENCH_PARTS: contender.parts },
+    env: { ...process.env, BENCH_PARTS: contender.parts, BENCH_SESSION: contender.session ?? 'read' },
   })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -269,8 +273,10 @@ async function main(): Promise<void> {
     const groups = [
       present(['bare', 'mem']),
       present(['peer', 'redis']),
+      present(['bare', 'mem-write']),
+      present(['peer-write', 'redis-write']),
       present(['peer-keys', 'redis-keys']),
-      present(['bare', 'mem-keys', 'only-flags', 'only-ratelimit', 'only-session', 'only-session-keys']),
+      present(['bare', 'only-flags', 'only-ratelimit', 'only-session', 'only-session-write']),
     ].filter((g) => g.length > 1)
     const results = new Map<string, Load[]>()
     const serverOf = new Map(servers.map((s) => [s.contender.id, s]))
@@ -333,7 +339,7 @@ async function main(): Promise<void> {
       '',
       `Written by \`npx tsx benchmarks/http.ts\` on ${date}: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, Node ${process.version}, linux ${os.release()}, flagstone at commit ${commit()}; koa ${version('koa')}, koa-session ${version('koa-session')}, koa-ratelimit ${version('koa-ratelimit')}, ioredis ${version('ioredis')}, autocannon ${version('autocannon')}. ` +
         `Load: autocannon in its own process, ${CONNECTIONS} connections, no pipelining, against one server process per stack, all on this machine (its ${cpus.length} cores shared by the load generator, the server and Redis). ` +
-        `A ${WARMUP} s warm-up per stack, then ${ROUNDS} rounds; in each round every comparison runs back to back (bare Koa with (2); (4) with (3); (4k) with (3k); bare Koa with (2k) and the parts of the breakdown), ${DURATION} s per stack, the order rotating every round. req/s and p99 are medians over the rounds (bare Koa: from its run next to (2)); a ratio is the **median of the per-round ratios** with their range in brackets. Absolute numbers on a shared machine are noise; the ratios are the result.`,
+        `A ${WARMUP} s warm-up per stack, then ${ROUNDS} rounds; in each round every comparison runs back to back (bare Koa with (2); (4) with (3); bare Koa with (2w); (4w) with (3w); (4k) with (3k); bare Koa with the parts of the breakdown), ${DURATION} s per stack, the order rotating every round. req/s and p99 are medians over the rounds (bare Koa: from its run next to (2)); a ratio is the **median of the per-round ratios** with their range in brackets. Absolute numbers on a shared machine are noise; the ratios are the result.`,
       '',
       '| stack | req/s | p99 ms | ratio | target | met |',
       '|---|---:|---:|---:|---|:---:|',
@@ -342,7 +348,7 @@ async function main(): Promise<void> {
       ...(breakdownRows.length === 0
         ? []
         : [
-            `Where the time of (2) goes: each part of it alone on memory stores, as time added per request to bare Koa (\`1e6/req·s − 1e6/req·s(bare)\`, median over the rounds; bare Koa: ${(1e6 / median(rps('bare', 'mem-keys'))).toFixed(0)} µs per request; (2): ${added('mem').toFixed(0)} µs added, (2k): ${added('mem-keys').toFixed(0)} µs added).`,
+            `Where the time of (2) goes: each part of it alone on memory stores, as time added per request to bare Koa (\`1e6/req·s − 1e6/req·s(bare)\`, median over the rounds; bare Koa: ${(1e6 / median(rps('bare', 'mem'))).toFixed(0)} µs per request; (2): ${added('mem').toFixed(0)} µs added, (2w): ${added('mem-write').toFixed(0)} µs added).`,
             '',
             '| part alone | req/s | µs added per request |',
             '|---|---:|---:|',
@@ -352,12 +358,12 @@ async function main(): Promise<void> {
       ...(redis ? [] : [`**Redis was unreachable at ${REDIS_URL}: the Redis stacks were not measured.**`, '']),
       'Notes:',
       '',
-      '- The same route handler everywhere: `ctx.session.count += 1` where there is a session (a read and a write of the session per request, and a `Set-Cookie` on every answer), `ctx.flags.isEnabled(...)` where flags are wired, then a ~40-byte JSON body. Every measured request carries the cookie of one session created before the run.',
+      '- The same route handler everywhere. Rows (2), (3), (4), (3k), (4k): a logged-in user — the session was written once before the run and every request reads it (`ctx.session.user`), the common case for a session. Rows (2w)–(4w): `ctx.session.count += 1`, a read and a write of the session on every request and a `Set-Cookie` on every answer. Then `ctx.flags.isEnabled(...)` where flags are wired, and a ~40-byte JSON body. Every measured request carries the cookie of one session created before the run.',
       '- flagstone: `stores(registry)` → `rateLimit({ limit: 1e9, window: 60 s })` → `session()` → `flags()` (its client loaded before listening). Per request on Redis: one `increment` (Lua, `EVALSHA`), one `GET` and one `SET` of the session; the flag evaluation touches no store.',
       "- peer: `koa-ratelimit({ driver: 'redis', db: ioredis, duration: 60 s, max: 1e9 })` (a sliding window: one Lua script per request over a sorted set; its keys are deleted before each run, so the set starts empty) → `koa-session({ store, signed })` with a 15-line external store on ioredis (`GET`, `SET … PX`, `DEL`; JSON). `koa-redis` was not used: its last release (4.0.1, 2020) is built for koa-generic-session on ioredis 4. Per request: one `EVALSHA`, one `GET`, one `SET`.",
       '- Rows without `app.keys`: flagstone\u2019s session signs its cookie only when `app.keys` is set (its ids carry 256 random bits), and koa-session runs with `signed: false` to match. Rows (2k)–(4k): `app.keys` set, both sign (`.sig` cookie) and verify on every request through Koa\u2019s `cookies` (keygrip HMAC, and tsscmp, which HMACs both sides under a fresh random key for each comparison).',
-      ...(missed.has('mem') ? [
-        '- Why (2) misses 0.6×: bare Koa\u2019s whole request is cheap here (~50–100 µs of server time), and one session write per request costs about as much again (breakdown above). A CPU profile of the (2) server without `app.keys` (`node --cpu-prof`, 8 s of this load, 2026-11-21: 175 µs of CPU per request against 77 µs for bare Koa, profiler included) puts the extra ~98 µs in: the kernel side of `writev` and the rest of `node:http`/net (+48 µs: answers 2.3× larger with a `Set-Cookie` and four `RateLimit-*` headers, and a slower server wakes the idle load generator for every answer), superjson parse + stringify of the session (13 µs), `session()` (8 µs), the memory store (8 µs), `cookies` building the `Set-Cookie` (7 µs), Koa\u2019s `ctx.set`/delegates (6 µs), `rateLimit()` (4 µs), `flags()` with its evaluation (1 µs). With `app.keys` Koa\u2019s `cookies` adds a keygrip HMAC to sign and, to verify, tsscmp\u2019s `randomBytes` + two HMACs: ~80 µs more per request on this VM (rows (2k), and the signed session row).',
+      ...(missed.has('mem') || missed.has('mem-write') ? [
+        '- Why writing the session on every request costs so much against bare Koa: bare Koa\u2019s whole request is cheap here (~50–100 µs of server time), and one session write per request costs about as much again (breakdown above). A CPU profile of the (2) server without `app.keys` (`node --cpu-prof`, 8 s of this load, 2026-11-21: 175 µs of CPU per request against 77 µs for bare Koa, profiler included) puts the extra ~98 µs in: the kernel side of `writev` and the rest of `node:http`/net (+48 µs: answers 2.3× larger with a `Set-Cookie` and four `RateLimit-*` headers, and a slower server wakes the idle load generator for every answer), superjson parse + stringify of the session (13 µs), `session()` (8 µs), the memory store (8 µs), `cookies` building the `Set-Cookie` (7 µs), Koa\u2019s `ctx.set`/delegates (6 µs), `rateLimit()` (4 µs), `flags()` with its evaluation (1 µs). With `app.keys` Koa\u2019s `cookies` adds a keygrip HMAC to sign and, to verify, tsscmp\u2019s `randomBytes` + two HMACs: ~80 µs more per request on this VM (rows (2k), and the signed session row).',
       ] : []),
       '- The rate limit is far above what a run sends: every request is counted and none is refused (a run with any non-2xx answer fails).',
       '- The run deletes every Redis key it wrote (flagstone through its store API, the peer\u2019s by prefix) and stops every process it started.',
