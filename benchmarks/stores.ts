@@ -497,7 +497,7 @@ function report(cells: Cell[]): { markdown: string; met: number; total: number; 
     '- SQLite: one file per contender in a temporary directory, all in WAL mode with `synchronous=NORMAL` (flagstone sets these ' +
       'itself; @keyv/sqlite would use the default rollback journal with FULL sync, so the benchmark applies both pragmas through ' +
       'its `query` method; the raw `sqlite3` database gets them via `exec`). raw: `sqlite3` `db.get`/`db.run` on ' +
-      '`kv (key TEXT PRIMARY KEY, value BLOB)`, increment as one `INSERT … ON CONFLICT DO UPDATE … RETURNING` via `db.get`.',
+      '`kv (key TEXT PRIMARY KEY, value BLOB)`, increment as one `INSERT … ON CONFLICT DO UPDATE … RETURNING` via `db.get`. flagstone opens its file with `sqlite3` itself and reuses prepared statements (a pool of 4 per statement); @keyv/sqlite and the raw baseline prepare every statement on every call, which is where flagstone's 2–3× comes from (the raw baseline here is the plain driver API, not a tuned one).',
     '- Redis: flagstone over @keyv/redis\'s node-redis client (`GET`/`SET`, `increment` is a Lua script via `EVALSHA`); keyv over ' +
       '`new KeyvRedis(url)`; raw: `@redis/client` `createClient`, `get` (with a Buffer type mapping, as values are bytes), `set`, `incrBy`.',
     `- PostgreSQL: every contender has its own table and a pool of ${PG_POOL} connections. flagstone uses named (prepared) ` +
