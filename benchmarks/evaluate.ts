@@ -19,12 +19,12 @@
  * Run: npx tsx benchmarks/evaluate.ts
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import os from 'node:os'
-import { fileURLToPath } from 'node:url'
 import unleashPackage from 'unleash-client'
 import { compileSnapshot, evaluate } from '../src/flags/evaluate.js'
 import type { EvaluationContext, FeatureFlag } from '../src/flags/model.js'
+import { writeSection } from './report.js'
 
 const { Unleash, InMemStorageProvider } = unleashPackage
 
@@ -335,7 +335,7 @@ async function main(): Promise<void> {
 
     const markdown = report(rows, { enabled, splitShares, unleashShares, warnings })
     console.log(`\n${markdown}\n`)
-    if (WRITE) console.log(`wrote ${writeSection(markdown)}`)
+    if (WRITE) console.log(`wrote ${writeSection('evaluate', markdown)}`)
   } finally {
     unleash.destroy()
   }
@@ -400,29 +400,5 @@ function report(
   return lines.join('\n')
 }
 
-function writeSection(markdown: string): string {
-  const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url))
-  const start = '<!-- evaluate:start -->'
-  const end = '<!-- evaluate:end -->'
-  const section = `${start}\n${markdown}\n${end}`
-  let text: string
-  if (!existsSync(file)) {
-    text =
-      '# Benchmarks\n\n' +
-      'Written by `npm run bench`: one script per question under `benchmarks/`, each owning its section below. ' +
-      'The machine is shared, so absolute numbers are noise; the **ratios** measured in the same run are the result.\n\n' +
-      `${section}\n`
-  } else {
-    const current = readFileSync(file, 'utf8')
-    const from = current.indexOf(start)
-    const to = current.indexOf(end)
-    text =
-      from >= 0 && to > from
-        ? current.slice(0, from) + section + current.slice(to + end.length)
-        : `${current.replace(/\n*$/, '\n\n')}${section}\n`
-  }
-  writeFileSync(file, text)
-  return file
-}
 
 await main()

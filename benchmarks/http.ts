@@ -32,7 +32,7 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import { createInterface } from 'node:readline'
@@ -40,6 +40,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createStore } from '../src/index.js'
 import type { Stack } from './http-server.js'
+import { writeSection } from './report.js'
 
 const run = promisify(execFile)
 const require = createRequire(import.meta.url)
@@ -226,30 +227,6 @@ function version(name: string): string {
   return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version
 }
 
-function writeSection(markdown: string): string {
-  const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url))
-  const start = '<!-- http:start -->'
-  const end = '<!-- http:end -->'
-  const section = `${start}\n${markdown}\n${end}`
-  let text: string
-  if (!existsSync(file)) {
-    text =
-      '# Benchmarks\n\n' +
-      'Written by `npm run bench`: one script per question under `benchmarks/`, each owning its section below. ' +
-      'The machine is shared, so absolute numbers are noise; the **ratios** measured in the same run are the result.\n\n' +
-      `${section}\n`
-  } else {
-    const current = readFileSync(file, 'utf8')
-    const from = current.indexOf(start)
-    const to = current.indexOf(end)
-    text =
-      from >= 0 && to > from
-        ? current.slice(0, from) + section + current.slice(to + end.length)
-        : `${current.replace(/\n*$/, '\n\n')}${section}\n`
-  }
-  writeFileSync(file, text)
-  return file
-}
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 const ratio = (n: number) => `${n.toFixed(2)}×`
@@ -371,7 +348,7 @@ async function main(): Promise<void> {
 
     console.log(`\n${markdown}\n`)
     console.log(summary.join('\n'))
-    if (WRITE) console.log(`\nwritten to ${writeSection(markdown)}`)
+    if (WRITE) console.log(`\nwritten to ${writeSection('http', markdown)}`)
   } finally {
     await Promise.all(servers.map(stopServer))
     if (redis) await cleanRedis(servers)

@@ -20,11 +20,10 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
 import { KeyvPostgres } from '@keyv/postgres'
 import KeyvRedis from '@keyv/redis'
 import { KeyvSqlite } from '@keyv/sqlite'
@@ -33,6 +32,7 @@ import Keyv from 'keyv'
 import pg from 'pg'
 import sqlite3 from 'sqlite3'
 import { createStore, type Store } from '../src/stores/index.js'
+import { writeSection } from './report.js'
 
 const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 300)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300)
@@ -497,7 +497,7 @@ function report(cells: Cell[]): { markdown: string; met: number; total: number; 
     '- SQLite: one file per contender in a temporary directory, all in WAL mode with `synchronous=NORMAL` (flagstone sets these ' +
       'itself; @keyv/sqlite would use the default rollback journal with FULL sync, so the benchmark applies both pragmas through ' +
       'its `query` method; the raw `sqlite3` database gets them via `exec`). raw: `sqlite3` `db.get`/`db.run` on ' +
-      '`kv (key TEXT PRIMARY KEY, value BLOB)`, increment as one `INSERT … ON CONFLICT DO UPDATE … RETURNING` via `db.get`. flagstone opens its file with `sqlite3` itself and reuses prepared statements (a pool of 4 per statement); @keyv/sqlite and the raw baseline prepare every statement on every call, which is where flagstone's 2–3× comes from (the raw baseline here is the plain driver API, not a tuned one).',
+      '`kv (key TEXT PRIMARY KEY, value BLOB)`, increment as one `INSERT … ON CONFLICT DO UPDATE … RETURNING` via `db.get`. flagstone opens its file with `sqlite3` itself and reuses prepared statements (a pool of 4 per statement); @keyv/sqlite and the raw baseline prepare every statement on every call, which is where flagstone’s 2–3× comes from (the raw baseline here is the plain driver API, not a tuned one).',
     '- Redis: flagstone over @keyv/redis\'s node-redis client (`GET`/`SET`, `increment` is a Lua script via `EVALSHA`); keyv over ' +
       '`new KeyvRedis(url)`; raw: `@redis/client` `createClient`, `get` (with a Buffer type mapping, as values are bytes), `set`, `incrBy`.',
     `- PostgreSQL: every contender has its own table and a pool of ${PG_POOL} connections. flagstone uses named (prepared) ` +
@@ -508,33 +508,6 @@ function report(cells: Cell[]): { markdown: string; met: number; total: number; 
   return { markdown: lines.join('\n'), met, total: cells.length, missed }
 }
 
-function writeSection(markdown: string): string {
-  const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url))
-  const start = '<!-- stores:start -->'
-  const end = '<!-- stores:end -->'
-  const section = `${start}\n${markdown}\n${end}`
-  let text: string
-  if (!existsSync(file)) {
-    text =
-      '# Benchmarks\n\n' +
-      'Written by `npm run bench`: one script per question under `benchmarks/`, each owning its section below. ' +
-      'The machine is shared, so absolute numbers are noise; the **ratios** measured in the same run are the result.\n\n' +
-      `- machine: ${os.availableParallelism()} cores (\`nproc\`), ${os.cpus()[0]?.model ?? 'unknown CPU'}\n` +
-      `- Node: ${process.version}\n` +
-      `- date: ${new Date().toISOString().slice(0, 10)}\n\n` +
-      `${section}\n`
-  } else {
-    const current = readFileSync(file, 'utf8')
-    const from = current.indexOf(start)
-    const to = current.indexOf(end)
-    text =
-      from >= 0 && to > from
-        ? current.slice(0, from) + section + current.slice(to + end.length)
-        : `${current.replace(/\n*$/, '\n\n')}${section}\n`
-  }
-  writeFileSync(file, text)
-  return file
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -549,7 +522,7 @@ async function main(): Promise<void> {
   const { markdown, met, total, missed } = report(cells)
   console.log(`\n${markdown}\n`)
   console.log(`took ${((performance.now() - started) / 1000).toFixed(0)} s; ${met}/${total} targets met${missed.length ? `; missed: ${missed.join(', ')}` : ''}`)
-  if (WRITE) console.log(`wrote ${writeSection(markdown)}`)
+  if (WRITE) console.log(`wrote ${writeSection('stores', markdown)}`)
 }
 
 await main()
