@@ -1,6 +1,6 @@
 /** Every ```ts block of README.md runs, as a user would run it (importing 'flagstone'). */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -13,6 +13,7 @@ const readme = readFileSync(join(root, 'README.md'), 'utf8')
 const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '')
 const redis = await serviceAvailable('Redis', REDIS_URL)
 const cwd = mkdtempSync(join(tmpdir(), 'flagstone-readme-'))
+mkdirSync(join(root, '.tmp'), { recursive: true }) // gitignored: absent on a fresh clone
 afterAll(() => rmSync(cwd, { recursive: true, force: true }))
 
 describe('README examples', () => {
