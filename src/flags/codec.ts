@@ -493,7 +493,8 @@ function timeSchedule(input: unknown, path: string, mode: Mode): TimeSchedule {
 
 // ---- flags ----
 
-const FLAG_INPUT_FIELDS = [
+/** The fields a caller writes on a flag (the repository owns `version`, `createdAt`, `updatedAt`). */
+export const FLAG_INPUT_FIELDS: readonly string[] = [
   'key',
   'name',
   'description',

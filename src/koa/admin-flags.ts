@@ -1,7 +1,7 @@
 /** Admin API: the flag collection and flag documents (`/flags`, `/flags/:key`, archive, restore). */
 import type { Router } from '@koa/router'
 import { FlagstoneError } from '../errors.js'
-import { validateFlagInput } from '../flags/codec.js'
+import { FLAG_INPUT_FIELDS, validateFlagInput } from '../flags/codec.js'
 import type { FeatureFlag, FlagStatus } from '../flags/model.js'
 import { HttpProblem, ifMatchOf, pageOf, paginate, preconditionOf, queryString } from './admin-http.js'
 import { type AdminKit, type Ctx, editFlag, flagKeyParam, isObject, locationOf, onlyFields, requireFlag, sendWithEtag, toInput, withPathField } from './admin-kit.js'
@@ -10,23 +10,7 @@ const STATUSES: readonly FlagStatus[] = ['active', 'inactive', 'archived']
 /** Fields of a flag document the repository owns: accepted in PUT / PATCH bodies (so a GET can be sent back) and ignored, `version` excepted. */
 const OWNED = ['version', 'createdAt', 'updatedAt']
 /** What a PATCH may name: a typo must not pass as "remove a field that does not exist" (`{ "rolloutPercentag": null }`). */
-const PATCHABLE = [
-  'name',
-  'description',
-  'status',
-  'defaultEnabled',
-  'defaultValue',
-  'tags',
-  'metadata',
-  'rules',
-  'variants',
-  'scheduledChanges',
-  'rolloutPhases',
-  'timeSchedules',
-  'key',
-  'type',
-  ...OWNED,
-]
+const PATCHABLE = [...FLAG_INPUT_FIELDS, ...OWNED]
 
 /**
  * RFC 7396 JSON merge patch: objects merge key by key, `null` removes, anything else (arrays
