@@ -16,7 +16,7 @@ import { StoreFlagRepository } from '../flags/store-repository.js'
 import type { StoreRegistry } from '../stores/registry.js'
 import type { Store } from '../stores/types.js'
 import { sendJsonError } from './json-error.js'
-import { storeFor } from './stores.js'
+import { beforeCloseStores, storeFor } from './stores.js'
 
 /**
  * What a request's context is made of, on top of (or instead of) the defaults. Fields returned as
@@ -254,7 +254,10 @@ const clientsOf = new WeakMap<Koa, Set<FlagClient>>()
 
 function remember(app: Koa, client: FlagClient): void {
   let set = clientsOf.get(app)
-  if (set === undefined) clientsOf.set(app, (set = new Set()))
+  if (set === undefined) {
+    clientsOf.set(app, (set = new Set()))
+    beforeCloseStores(app, () => closeFlags(app)) // so closeStores(app) alone is a complete shutdown
+  }
   set.add(client)
 }
 
@@ -367,7 +370,7 @@ export async function startFlags(app: Koa): Promise<FlagClient[]> {
 /**
  * Closes every flag client the `flags()` middleware built for `app` (idempotent; requests that
  * still come evaluate from the last snapshot, as `STALE`). Call it at shutdown after
- * `server.close()` and before `closeStores(app)`. Never closes the stores.
+ * `server.close()`; `closeStores(app)` calls it too, before closing the stores. Never closes the stores.
  */
 export async function closeFlags(app: Koa): Promise<void> {
   const set = clientsOf.get(app)

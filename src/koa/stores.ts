@@ -83,13 +83,27 @@ function registriesOf(app: Koa): StoreRegistry[] {
   return [...found]
 }
 
+const beforeClose = new WeakMap<Koa, Set<() => Promise<void>>>()
+
+/** Runs `hook` when `closeStores(app)` is called, before the stores close (for middleware built on them). */
+export function beforeCloseStores(app: Koa, hook: () => Promise<void>): void {
+  let hooks = beforeClose.get(app)
+  if (hooks === undefined) beforeClose.set(app, (hooks = new Set()))
+  hooks.add(hook)
+}
+
 /**
- * Closes the registry (or registries) that `stores()` put on `app`, once: later and concurrent
+ * Closes the registry (or registries) that `stores()` put on `app`, once (flag clients of
+ * `flags()` are closed first): later and concurrent
  * calls share the first call's promise, so a shutdown handler and a test's `afterAll` can both
  * call it. Call it after `server.close()`, when no request still needs a store. Rejects with
  * `NOT_FOUND` when the app has no `stores()` middleware.
  */
 export async function closeStores(app: Koa): Promise<void> {
+  // What lives on top of the stores (the flag clients of `flags()`) stops first.
+  const hooks = beforeClose.get(app)
+  beforeClose.delete(app)
+  await Promise.all([...(hooks ?? [])].map((hook) => hook()))
   const registries = registriesOf(app)
   if (registries.length === 0) {
     throw new FlagstoneError('NOT_FOUND', 'closeStores(app): the app has no stores(registry) middleware', {

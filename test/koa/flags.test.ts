@@ -220,6 +220,18 @@ describe('flags()', () => {
     expect(await (await get('/status')).json()).toEqual({ status: 'CLOSED', beta: true })
   })
 
+  it('closeStores(app) alone closes the flag clients first, then the stores', async () => {
+    const { app, get } = await start({}, (a) => {
+      a.use((ctx, next) => {
+        if (ctx.path !== '/status') return next()
+        ctx.body = { status: ctx.flags.client.status }
+      })
+    })
+    expect(await (await get('/status')).json()).toEqual({ status: 'READY' })
+    await closeStores(app)
+    expect(await (await get('/status')).json()).toEqual({ status: 'CLOSED' })
+  })
+
   it('store unusable at start, failOpen (default): requests go on with defaults, one error reported, no second wait', async () => {
     const { flagStore, get, errors } = await start({ readyTimeout: 200, onError: () => undefined })
     await flagStore.close()
