@@ -16,6 +16,20 @@ const cwd = mkdtempSync(join(tmpdir(), 'flagstone-readme-'))
 mkdirSync(join(root, '.tmp'), { recursive: true }) // gitignored: absent on a fresh clone
 afterAll(() => rmSync(cwd, { recursive: true, force: true }))
 
+/**
+ * What each example must print, found by a line of its code: the README's comments promise these
+ * outputs, so a drifting API or a wrong comment fails here.
+ */
+const PRINTS: Array<[marker: string, expected: Array<string | RegExp>]> = [
+  ["sessions.set('abc'", ['{ user: 42 }']],
+  ["sessions.set('s1'", ['<Buffer 00 ff>', /\n(hits\nleader|leader\nhits)\n/, '1 true false']],
+  ['registry.names()', ["[ 'sessions', 'rate_limit' ]"]],
+  ['new FlagClient(', [/^true\n/, /\ntrue\n$/]],
+  ["key: 'search-v2'", [/^0% [45]\.\d+% 2[4-6]\.\d+% 100% 0%\n$/]],
+  ["key: 'dark-mode'", ["{ value: true, source: 'development' } { value: 50, source: 'staging' }", "field: 'percentage', before: undefined, after: 50"]],
+  ["requireFlag('new-checkout')", [/^404\n201 "1"\n200 \{ checkout: 'new', visits: 1, plan: 'free' \} 9\d\n$/]],
+]
+
 describe('README examples', () => {
   it('has examples', () => expect(blocks.length).toBeGreaterThan(2))
 
@@ -31,7 +45,12 @@ describe('README examples', () => {
         env: { ...process.env, REDIS_URL },
         timeout: 60_000,
       })
-      expect(stdout.length).toBeGreaterThan(0)
+      const expectations = PRINTS.find(([marker]) => code.includes(marker))
+      expect(expectations, 'every README example has its expected output listed in PRINTS').toBeDefined()
+      for (const expected of expectations?.[1] ?? []) {
+        if (typeof expected === 'string') expect(stdout).toContain(expected)
+        else expect(stdout).toMatch(expected)
+      }
     }, 90_000)
   })
 })
