@@ -143,7 +143,13 @@ const unleashToggles = [
     name: 'bench.split',
     enabled: true,
     strategies: [{ name: 'default', parameters: {}, constraints: [] }],
-    variants: ['a', 'b', 'c', 'd'].map((name) => ({ name, weight: 250, weightType: 'variable', stickiness: 'default', payload: { type: 'string', value: name.toUpperCase() } })),
+    variants: ['a', 'b', 'c', 'd'].map((name) => ({
+      name,
+      weight: 250,
+      weightType: 'variable',
+      stickiness: 'default',
+      payload: { type: 'string', value: name.toUpperCase() },
+    })),
   },
 ]
 
@@ -246,7 +252,10 @@ async function main(): Promise<void> {
       const u = unleash.getVariant('bench.split', uctx[i]).name
       unleashShares.set(u, (unleashShares.get(u) ?? 0) + 1)
     }
-    if (!evaluate<boolean>(snapshot, 'bench.plain', 'boolean', false, ctx[0]).value || !unleash.isEnabled('bench.plain', uctx[0])) {
+    if (
+      !evaluate<boolean>(snapshot, 'bench.plain', 'boolean', false, ctx[0]).value ||
+      !unleash.isEnabled('bench.plain', uctx[0])
+    ) {
       throw new Error('scenario (a) is not enabled on both sides')
     }
 
@@ -257,7 +266,8 @@ async function main(): Promise<void> {
         target: 0,
         flagstone: (n) => {
           let s = 0
-          for (let i = 0; i < n; i++) if (evaluate<boolean>(snapshot, 'bench.plain', 'boolean', false, ctx[i & mask]).value === true) s++
+          for (let i = 0; i < n; i++)
+            if (evaluate<boolean>(snapshot, 'bench.plain', 'boolean', false, ctx[i & mask]).value === true) s++
           return s
         },
         unleash: (n) => {
@@ -271,7 +281,8 @@ async function main(): Promise<void> {
         target: 3,
         flagstone: (n) => {
           let s = 0
-          for (let i = 0; i < n; i++) if (evaluate<boolean>(snapshot, 'bench.rules', 'boolean', false, ctx[i & mask]).value === true) s++
+          for (let i = 0; i < n; i++)
+            if (evaluate<boolean>(snapshot, 'bench.rules', 'boolean', false, ctx[i & mask]).value === true) s++
           return s
         },
         unleash: (n) => {
@@ -361,7 +372,11 @@ function report(
   rows: Row[],
   facts: { enabled: number; splitShares: Map<string, number>; unleashShares: Map<string, number>; warnings: string[] },
 ): string {
-  const unleashVersion = (JSON.parse(readFileSync(new URL('../node_modules/unleash-client/package.json', import.meta.url), 'utf8')) as { version: string }).version
+  const unleashVersion = (
+    JSON.parse(readFileSync(new URL('../node_modules/unleash-client/package.json', import.meta.url), 'utf8')) as {
+      version: string
+    }
+  ).version
   const lines = [
     '## Evaluation: flagstone vs Unleash’s Node SDK',
     '',
@@ -380,7 +395,11 @@ function report(
       `| ${r.scenario} | ${fmt(r.flagstone)} | ${fmt(r.unleash)} | ${r.ratio.toFixed(1)}× <sub>(${r.low.toFixed(1)}–${r.high.toFixed(1)})</sub> | ${target} | ${met ? '✅' : '❌'} |`,
     )
   }
-  const shares = (m: Map<string, number>) => [...m.entries()].sort().map(([k, v]) => `${k} ${pct(v)}`).join(', ')
+  const shares = (m: Map<string, number>) =>
+    [...m.entries()]
+      .sort()
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(', ')
   lines.push(
     '',
     'Notes:',
@@ -399,6 +418,5 @@ function report(
   )
   return lines.join('\n')
 }
-
 
 await main()

@@ -34,7 +34,10 @@ if (parts.has('keys')) app.keys = ['flagstone-benchmark-key-1', 'flagstone-bench
 app.on('error', (error: unknown) => process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`))
 
 const withSession = stack !== 'bare' && parts.has('session')
-/** BENCH_SESSION: `read` (a logged-in user: the session is read on every request, written once) or `write` (changed on every request). @default read */
+/**
+ * BENCH_SESSION: `read` (a logged-in user: the session is read on every request, written once) or
+ * `write` (changed on every request). @default read
+ */
 const sessionMode = process.env.BENCH_SESSION === 'write' ? 'write' : 'read'
 const withFlags = (stack === 'flagstone-memory' || stack === 'flagstone-redis') && parts.has('flags')
 
@@ -97,16 +100,17 @@ if (stack === 'flagstone-memory' || stack === 'flagstone-redis') {
       await redis.del(sessionPrefix + key)
     },
   }
-  if (parts.has('ratelimit')) app.use(
-    ratelimit({
-      driver: 'redis',
-      db: redis,
-      namespace: `${namespace}:peer-limit`,
-      duration: WINDOW_MS,
-      max: LIMIT,
-      id: (ctx: Koa.Context) => ctx.ip,
-    }),
-  )
+  if (parts.has('ratelimit'))
+    app.use(
+      ratelimit({
+        driver: 'redis',
+        db: redis,
+        namespace: `${namespace}:peer-limit`,
+        duration: WINDOW_MS,
+        max: LIMIT,
+        id: (ctx: Koa.Context) => ctx.ip,
+      }),
+    )
   if (withSession) app.use(koaSession({ store: externalStore, maxAge: 86_400_000, signed: parts.has('keys') }, app))
   cleanups.push(() => redis.quit())
 }

@@ -67,7 +67,10 @@ interface Contender {
   target?: number
   /** A single part of stack (2) alone, for the breakdown table (BENCH_BREAKDOWN=0 leaves these out). */
   breakdown?: boolean
-  /** What the route does with the session: `read` (written once, then read on every request) or `write` (changed on every request). @default 'read' */
+  /**
+   * What the route does with the session: `read` (written once, then read on every request) or
+   * `write` (changed on every request). @default 'read'
+   */
   session?: 'read' | 'write'
 }
 
@@ -78,18 +81,73 @@ interface Contender {
  */
 const CONTENDERS: Contender[] = [
   { id: 'bare', stack: 'bare', parts: 'none', label: '(1) bare Koa' },
-  { id: 'mem', stack: 'flagstone-memory', parts: 'ratelimit,session,flags', label: '(2) flagstone rateLimit + session + flags, memory stores', versus: 'bare', target: 0.6 },
-  { id: 'peer', stack: 'peer-redis', parts: 'ratelimit,session', label: '(4) peer: koa-ratelimit (Redis driver) + koa-session (Redis store)' },
-  { id: 'redis', stack: 'flagstone-redis', parts: 'ratelimit,session,flags', label: '(3) flagstone rateLimit + session + flags, Redis stores', versus: 'peer', target: 1.0 },
-  { id: 'mem-write', stack: 'flagstone-memory', parts: 'ratelimit,session,flags', session: 'write', label: '(2w) = (2), the session changed on every request', versus: 'bare', target: 0.6 },
-  { id: 'peer-write', stack: 'peer-redis', parts: 'ratelimit,session', session: 'write', label: '(4w) = (4), the session changed on every request' },
-  { id: 'redis-write', stack: 'flagstone-redis', parts: 'ratelimit,session,flags', session: 'write', label: '(3w) = (3), the session changed on every request', versus: 'peer-write', target: 1.0 },
+  {
+    id: 'mem',
+    stack: 'flagstone-memory',
+    parts: 'ratelimit,session,flags',
+    label: '(2) flagstone rateLimit + session + flags, memory stores',
+    versus: 'bare',
+    target: 0.6,
+  },
+  {
+    id: 'peer',
+    stack: 'peer-redis',
+    parts: 'ratelimit,session',
+    label: '(4) peer: koa-ratelimit (Redis driver) + koa-session (Redis store)',
+  },
+  {
+    id: 'redis',
+    stack: 'flagstone-redis',
+    parts: 'ratelimit,session,flags',
+    label: '(3) flagstone rateLimit + session + flags, Redis stores',
+    versus: 'peer',
+    target: 1.0,
+  },
+  {
+    id: 'mem-write',
+    stack: 'flagstone-memory',
+    parts: 'ratelimit,session,flags',
+    session: 'write',
+    label: '(2w) = (2), the session changed on every request',
+    versus: 'bare',
+    target: 0.6,
+  },
+  {
+    id: 'peer-write',
+    stack: 'peer-redis',
+    parts: 'ratelimit,session',
+    session: 'write',
+    label: '(4w) = (4), the session changed on every request',
+  },
+  {
+    id: 'redis-write',
+    stack: 'flagstone-redis',
+    parts: 'ratelimit,session,flags',
+    session: 'write',
+    label: '(3w) = (3), the session changed on every request',
+    versus: 'peer-write',
+    target: 1.0,
+  },
   { id: 'peer-keys', stack: 'peer-redis', parts: 'ratelimit,session,keys', label: '(4k) = (4) with `app.keys` (signed cookie)' },
-  { id: 'redis-keys', stack: 'flagstone-redis', parts: 'ratelimit,session,flags,keys', label: '(3k) = (3) with `app.keys` (signed cookie)', versus: 'peer-keys', target: 1.0 },
+  {
+    id: 'redis-keys',
+    stack: 'flagstone-redis',
+    parts: 'ratelimit,session,flags,keys',
+    label: '(3k) = (3) with `app.keys` (signed cookie)',
+    versus: 'peer-keys',
+    target: 1.0,
+  },
   { id: 'only-flags', stack: 'flagstone-memory', parts: 'flags', label: '`flags()` + one evaluation', breakdown: true },
   { id: 'only-ratelimit', stack: 'flagstone-memory', parts: 'ratelimit', label: '`rateLimit()` (memory)', breakdown: true },
   { id: 'only-session', stack: 'flagstone-memory', parts: 'session', label: '`session()` read (memory)', breakdown: true },
-  { id: 'only-session-write', stack: 'flagstone-memory', parts: 'session', session: 'write', label: '`session()` read + write (memory)', breakdown: true },
+  {
+    id: 'only-session-write',
+    stack: 'flagstone-memory',
+    parts: 'session',
+    session: 'write',
+    label: '`session()` read + write (memory)',
+    breakdown: true,
+  },
 ]
 const BREAKDOWN = process.env.BENCH_BREAKDOWN !== '0'
 
@@ -161,7 +219,12 @@ async function load(server: Server, seconds: number): Promise<Load> {
     errors: number
     timeouts: number
   }
-  return { rps: result.requests.average, p99: result.latency.p99, requests: result.requests.total, bad: result.non2xx + result.errors + result.timeouts }
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    bad: result.non2xx + result.errors + result.timeouts,
+  }
 }
 
 const median = (values: number[]): number => {
@@ -227,14 +290,15 @@ function version(name: string): string {
   return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version
 }
 
-
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 const ratio = (n: number) => `${n.toFixed(2)}×`
 
 async function main(): Promise<void> {
   const redis = await redisReachable()
   if (!redis) console.warn(`\n!!! Redis at ${REDIS_URL} is unreachable: the Redis stacks are SKIPPED\n`)
-  const contenders = CONTENDERS.filter((c) => (redis || (c.stack !== 'flagstone-redis' && c.stack !== 'peer-redis')) && (BREAKDOWN || c.breakdown !== true))
+  const contenders = CONTENDERS.filter(
+    (c) => (redis || (c.stack !== 'flagstone-redis' && c.stack !== 'peer-redis')) && (BREAKDOWN || c.breakdown !== true),
+  )
   const byId = new Map(contenders.map((c) => [c.id, c]))
 
   const servers: Server[] = []
@@ -262,7 +326,8 @@ async function main(): Promise<void> {
         const order = group.map((_, i) => group[(i + round) % group.length] as string)
         for (const id of order) {
           const server = serverOf.get(id) as Server
-          if (server.contender.stack !== 'bare' && server.contender.stack !== 'flagstone-memory') await cleanRedis([server], 'rate-limits')
+          if (server.contender.stack !== 'bare' && server.contender.stack !== 'flagstone-memory')
+            await cleanRedis([server], 'rate-limits')
           const result = await load(server, DURATION)
           if (result.bad > 0) throw new Error(`${id}: ${result.bad} non-2xx answers, errors or timeouts in round ${round + 1}`)
           const key = `${g}:${id}`
@@ -272,7 +337,8 @@ async function main(): Promise<void> {
       }
     }
     /** The group in which `id` is compared with `versus` (both measured there), or the first group that has `id`. */
-    const groupOf = (id: string, versus?: string) => groups.findIndex((g) => g.includes(id) && (versus === undefined || g.includes(versus)))
+    const groupOf = (id: string, versus?: string) =>
+      groups.findIndex((g) => g.includes(id) && (versus === undefined || g.includes(versus)))
 
     const loads = (id: string, versus?: string) => results.get(`${groupOf(id, versus)}:${id}`) ?? []
     const rps = (id: string, versus?: string) => loads(id, versus).map((r) => r.rps)
@@ -288,7 +354,9 @@ async function main(): Promise<void> {
     const missed = new Set<string>()
     for (const contender of contenders) {
       if (contender.breakdown === true) {
-        breakdownRows.push(`| ${contender.label} | ${fmt(median(rps(contender.id, 'bare')))} | ${added(contender.id).toFixed(0)} |`)
+        breakdownRows.push(
+          `| ${contender.label} | ${fmt(median(rps(contender.id, 'bare')))} | ${added(contender.id).toFixed(0)} |`,
+        )
         continue
       }
       const { versus, target } = contender
@@ -339,9 +407,11 @@ async function main(): Promise<void> {
       '- flagstone: `stores(registry)` → `rateLimit({ limit: 1e9, window: 60 s })` → `session()` → `flags()` (its client loaded before listening). Per request on Redis: one `increment` (Lua, `EVALSHA`), one `GET` and one `SET` of the session; the flag evaluation touches no store.',
       "- peer: `koa-ratelimit({ driver: 'redis', db: ioredis, duration: 60 s, max: 1e9 })` (a sliding window: one Lua script per request over a sorted set; its keys are deleted before each run, so the set starts empty) → `koa-session({ store, signed })` with a 15-line external store on ioredis (`GET`, `SET … PX`, `DEL`; JSON). `koa-redis` was not used: its last release (4.0.1, 2020) is built for koa-generic-session on ioredis 4. Per request: one `EVALSHA`, one `GET`, one `SET`.",
       '- Rows without `app.keys`: flagstone\u2019s session signs its cookie only when `app.keys` is set (its ids carry 256 random bits), and koa-session runs with `signed: false` to match. Rows (2k)–(4k): `app.keys` set, both sign (`.sig` cookie) and verify on every request through Koa\u2019s `cookies` (keygrip HMAC, and tsscmp, which HMACs both sides under a fresh random key for each comparison).',
-      ...(missed.has('mem') || missed.has('mem-write') ? [
-        '- Why writing the session on every request costs so much against bare Koa: bare Koa\u2019s whole request is cheap here (~50–100 µs of server time), and one session write per request costs about as much again (breakdown above). A CPU profile of the (2) server without `app.keys` (`node --cpu-prof`, 8 s of this load, 2026-11-21: 175 µs of CPU per request against 77 µs for bare Koa, profiler included) puts the extra ~98 µs in: the kernel side of `writev` and the rest of `node:http`/net (+48 µs: answers 2.3× larger with a `Set-Cookie` and four `RateLimit-*` headers, and a slower server wakes the idle load generator for every answer), superjson parse + stringify of the session (13 µs), `session()` (8 µs), the memory store (8 µs), `cookies` building the `Set-Cookie` (7 µs), Koa\u2019s `ctx.set`/delegates (6 µs), `rateLimit()` (4 µs), `flags()` with its evaluation (1 µs). With `app.keys` Koa\u2019s `cookies` adds a keygrip HMAC to sign and, to verify, tsscmp\u2019s `randomBytes` + two HMACs: ~80 µs more per request on this VM (rows (2k), and the signed session row).',
-      ] : []),
+      ...(missed.has('mem') || missed.has('mem-write')
+        ? [
+            '- Why writing the session on every request costs so much against bare Koa: bare Koa\u2019s whole request is cheap here (~50–100 µs of server time), and one session write per request costs about as much again (breakdown above). A CPU profile of the (2) server without `app.keys` (`node --cpu-prof`, 8 s of this load, 2026-11-21: 175 µs of CPU per request against 77 µs for bare Koa, profiler included) puts the extra ~98 µs in: the kernel side of `writev` and the rest of `node:http`/net (+48 µs: answers 2.3× larger with a `Set-Cookie` and four `RateLimit-*` headers, and a slower server wakes the idle load generator for every answer), superjson parse + stringify of the session (13 µs), `session()` (8 µs), the memory store (8 µs), `cookies` building the `Set-Cookie` (7 µs), Koa\u2019s `ctx.set`/delegates (6 µs), `rateLimit()` (4 µs), `flags()` with its evaluation (1 µs). With `app.keys` Koa\u2019s `cookies` adds a keygrip HMAC to sign and, to verify, tsscmp\u2019s `randomBytes` + two HMACs: ~80 µs more per request on this VM (rows (2k), and the signed session row).',
+          ]
+        : []),
       '- The rate limit is far above what a run sends: every request is counted and none is refused (a run with any non-2xx answer fails).',
       '- The run deletes every Redis key it wrote (flagstone through its store API, the peer\u2019s by prefix) and stops every process it started.',
     ].join('\n')

@@ -143,7 +143,11 @@ function keyvContender(keyv: Keyv<string>): Contender {
   }
 }
 
-function rawContender(ops: { get(key: string): Promise<unknown>; set(key: string): Promise<unknown>; increment(key: string): Promise<number> }, prefix: string, close: () => Promise<void>): Contender {
+function rawContender(
+  ops: { get(key: string): Promise<unknown>; set(key: string): Promise<unknown>; increment(key: string): Promise<number> },
+  prefix: string,
+  close: () => Promise<void>,
+): Contender {
   const k = dataKeys(prefix)
   const c = counterKeys(prefix)
   return {
@@ -227,9 +231,13 @@ function sqliteBackend(): Backend {
       await sqliteExec(db, 'CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)')
       const raw = rawContender(
         {
-          get: async (key) => (await sqliteGet<{ value: Buffer }>(db, 'SELECT value FROM kv WHERE key = ?', [key]))?.value ?? null,
+          get: async (key) =>
+            (await sqliteGet<{ value: Buffer }>(db, 'SELECT value FROM kv WHERE key = ?', [key]))?.value ?? null,
           set: (key) =>
-            sqliteRun(db, 'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, VALUE_BUFFER]),
+            sqliteRun(db, 'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [
+              key,
+              VALUE_BUFFER,
+            ]),
           async increment(key) {
             const row = await sqliteGet<{ value: string }>(
               db,
@@ -301,15 +309,23 @@ function postgresBackend(): Backend {
     async setup() {
       // Its own table, so the run never touches the shared flagstone_store table; same schema.
       const store = await createStore(POSTGRES_URL, { namespace: NAMESPACE, table: tables.flagstone, max: PG_POOL })
-      const keyv = new Keyv<string>({ store: new KeyvPostgres({ uri: POSTGRES_URL, table: tables.keyv, max: PG_POOL }), namespace: NAMESPACE, throwOnErrors: true })
+      const keyv = new Keyv<string>({
+        store: new KeyvPostgres({ uri: POSTGRES_URL, table: tables.keyv, max: PG_POOL }),
+        namespace: NAMESPACE,
+        throwOnErrors: true,
+      })
       const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: PG_POOL })
       const t = tables.raw
       await pool.query(`CREATE TABLE ${t} (key TEXT PRIMARY KEY, value BYTEA NOT NULL)`)
       const raw = rawContender(
         {
-          get: async (key) => (await pool.query<{ value: Buffer }>(`SELECT value FROM ${t} WHERE key = $1`, [key])).rows[0]?.value ?? null,
+          get: async (key) =>
+            (await pool.query<{ value: Buffer }>(`SELECT value FROM ${t} WHERE key = $1`, [key])).rows[0]?.value ?? null,
           set: (key) =>
-            pool.query(`INSERT INTO ${t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, VALUE_BUFFER]),
+            pool.query(`INSERT INTO ${t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+              key,
+              VALUE_BUFFER,
+            ]),
           async increment(key) {
             const { rows } = await pool.query<{ value: Buffer }>(
               `INSERT INTO ${t} AS t (key, value) VALUES ($1, convert_to('1', 'UTF8')) ON CONFLICT (key) ` +
@@ -395,7 +411,9 @@ async function benchBackend(backend: Backend, cells: Cell[]): Promise<void> {
         }
         cells.push(cell)
         const m = (n: ContenderName) => fmt(median(cell.rounds[n]))
-        console.log(`${backend.name.padEnd(8)} ${op.padEnd(9)} x${String(inFlight).padEnd(3)} flagstone ${m('flagstone')}  keyv ${m('keyv')}  raw ${m('raw')}`)
+        console.log(
+          `${backend.name.padEnd(8)} ${op.padEnd(9)} x${String(inFlight).padEnd(3)} flagstone ${m('flagstone')}  keyv ${m('keyv')}  raw ${m('raw')}`,
+        )
       }
     }
   } finally {
@@ -485,20 +503,20 @@ function report(cells: Cell[]): { markdown: string; met: number; total: number; 
     `- Values are ${VALUE_BYTES} bytes, keys spread over ${KEYS.toLocaleString('en-US')} keys (and ${KEYS.toLocaleString('en-US')} counters), ` +
       'all written before measuring, so every `get` hits. "in flight" is how many operations are outstanding at once ' +
       '(1: one awaited after the other, i.e. latency; 64: throughput under concurrency).',
-    '- flagstone: `createStore(url, { namespace })`, values passed as a `Buffer`, `increment` is the store\'s atomic ' +
+    "- flagstone: `createStore(url, { namespace })`, values passed as a `Buffer`, `increment` is the store's atomic " +
       'increment. keyv: `Keyv` 5.6.0 with `throwOnErrors: true`, its default JSON serializer and the same random `namespace` ' +
       'string (so both build physical keys of the same length), values passed as a 64-char string (its cheapest path; a ' +
       '`Buffer` would add base64). raw: the driver with no layer on top, values as a `Buffer`, keys precomputed with the namespace as prefix.',
     '- **Keyv has no atomic increment**: its `increment` column is the read-modify-write a Keyv user would write ' +
       '(`get`, `Number(...) + 1`, `set`): two round trips and not atomic across callers, so it is not the same guarantee.',
-    '- memory: flagstone\'s `MemoryStore` vs `new Keyv({ namespace })` (its default `Map` adapter, which still JSON-serializes ' +
+    "- memory: flagstone's `MemoryStore` vs `new Keyv({ namespace })` (its default `Map` adapter, which still JSON-serializes " +
       'every value) vs a plain `Map` (counters as numbers). The harness reads the clock only every 16th operation, so it adds ' +
-      'little to the fastest contender\'s time per operation.',
+      "little to the fastest contender's time per operation.",
     '- SQLite: one file per contender in a temporary directory, all in WAL mode with `synchronous=NORMAL` (flagstone sets these ' +
       'itself; @keyv/sqlite would use the default rollback journal with FULL sync, so the benchmark applies both pragmas through ' +
       'its `query` method; the raw `sqlite3` database gets them via `exec`). raw: `sqlite3` `db.get`/`db.run` on ' +
       '`kv (key TEXT PRIMARY KEY, value BLOB)`, increment as one `INSERT … ON CONFLICT DO UPDATE … RETURNING` via `db.get`. flagstone opens its file with `sqlite3` itself and reuses prepared statements (a pool of 4 per statement); @keyv/sqlite and the raw baseline prepare every statement on every call, which is where flagstone’s 2–3× comes from (the raw baseline here is the plain driver API, not a tuned one).',
-    '- Redis: flagstone over @keyv/redis\'s node-redis client (`GET`/`SET`, `increment` is a Lua script via `EVALSHA`); keyv over ' +
+    "- Redis: flagstone over @keyv/redis's node-redis client (`GET`/`SET`, `increment` is a Lua script via `EVALSHA`); keyv over " +
       '`new KeyvRedis(url)`; raw: `@redis/client` `createClient`, `get` (with a Buffer type mapping, as values are bytes), `set`, `incrBy`.',
     `- PostgreSQL: every contender has its own table and a pool of ${PG_POOL} connections. flagstone uses named (prepared) ` +
       'statements; raw: `pg` Pool `query(text, values)` (unnamed) with `SELECT`, `INSERT … ON CONFLICT DO UPDATE`, and an ' +
@@ -508,20 +526,23 @@ function report(cells: Cell[]): { markdown: string; met: number; total: number; 
   return { markdown: lines.join('\n'), met, total: cells.length, missed }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const backends = [memoryBackend, sqliteBackend, redisBackend, postgresBackend]
     .map((make) => make())
     .filter((b) => ONLY === undefined || ONLY.includes(b.name))
-  console.log(`run ${RUN_ID}: ${backends.map((b) => b.name).join(', ')}; ${ROUNDS} rounds × ${SLICE_MS} ms per contender and cell`)
+  console.log(
+    `run ${RUN_ID}: ${backends.map((b) => b.name).join(', ')}; ${ROUNDS} rounds × ${SLICE_MS} ms per contender and cell`,
+  )
   const cells: Cell[] = []
   const started = performance.now()
   for (const backend of backends) await benchBackend(backend, cells)
   const { markdown, met, total, missed } = report(cells)
   console.log(`\n${markdown}\n`)
-  console.log(`took ${((performance.now() - started) / 1000).toFixed(0)} s; ${met}/${total} targets met${missed.length ? `; missed: ${missed.join(', ')}` : ''}`)
+  console.log(
+    `took ${((performance.now() - started) / 1000).toFixed(0)} s; ${met}/${total} targets met${missed.length ? `; missed: ${missed.join(', ')}` : ''}`,
+  )
   if (WRITE) console.log(`wrote ${writeSection('stores', markdown)}`)
 }
 

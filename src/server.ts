@@ -7,7 +7,8 @@
  *
  * | variable | default | |
  * |---|---|---|
- * | `FLAGSTONE_STORE_URL` | `sqlite://./data/flagstone.sqlite` | `sqlite:`, `redis:`, `rediss:`, `postgres:`, `postgresql:` or `memory:`; a relative SQLite path is relative to the working directory |
+ * | `FLAGSTONE_STORE_URL` | `sqlite://./data/flagstone.sqlite` | `sqlite:`, `redis:`, `rediss:`, `postgres:`, `postgresql:` or |
+ * | | | `memory:`; a relative SQLite path is relative to the working directory |
  * | `PORT` | `3000` | `0` picks a free port (the log line says which) |
  * | `HOST` | all interfaces | |
  * | `FLAGSTONE_ADMIN_TOKEN` | generated | the admin API's bearer token; when unset a random one is generated and printed once |
@@ -87,7 +88,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 export function createApp(options: AppOptions): FlagstoneApp {
   const { store, adminToken } = options
   if (typeof adminToken !== 'string' || adminToken.length < 16) {
-    throw new FlagstoneError('INVALID_ARGUMENT', 'createApp(): adminToken must be a string of at least 16 characters', { details: { field: 'adminToken' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', 'createApp(): adminToken must be a string of at least 16 characters', {
+      details: { field: 'adminToken' },
+    })
   }
   const healthTimeout = options.healthTimeout ?? 2000
   const registry = new StoreRegistry({ defaultFactory: (name) => store.withNamespace(name) })
@@ -119,7 +122,12 @@ export function createApp(options: AppOptions): FlagstoneApp {
   app.use(session())
   app.use(flags(options.flagClient ?? {}))
 
-  const admin = adminRouter({ repository, auth: { token: adminToken }, audit: { store: registry.get('audit') }, prefix: ADMIN_PREFIX })
+  const admin = adminRouter({
+    repository,
+    auth: { token: adminToken },
+    audit: { store: registry.get('audit') },
+    prefix: ADMIN_PREFIX,
+  })
   app.use(admin.routes()) // authentication, allowedMethods and JSON errors are built in; it owns its prefix
 
   const site = new Router()
@@ -276,7 +284,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           foldFailing = false
         },
         (error: unknown) => {
-          if (!foldFailing) logError(`flagstone: folding scheduled changes failed: ${error instanceof Error ? error.message : String(error)}`)
+          if (!foldFailing)
+            logError(`flagstone: folding scheduled changes failed: ${error instanceof Error ? error.message : String(error)}`)
           foldFailing = true
         },
       )
@@ -286,7 +295,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }, options.foldInterval ?? 30_000).unref()
 
   if (generated) log(`flagstone: admin token (generated; set FLAGSTONE_ADMIN_TOKEN to choose one): ${adminToken}`)
-  log(`flagstone: listening on ${url} (pid ${process.pid}) — store ${backend}, admin API at ${url}${ADMIN_PREFIX} (Authorization: Bearer <token>)`)
+  log(
+    `flagstone: listening on ${url} (pid ${process.pid}) — store ${backend}, ` +
+      `admin API at ${url}${ADMIN_PREFIX} (Authorization: Bearer <token>)`,
+  )
 
   let closing: Promise<void> | undefined
   const close = () => {
@@ -314,7 +326,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT)
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(env.PORT)}`, { details: { field: 'PORT' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(env.PORT)}`, {
+      details: { field: 'PORT' },
+    })
   }
   return {
     storeUrl: env.FLAGSTONE_STORE_URL || DEFAULT_STORE_URL,

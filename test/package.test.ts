@@ -33,9 +33,13 @@ describe('package', () => {
         expect(existsSync(join(root, target?.[condition] ?? 'missing')), `${subpath} ${condition}`).toBe(true)
       }
       const specifier = subpath === '.' ? 'flagstone' : `flagstone/${subpath.slice(2)}`
-      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', `const m = await import('${specifier}'); console.log(Object.keys(m).length)`], {
-        cwd: root,
-      })
+      const { stdout } = await run(
+        process.execPath,
+        ['--input-type=module', '-e', `const m = await import('${specifier}'); console.log(Object.keys(m).length)`],
+        {
+          cwd: root,
+        },
+      )
       expect(Number(stdout), specifier).toBeGreaterThan(3)
     }
   }, 60_000)

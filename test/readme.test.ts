@@ -26,7 +26,13 @@ const PRINTS: Array<[marker: string, expected: Array<string | RegExp>]> = [
   ['registry.names()', ["[ 'sessions', 'rate_limit' ]"]],
   ['new FlagClient(', [/^true\n/, /\ntrue\n$/]],
   ["key: 'search-v2'", [/^0% [45]\.\d+% 2[4-6]\.\d+% 100% 0%\n$/]],
-  ["key: 'dark-mode'", ["{ value: true, source: 'development' } { value: 50, source: 'staging' }", "field: 'percentage', before: undefined, after: 50"]],
+  [
+    "key: 'dark-mode'",
+    [
+      "{ value: true, source: 'development' } { value: 50, source: 'staging' }",
+      "field: 'percentage', before: undefined, after: 50",
+    ],
+  ],
   ["requireFlag('new-checkout')", [/^404\n201 "1"\n200 \{ checkout: 'new', visits: 1, plan: 'free' \} 9\d\n$/]],
 ]
 
@@ -34,23 +40,34 @@ describe('README examples', () => {
   it('has examples', () => expect(blocks.length).toBeGreaterThan(2))
 
   blocks.forEach((code, i) => {
-    const title = `block ${i + 1}: ${code.split('\n').find((l) => l.trim() && !l.startsWith('import'))?.trim()}`
-    it.runIf(redis || !code.includes('redis://'))(title, async () => {
-      // Written inside the package so that `import … from 'flagstone'` resolves through its exports map
-      // (to the sources, via the 'flagstone-source' condition); run from a scratch directory.
-      const file = join(root, '.tmp', `readme-${i}.ts`)
-      writeFileSync(file, code)
-      const { stdout } = await run(process.execPath, ['--conditions=flagstone-source', '--import', import.meta.resolve('tsx'), file], {
-        cwd,
-        env: { ...process.env, REDIS_URL },
-        timeout: 60_000,
-      })
-      const expectations = PRINTS.find(([marker]) => code.includes(marker))
-      expect(expectations, 'every README example has its expected output listed in PRINTS').toBeDefined()
-      for (const expected of expectations?.[1] ?? []) {
-        if (typeof expected === 'string') expect(stdout).toContain(expected)
-        else expect(stdout).toMatch(expected)
-      }
-    }, 90_000)
+    const title = `block ${i + 1}: ${code
+      .split('\n')
+      .find((l) => l.trim() && !l.startsWith('import'))
+      ?.trim()}`
+    it.runIf(redis || !code.includes('redis://'))(
+      title,
+      async () => {
+        // Written inside the package so that `import … from 'flagstone'` resolves through its exports map
+        // (to the sources, via the 'flagstone-source' condition); run from a scratch directory.
+        const file = join(root, '.tmp', `readme-${i}.ts`)
+        writeFileSync(file, code)
+        const { stdout } = await run(
+          process.execPath,
+          ['--conditions=flagstone-source', '--import', import.meta.resolve('tsx'), file],
+          {
+            cwd,
+            env: { ...process.env, REDIS_URL },
+            timeout: 60_000,
+          },
+        )
+        const expectations = PRINTS.find(([marker]) => code.includes(marker))
+        expect(expectations, 'every README example has its expected output listed in PRINTS').toBeDefined()
+        for (const expected of expectations?.[1] ?? []) {
+          if (typeof expected === 'string') expect(stdout).toContain(expected)
+          else expect(stdout).toMatch(expected)
+        }
+      },
+      90_000,
+    )
   })
 })

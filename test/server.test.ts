@@ -17,7 +17,8 @@ import { describeStore, type RunningServer, startServer } from '../src/server.js
 import { DATABASE_URL, REDIS_URL, randomNamespace, serviceAvailable, sleep } from './helpers/services.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const START_SCRIPT = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? ''
+const START_SCRIPT =
+  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? ''
 
 const temporary: string[] = []
 function tempDir(): string {
@@ -76,14 +77,21 @@ afterEach(() => {
 
 /** Spawns in its own process group (npm and sh in between get the signal too) and waits for the "listening" line. */
 function spawnServer(command: string, args: string[], options: { cwd: string; env: Record<string, string> }): Promise<Started> {
-  const child = spawn(command, args, { cwd: options.cwd, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
   children.push(child)
   const lines: string[] = []
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString()
   })
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')))
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  )
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within 60 s: ${lines.join('\n')}\n${stderr}`)), 60_000)
     void exited.then((code) => {
@@ -95,9 +103,20 @@ function spawnServer(command: string, args: string[], options: { cwd: string; en
       const listening = /listening on (http:\/\/\S+) \(pid (\d+)\)/.exec(line)
       if (listening?.[1] === undefined) return
       clearTimeout(timer)
-      const token = lines.map((l) => /admin token \(generated[^)]*\): (\S+)$/.exec(l)?.[1]).find((t) => t !== undefined) ?? options.env.FLAGSTONE_ADMIN_TOKEN ?? ''
+      const token =
+        lines.map((l) => /admin token \(generated[^)]*\): (\S+)$/.exec(l)?.[1]).find((t) => t !== undefined) ??
+        options.env.FLAGSTONE_ADMIN_TOKEN ??
+        ''
       // The URL says localhost; ask for the IPv4 loopback so the test does not depend on name resolution.
-      resolve({ child, lines, stderr: () => stderr, url: listening[1].replace('//localhost:', '//127.0.0.1:'), token, pid: Number(listening[2]), exited })
+      resolve({
+        child,
+        lines,
+        stderr: () => stderr,
+        url: listening[1].replace('//localhost:', '//127.0.0.1:'),
+        token,
+        pid: Number(listening[2]),
+        exited,
+      })
     })
   })
 }
@@ -124,7 +143,9 @@ async function exercise(started: Started, within: number): Promise<void> {
   expect(listed.status).toBe(200)
   expect(JSON.stringify(await listed.json())).toContain('"demo"') // seeded at start
   expect((await fetch(`${url}/admin/api/flags`)).status).toBe(401)
-  expect((await fetch(`${url}/admin/api/flags`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401)
+  expect((await fetch(`${url}/admin/api/flags`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(
+    401,
+  )
 
   expect((await fetch(`${url}/demo`)).status).toBe(404)
   const patched = await fetch(`${url}/admin/api/flags/demo`, {
@@ -147,9 +168,14 @@ describe('npm start', () => {
   it('serves /healthz and the admin API on SQLite with no other set-up; prints the generated token once; exits cleanly on SIGTERM', async () => {
     const dir = tempDir()
     const file = join(dir, 'flagstone.sqlite')
-    const started = await spawnServer('npm', ['start'], { cwd: ROOT, env: { FLAGSTONE_STORE_URL: `sqlite://${file}`, PORT: '0' } })
+    const started = await spawnServer('npm', ['start'], {
+      cwd: ROOT,
+      env: { FLAGSTONE_STORE_URL: `sqlite://${file}`, PORT: '0' },
+    })
     const log = started.lines.join('\n')
-    expect(log).toMatch(/listening on http:\/\/localhost:\d+ \(pid \d+\) — store sqlite \(.*flagstone\.sqlite\), admin API at http:\/\/localhost:\d+\/admin\/api/)
+    expect(log).toMatch(
+      /listening on http:\/\/localhost:\d+ \(pid \d+\) — store sqlite \(.*flagstone\.sqlite\), admin API at http:\/\/localhost:\d+\/admin\/api/,
+    )
     expect(log.split(started.token).length - 1).toBe(1) // printed exactly once
     await exercise(started, 3_000) // SQLite cannot push: the client polls every second
     expect(existsSync(file)).toBe(true)
@@ -200,7 +226,10 @@ function onBackend(name: string, url: string, available: boolean, within: number
 
     it(`serves /healthz, the admin API and the flag-gated demo on ${name}`, async () => {
       const [command, args] = absoluteStartCommand()
-      const started = await spawnServer(command, args, { cwd: ROOT, env: { PORT: '0', FLAGSTONE_STORE_URL: url, FLAGSTONE_NAMESPACE: namespace } })
+      const started = await spawnServer(command, args, {
+        cwd: ROOT,
+        env: { PORT: '0', FLAGSTONE_STORE_URL: url, FLAGSTONE_NAMESPACE: namespace },
+      })
       expect(started.lines.join('\n')).toContain(`store ${describeStore(url)}`)
       await exercise(started, within)
       expect(await stop(started)).toBe(0)
@@ -233,7 +262,12 @@ describe('startServer()', () => {
 
   it('rejects with STORE_UNAVAILABLE, naming the backend without credentials, when the store does not answer at start', async () => {
     const started = Date.now()
-    const error: unknown = await startServer({ ...quiet, storeUrl: 'redis://user:hunter2@127.0.0.1:1', port: 0, connectTimeout: 5_000 }).catch((e: unknown) => e)
+    const error: unknown = await startServer({
+      ...quiet,
+      storeUrl: 'redis://user:hunter2@127.0.0.1:1',
+      port: 0,
+      connectTimeout: 5_000,
+    }).catch((e: unknown) => e)
     expect(isFlagstoneError(error, 'STORE_UNAVAILABLE')).toBe(true)
     expect((error as Error).message).toMatch(/^cannot reach the store redis \(user@127\.0\.0\.1:1\)/)
     expect((error as Error).message).not.toContain('hunter2')
@@ -241,7 +275,15 @@ describe('startServer()', () => {
   })
 
   it('folds due scheduled changes into the stored flag periodically', async () => {
-    running = await startServer({ ...quiet, storeUrl: 'memory://', port: 0, host: '127.0.0.1', adminToken: 'x'.repeat(32), foldInterval: 100, seedDemo: false })
+    running = await startServer({
+      ...quiet,
+      storeUrl: 'memory://',
+      port: 0,
+      host: '127.0.0.1',
+      adminToken: 'x'.repeat(32),
+      foldInterval: 100,
+      seedDemo: false,
+    })
     const { repository } = running
     const created = await repository.createFlag({
       key: 'later',

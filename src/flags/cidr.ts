@@ -105,9 +105,6 @@ function maskWords(words: readonly number[], bits: number): [number, number, num
 export function cidrContains(block: CidrBlock, address: readonly number[]): boolean {
   const masked = maskWords(address, block.bits)
   return (
-    masked[0] === block.words[0] &&
-    masked[1] === block.words[1] &&
-    masked[2] === block.words[2] &&
-    masked[3] === block.words[3]
+    masked[0] === block.words[0] && masked[1] === block.words[1] && masked[2] === block.words[2] && masked[3] === block.words[3]
   )
 }

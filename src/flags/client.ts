@@ -87,22 +87,38 @@ interface Waiter {
   timer?: NodeJS.Timeout
 }
 
-function duration(options: FlagClientOptions, field: 'pollInterval' | 'staleAfter' | 'fullRefreshInterval' | 'readyTimeout', fallback: number): number {
+function duration(
+  options: FlagClientOptions,
+  field: 'pollInterval' | 'staleAfter' | 'fullRefreshInterval' | 'readyTimeout',
+  fallback: number,
+): number {
   const value = options[field] ?? fallback
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0 || (Number.isFinite(value) && value > MAX_TIMER_MS)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `${field} must be a number of ms in 1..${MAX_TIMER_MS} or Infinity, got ${String(value)}`, {
-      details: { field },
-    })
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `${field} must be a number of ms in 1..${MAX_TIMER_MS} or Infinity, got ${String(value)}`,
+      {
+        details: { field },
+      },
+    )
   }
   return value
 }
 
 function resolveOptions(options: FlagClientOptions): Resolved {
   if (options === null || typeof options !== 'object') {
-    throw new FlagstoneError('INVALID_ARGUMENT', 'FlagClient needs an options object with a repository', { details: { field: 'options' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', 'FlagClient needs an options object with a repository', {
+      details: { field: 'options' },
+    })
   }
   const repository = options.repository
-  if (repository === null || typeof repository !== 'object' || typeof repository.loadSnapshot !== 'function' || typeof repository.revision !== 'function' || typeof repository.watch !== 'function') {
+  if (
+    repository === null ||
+    typeof repository !== 'object' ||
+    typeof repository.loadSnapshot !== 'function' ||
+    typeof repository.revision !== 'function' ||
+    typeof repository.watch !== 'function'
+  ) {
     throw new FlagstoneError('INVALID_ARGUMENT', 'repository: must be a FlagRepository', { details: { field: 'repository' } })
   }
   if (options.onError !== undefined && typeof options.onError !== 'function') {
@@ -255,7 +271,9 @@ export class FlagClient {
   on<E extends keyof FlagClientEvents>(event: E, listener: FlagClientEvents[E]): () => void {
     const set = Object.hasOwn(this.#listeners, event) ? (this.#listeners[event] as Set<FlagClientEvents[E]>) : undefined
     if (set === undefined) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `unknown event ${JSON.stringify(event)}: use ready, change or stale`, { details: { field: 'event' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', `unknown event ${JSON.stringify(event)}: use ready, change or stale`, {
+        details: { field: 'event' },
+      })
     }
     if (typeof listener !== 'function') {
       throw new FlagstoneError('INVALID_ARGUMENT', 'listener must be a function', { details: { field: 'listener' } })
@@ -330,7 +348,12 @@ export class FlagClient {
     return out
   }
 
-  #evaluate<T extends FlagValue>(flagKey: string, type: FlagType | undefined, defaultValue: T, context: EvaluationContext | undefined): EvaluationDetails<T> {
+  #evaluate<T extends FlagValue>(
+    flagKey: string,
+    type: FlagType | undefined,
+    defaultValue: T,
+    context: EvaluationContext | undefined,
+  ): EvaluationDetails<T> {
     const snapshot = this.#snapshot
     if (snapshot === undefined) {
       return errorDetails(flagKey, defaultValue, 'PROVIDER_NOT_READY', 'the flag client has not loaded its first snapshot yet')
@@ -574,7 +597,9 @@ export class FlagClient {
     const last = this.#lastError
     const code: FlagstoneErrorCode = last instanceof FlagstoneError ? last.code : 'STORE_UNAVAILABLE'
     const why = last === undefined ? 'the store did not answer' : last.message
-    return new FlagstoneError(code, `flag client not ready after ${timeout} ms: ${why} (still retrying in the background)`, { cause: last })
+    return new FlagstoneError(code, `flag client not ready after ${timeout} ms: ${why} (still retrying in the background)`, {
+      cause: last,
+    })
   }
 
   #closedError(): FlagstoneError {

@@ -169,7 +169,10 @@ function date(value: unknown, path: string): Date {
   else if (typeof value === 'string') t = parseIsoDate(value)
   else if (typeof value === 'number' && Number.isFinite(value)) t = value
   if (t === undefined || Number.isNaN(t)) {
-    fail(path, value === undefined ? 'is required' : `must be a Date, an ISO-8601 string or epoch milliseconds, got ${describe(value)}`)
+    fail(
+      path,
+      value === undefined ? 'is required' : `must be a Date, an ISO-8601 string or epoch milliseconds, got ${describe(value)}`,
+    )
   }
   return new Date(t)
 }
@@ -287,7 +290,10 @@ export function validateCondition(input: unknown, path = 'condition', options: V
   const operator = o.operator
   const known = isOperator(operator)
   if (!known && (mode === 'reject' || typeof operator !== 'string' || operator.length > 64)) {
-    fail(join(path, 'operator'), operator === undefined ? 'is required' : `unknown operator ${describe(operator)} (expected one of ${OPERATORS.join(', ')})`)
+    fail(
+      join(path, 'operator'),
+      operator === undefined ? 'is required' : `unknown operator ${describe(operator)} (expected one of ${OPERATORS.join(', ')})`,
+    )
   }
   const segmentOperator = operator === 'in_segment' || operator === 'not_in_segment'
   const attribute =
@@ -319,7 +325,16 @@ function conditions(value: unknown, path: string, mode: Mode): Condition[] {
   return list(value, path, LIMITS.conditions, []).map((c, i) => validateCondition(c, join(path, i), { unknownFields: mode }))
 }
 
-const RULE_FIELDS = new Set(['id', 'name', 'priority', 'enabled', 'conditions', 'serveEnabled', 'serveValue', 'rolloutPercentage'])
+const RULE_FIELDS = new Set([
+  'id',
+  'name',
+  'priority',
+  'enabled',
+  'conditions',
+  'serveEnabled',
+  'serveValue',
+  'rolloutPercentage',
+])
 
 function rule(input: unknown, path: string, type: FlagType | undefined, mode: Mode, index: number): FlagRule {
   const o = record(input, path, RULE_FIELDS, mode, 'a rule')
@@ -464,15 +479,21 @@ function timeSchedule(input: unknown, path: string, mode: Mode): TimeSchedule {
     id,
     name: o.name === undefined ? id : str(o.name, join(path, 'name'), { max: LIMITS.nameLength }),
     recurrence,
-    start: o.start === undefined && wholeDay !== undefined ? wholeDay : str(o.start, join(path, 'start'), { max: 5, pattern: TIME_PATTERN }),
-    end: o.end === undefined && wholeDay !== undefined ? wholeDay : str(o.end, join(path, 'end'), { max: 5, pattern: TIME_PATTERN }),
+    start:
+      o.start === undefined && wholeDay !== undefined
+        ? wholeDay
+        : str(o.start, join(path, 'start'), { max: 5, pattern: TIME_PATTERN }),
+    end:
+      o.end === undefined && wholeDay !== undefined ? wholeDay : str(o.end, join(path, 'end'), { max: 5, pattern: TIME_PATTERN }),
     timezone: str(o.timezone, join(path, 'timezone'), { min: 1, max: 64 }),
   }
   if (!isValidTimeZone(out.timezone)) fail(join(path, 'timezone'), `unknown IANA time zone ${describe(out.timezone)}`)
   if (o.daysOfWeek !== undefined) out.daysOfWeek = days(o.daysOfWeek, join(path, 'daysOfWeek'), 1, 7)
   if (o.daysOfMonth !== undefined) out.daysOfMonth = days(o.daysOfMonth, join(path, 'daysOfMonth'), 1, 31)
-  if (out.recurrence === 'weekly' && out.daysOfWeek === undefined) fail(join(path, 'daysOfWeek'), 'is required for a weekly schedule')
-  if (out.recurrence === 'monthly' && out.daysOfMonth === undefined) fail(join(path, 'daysOfMonth'), 'is required for a monthly schedule')
+  if (out.recurrence === 'weekly' && out.daysOfWeek === undefined)
+    fail(join(path, 'daysOfWeek'), 'is required for a weekly schedule')
+  if (out.recurrence === 'monthly' && out.daysOfMonth === undefined)
+    fail(join(path, 'daysOfMonth'), 'is required for a monthly schedule')
   if (o.cron !== undefined || out.recurrence === 'cron') {
     out.cron = str(o.cron, join(path, 'cron'), { min: 1, max: 256 })
     if (mode === 'reject') {

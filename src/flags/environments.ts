@@ -79,7 +79,13 @@ export interface EnvironmentOverlay {
 }
 
 function isMap<V>(value: unknown): value is ReadonlyMap<string, V> {
-  return value instanceof Map || (typeof value === 'object' && value !== null && typeof (value as Map<string, V>).get === 'function' && typeof (value as Map<string, V>).has === 'function')
+  return (
+    value instanceof Map ||
+    (typeof value === 'object' &&
+      value !== null &&
+      typeof (value as Map<string, V>).get === 'function' &&
+      typeof (value as Map<string, V>).has === 'function')
+  )
 }
 
 function environmentMap(environments: EnvironmentsInput): ReadonlyMap<string, Environment> {
@@ -270,7 +276,10 @@ export function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /** The fields whose settings differ between `before` and `after` (either may be absent: nothing set). */
-export function diffEnvironmentFlags(before: EnvironmentFlag | undefined, after: EnvironmentFlag | undefined): EnvironmentFlagChange[] {
+export function diffEnvironmentFlags(
+  before: EnvironmentFlag | undefined,
+  after: EnvironmentFlag | undefined,
+): EnvironmentFlagChange[] {
   const changes: EnvironmentFlagChange[] = []
   for (const field of ENVIRONMENT_FIELDS) {
     const b = before?.[field]

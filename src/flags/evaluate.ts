@@ -43,7 +43,15 @@ import type {
   Reason,
   Segment,
 } from './model.js'
-import { allOf, compileCondition, compileReader, compileSegments, type AttributeReader, type CompiledCondition, type ConditionTest } from './operators.js'
+import {
+  allOf,
+  compileCondition,
+  compileReader,
+  compileSegments,
+  type AttributeReader,
+  type CompiledCondition,
+  type ConditionTest,
+} from './operators.js'
 import { flagAt, scheduleInstants } from './schedules.js'
 import { compileTimeSchedule } from './time-windows.js'
 
@@ -182,7 +190,9 @@ export function errorDetails<T extends FlagValue>(
 }
 
 function isMapLike<V>(value: Iterable<V> | ReadonlyMap<string, V>): value is ReadonlyMap<string, V> {
-  return typeof (value as ReadonlyMap<string, V>).get === 'function' && typeof (value as ReadonlyMap<string, V>).values === 'function'
+  return (
+    typeof (value as ReadonlyMap<string, V>).get === 'function' && typeof (value as ReadonlyMap<string, V>).values === 'function'
+  )
 }
 
 function valuesOf<V>(input: Iterable<V> | ReadonlyMap<string, V> | undefined): Iterable<V> {
@@ -268,7 +278,8 @@ export class CompiledSnapshot {
         // Unreadable settings must not be skipped silently (an ignored `enabled: false` would turn the
         // flag on): the flag is a PARSE_ERROR in every environment whose chain includes this one.
         const flagKey = raw !== null && typeof raw === 'object' && typeof raw.flagKey === 'string' ? raw.flagKey : undefined
-        const environment = raw !== null && typeof raw === 'object' && typeof raw.environment === 'string' ? raw.environment : undefined
+        const environment =
+          raw !== null && typeof raw === 'object' && typeof raw.environment === 'string' ? raw.environment : undefined
         if (flagKey !== undefined && environment !== undefined) {
           let broken = this.#brokenEnvironmentFlags.get(flagKey)
           if (broken === undefined) this.#brokenEnvironmentFlags.set(flagKey, (broken = new Map()))
@@ -333,10 +344,26 @@ export class CompiledSnapshot {
     let cf = this.#compiled.get(flagKey)
     // 1. Missing.
     if (cf === undefined) {
-      return details(flagKey, defaultValue, 'DEFAULT', undefined, EMPTY_METADATA, 'FLAG_NOT_FOUND', `flag "${flagKey}" does not exist`)
+      return details(
+        flagKey,
+        defaultValue,
+        'DEFAULT',
+        undefined,
+        EMPTY_METADATA,
+        'FLAG_NOT_FOUND',
+        `flag "${flagKey}" does not exist`,
+      )
     }
     if ('parseError' in cf) {
-      return details(flagKey, defaultValue, 'ERROR', undefined, EMPTY_METADATA, 'PARSE_ERROR', `flag "${flagKey}" is unreadable: ${cf.parseError}`)
+      return details(
+        flagKey,
+        defaultValue,
+        'ERROR',
+        undefined,
+        EMPTY_METADATA,
+        'PARSE_ERROR',
+        `flag "${flagKey}" is unreadable: ${cf.parseError}`,
+      )
     }
     // 2. Type.
     if (expectedType !== undefined && expectedType !== cf.type) {
@@ -351,7 +378,15 @@ export class CompiledSnapshot {
       )
     }
     if (context === null || typeof context !== 'object') {
-      return details(flagKey, defaultValue, 'ERROR', undefined, cf.metadata, 'INVALID_CONTEXT', 'the evaluation context must be an object')
+      return details(
+        flagKey,
+        defaultValue,
+        'ERROR',
+        undefined,
+        cf.metadata,
+        'INVALID_CONTEXT',
+        'the evaluation context must be an object',
+      )
     }
     if (cf.constant !== undefined) return cf.constant
 
@@ -365,7 +400,15 @@ export class CompiledSnapshot {
       const given = nowArg ?? context.now
       now = given === undefined ? Date.now() : given instanceof Date ? given.getTime() : given
       if (!Number.isFinite(now)) {
-        return details(flagKey, defaultValue, 'ERROR', undefined, cf.metadata, 'INVALID_CONTEXT', 'now: must be a valid Date or epoch milliseconds')
+        return details(
+          flagKey,
+          defaultValue,
+          'ERROR',
+          undefined,
+          cf.metadata,
+          'INVALID_CONTEXT',
+          'now: must be a valid Date or epoch milliseconds',
+        )
       }
     }
 
@@ -380,7 +423,8 @@ export class CompiledSnapshot {
         else if (this.environments.has(environment)) state = this.#environmentState(cf.flag, dynamic, environment)
       }
       let resolved = state.current
-      if (resolved === undefined || !(now >= state.from && now < state.until)) resolved = this.#advance(cf.flag, dynamic, state, now)
+      if (resolved === undefined || !(now >= state.from && now < state.until))
+        resolved = this.#advance(cf.flag, dynamic, state, now)
       if ('parseError' in resolved) {
         return details(flagKey, defaultValue, 'ERROR', undefined, cf.metadata, 'PARSE_ERROR', resolved.parseError)
       }
@@ -463,7 +507,9 @@ export class CompiledSnapshot {
       state = newEnvState(undefined)
       state.from = -Infinity
       state.until = Infinity
-      state.current = { parseError: `settings of flag "${flag.key}" in environment "${brokenIn}" are unreadable: ${broken!.get(brokenIn)!}` }
+      state.current = {
+        parseError: `settings of flag "${flag.key}" in environment "${brokenIn}" are unreadable: ${broken!.get(brokenIn)!}`,
+      }
     } else {
       const overlay = environmentOverlay(resolution)
       state = overlay === undefined ? dynamic.base : newEnvState(overlay)
@@ -488,8 +534,18 @@ export class CompiledSnapshot {
     if (compiled === undefined) {
       try {
         const scheduled = flagAt(flag, now)
-        const effective = applyOverlayToState(scheduled.flag, scheduled.rolloutPercentage, scheduled.from, scheduled.until, state.overlay)
-        compiled = this.#compileFlag(validateFlag(effective.flag, { unknownFields: 'strip' }), effective.rolloutPercentage ?? 100, false)
+        const effective = applyOverlayToState(
+          scheduled.flag,
+          scheduled.rolloutPercentage,
+          scheduled.from,
+          scheduled.until,
+          state.overlay,
+        )
+        compiled = this.#compileFlag(
+          validateFlag(effective.flag, { unknownFields: 'strip' }),
+          effective.rolloutPercentage ?? 100,
+          false,
+        )
       } catch (error) {
         compiled = { parseError: messageOf(error) }
       }
@@ -591,7 +647,13 @@ export class CompiledSnapshot {
     let constant: Details | undefined
     if (dynamic === undefined) {
       if (!active) constant = disabled.fixed
-      else if (overrides === undefined && timeWindows.length === 0 && gate >= 100 && rules.length === 0 && variants === undefined) {
+      else if (
+        overrides === undefined &&
+        timeWindows.length === 0 &&
+        gate >= 100 &&
+        rules.length === 0 &&
+        variants === undefined
+      ) {
         constant = fallback.fixed
       }
     }

@@ -165,14 +165,18 @@ export interface FeatureFlag {
 /** The fields of a flag a caller supplies; the repository owns `version`, `createdAt`, `updatedAt`. */
 export type FlagInput = Omit<FeatureFlag, 'version' | 'createdAt' | 'updatedAt'>
 
-/** A rule as a caller may write it: `id` required; `name` = id, `priority` = position, `enabled` and `serveEnabled` true, no conditions by default. */
+/**
+ * A rule as a caller may write it: `id` required; `name` = id, `priority` = position, `enabled` and
+ * `serveEnabled` true, no conditions by default.
+ */
 export type FlagRuleDraft = Pick<FlagRule, 'id'> & Partial<Omit<FlagRule, 'id'>>
 
 /**
  * A flag as a caller may write it (`createFlag`, `updateFlag`): `key` and `type` required; by
  * default `name` = key, `status` 'active', `defaultEnabled` false and every collection empty.
  */
-export type FlagDraft = Pick<FlagInput, 'key' | 'type'> & Partial<Omit<FlagInput, 'key' | 'type' | 'rules'>> & { rules?: FlagRuleDraft[] }
+export type FlagDraft = Pick<FlagInput, 'key' | 'type'> &
+  Partial<Omit<FlagInput, 'key' | 'type' | 'rules'>> & { rules?: FlagRuleDraft[] }
 
 /** Built-in entity types, each read from the context field of the same meaning. */
 export type BuiltinEntityType = 'user' | 'organization' | 'tenant' | 'targetingKey'
@@ -248,16 +252,7 @@ export interface EvaluationContext {
 
 /** OpenFeature's resolution reasons plus OVERRIDE (an override decided) and STALE (old snapshot). */
 export type Reason =
-  | 'STATIC'
-  | 'DEFAULT'
-  | 'TARGETING_MATCH'
-  | 'SPLIT'
-  | 'CACHED'
-  | 'DISABLED'
-  | 'UNKNOWN'
-  | 'STALE'
-  | 'ERROR'
-  | 'OVERRIDE'
+  'STATIC' | 'DEFAULT' | 'TARGETING_MATCH' | 'SPLIT' | 'CACHED' | 'DISABLED' | 'UNKNOWN' | 'STALE' | 'ERROR' | 'OVERRIDE'
 
 /** OpenFeature's error codes. */
 export type ErrorCode =

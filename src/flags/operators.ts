@@ -128,8 +128,7 @@ export function toEpochMs(value: unknown): number | undefined {
   return undefined
 }
 
-const ISO_DATE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/
 
 /**
  * ISO-8601 calendar dates and date-times. A date-time without an offset is read as UTC (not as the
@@ -241,7 +240,9 @@ export function checkConditionValue(operator: Operator, value: unknown): string 
     case 'semver_lte': {
       const problem = checkString(value, 'a semantic version string')
       if (problem !== undefined) return problem
-      return semver.parse(value as string) === null ? `must be a semantic version (semver.org), got "${value as string}"` : undefined
+      return semver.parse(value as string) === null
+        ? `must be a semantic version (semver.org), got "${value as string}"`
+        : undefined
     }
     case 'date_before':
     case 'date_after':
@@ -554,7 +555,10 @@ export function evaluateCondition(
 ): boolean {
   try {
     const compiledSegments = options.segments === undefined ? undefined : compileSegments(options.segments)
-    const compiled = compileCondition(condition, compiledSegments === undefined ? NO_SEGMENTS : (key) => compiledSegments.get(key))
+    const compiled = compileCondition(
+      condition,
+      compiledSegments === undefined ? NO_SEGMENTS : (key) => compiledSegments.get(key),
+    )
     return compiled.test(context, options.now ?? Date.now())
   } catch {
     return false

@@ -65,10 +65,17 @@ export class StaticFlagRepository implements FlagRepository {
       const flag = prefixed(`flags[${i}]`, () => {
         const fields = validateFlagInput(input)
         const o = input as Partial<FeatureFlag>
-        return validateFlag({ ...fields, version: o.version ?? 1, createdAt: o.createdAt ?? epoch, updatedAt: o.updatedAt ?? epoch })
+        return validateFlag({
+          ...fields,
+          version: o.version ?? 1,
+          createdAt: o.createdAt ?? epoch,
+          updatedAt: o.updatedAt ?? epoch,
+        })
       })
       if (flagMap.has(flag.key)) {
-        throw new FlagstoneError('INVALID_ARGUMENT', `flags[${i}].key: "${flag.key}" appears twice`, { details: { field: `flags[${i}].key` } })
+        throw new FlagstoneError('INVALID_ARGUMENT', `flags[${i}].key: "${flag.key}" appears twice`, {
+          details: { field: `flags[${i}].key` },
+        })
       }
       flagMap.set(flag.key, flag)
     })
@@ -78,7 +85,9 @@ export class StaticFlagRepository implements FlagRepository {
         const flagKey = (input as { flagKey?: unknown } | null)?.flagKey
         const flag = typeof flagKey === 'string' ? flagMap.get(flagKey) : undefined
         if (flag === undefined) {
-          throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: no flag "${String(flagKey)}" in the document`, { details: { field: 'flagKey' } })
+          throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: no flag "${String(flagKey)}" in the document`, {
+            details: { field: 'flagKey' },
+          })
         }
         return validateOverride(input, flag)
       }),
@@ -94,7 +103,9 @@ export class StaticFlagRepository implements FlagRepository {
         const settings = validateEnvironmentFlag(input)
         const flag = flagMap.get(settings.flagKey)
         if (flag === undefined) {
-          throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: no flag "${settings.flagKey}" in the document`, { details: { field: 'flagKey' } })
+          throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: no flag "${settings.flagKey}" in the document`, {
+            details: { field: 'flagKey' },
+          })
         }
         if (!this.#environments.has(settings.environment)) {
           throw new FlagstoneError('INVALID_ARGUMENT', `environment: no environment "${settings.environment}" in the document`, {

@@ -37,7 +37,15 @@ import {
 } from './codec.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from './model.js'
 import { planPromotion } from './environments.js'
-import type { ChangeListener, FlagFilter, FlagRepository, FoldResult, PromoteOptions, PromotionResult, SnapshotData } from './repository.js'
+import type {
+  ChangeListener,
+  FlagFilter,
+  FlagRepository,
+  FoldResult,
+  PromoteOptions,
+  PromotionResult,
+  SnapshotData,
+} from './repository.js'
 import { foldDueChanges, scheduleInstants } from './schedules.js'
 
 const FLAG = 'flag/'
@@ -135,7 +143,12 @@ export class StoreFlagRepository implements FlagRepository {
         details: { field: 'key' },
       })
     }
-    return this.#rewrite(key, expectedVersion, (current) => ({ ...input, version: current.version, createdAt: current.createdAt, updatedAt: current.updatedAt }))
+    return this.#rewrite(key, expectedVersion, (current) => ({
+      ...input,
+      version: current.version,
+      createdAt: current.createdAt,
+      updatedAt: current.updatedAt,
+    }))
   }
 
   async deleteFlag(key: string, expectedVersion?: number): Promise<void> {
@@ -327,9 +340,15 @@ export class StoreFlagRepository implements FlagRepository {
   async promote(flagKey: string, from: string, to: string, options: PromoteOptions = {}): Promise<PromotionResult> {
     const { dryRun = false, confirm = false } = options
     if (from === to) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `to: cannot promote environment "${from}" into itself`, { details: { field: 'to' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', `to: cannot promote environment "${from}" into itself`, {
+        details: { field: 'to' },
+      })
     }
-    const [environments, source, target] = await Promise.all([this.listEnvironments(), this.getEnvironment(from), this.getEnvironment(to)])
+    const [environments, source, target] = await Promise.all([
+      this.listEnvironments(),
+      this.getEnvironment(from),
+      this.getEnvironment(to),
+    ])
     if (source === null) throw notFound('environment', from)
     if (target === null) throw notFound('environment', to)
     if (target.settings.protected === true && !confirm && !dryRun) {
@@ -406,7 +425,9 @@ export class StoreFlagRepository implements FlagRepository {
       snapshot = {
         revision: before,
         flags: flags.items,
-        overrides: overrides.items.filter((o) => keys.has(o.flagKey) && (o.expiresAt === undefined || o.expiresAt.getTime() > now)),
+        overrides: overrides.items.filter(
+          (o) => keys.has(o.flagKey) && (o.expiresAt === undefined || o.expiresAt.getTime() > now),
+        ),
         segments: segments.items,
         environments: environments.items,
         environmentFlags: environmentFlags.items.filter((s) => keys.has(s.flagKey) && slugs.has(s.environment)),
@@ -445,7 +466,11 @@ export class StoreFlagRepository implements FlagRepository {
   }
 
   /** Read, check the version, write the next version with compareAndSet against the bytes read. */
-  async #rewrite(key: string, expectedVersion: number | undefined, change: (current: FeatureFlag) => FeatureFlag): Promise<FeatureFlag> {
+  async #rewrite(
+    key: string,
+    expectedVersion: number | undefined,
+    change: (current: FeatureFlag) => FeatureFlag,
+  ): Promise<FeatureFlag> {
     const current = await this.#readFlag(key)
     if (current === null) throw notFound('flag', key)
     this.#checkVersion(current.flag, expectedVersion)
@@ -496,7 +521,10 @@ export class StoreFlagRepository implements FlagRepository {
     checkSegmentCycles([...others, segment])
   }
 
-  async #readAll<T>(prefix: string, decode: (bytes: Uint8Array, key: string) => T): Promise<{ items: T[]; corrupt: Array<{ key: string; message: string }> }> {
+  async #readAll<T>(
+    prefix: string,
+    decode: (bytes: Uint8Array, key: string) => T,
+  ): Promise<{ items: T[]; corrupt: Array<{ key: string; message: string }> }> {
     const keys: string[] = []
     for await (const key of this.#store.keys(prefix)) keys.push(key)
     const corrupt: Array<{ key: string; message: string }> = []

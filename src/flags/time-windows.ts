@@ -108,7 +108,9 @@ function parseMinutes(hhmm: string): number {
 export function parseCronWindow(expression: string): CronExpression {
   const fields = expression.trim().split(/\s+/)
   if (fields.length !== 5 || fields[0] === '') {
-    throw new Error(`must have 5 fields (minute hour day-of-month month day-of-week), got ${fields[0] === '' ? 0 : fields.length}`)
+    throw new Error(
+      `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields[0] === '' ? 0 : fields.length}`,
+    )
   }
   // `h` is not in any month name; of the day names only `thu` has one.
   const hashed = fields.some((field, i) => /h/i.test(i === 4 ? field.replace(/thu/gi, '') : field))

@@ -25,7 +25,10 @@ export interface AuditEntry {
   readonly claimedActor?: string
   /** `flag.create`, `rule.update`, `override.delete`, `promote`, … */
   readonly action: string
-  /** The document that changed: `flag:<key>`, `override:<flag>/<type>/<id>`, `segment:<key>`, `environment:<slug>`, `environmentFlag:<slug>/<flag>`. */
+  /**
+   * The document that changed: `flag:<key>`, `override:<flag>/<type>/<id>`, `segment:<key>`,
+   * `environment:<slug>`, `environmentFlag:<slug>/<flag>`.
+   */
   readonly target: string
   /** The flag the change concerns, when there is one (for `?flagKey=`). */
   readonly flagKey?: string

@@ -9,7 +9,15 @@ import { FlagstoneError } from '../errors.js'
 import { validateFlagValue, validateJson } from '../flags/codec.js'
 import { effectiveFlag, resolveChain } from '../flags/environments.js'
 import { compileSnapshot, type CompiledSnapshot, evaluate } from '../flags/evaluate.js'
-import type { EvaluationContext, EvaluationDetails, FeatureFlag, FlagOverride, FlagType, FlagValue, JsonObject } from '../flags/model.js'
+import type {
+  EvaluationContext,
+  EvaluationDetails,
+  FeatureFlag,
+  FlagOverride,
+  FlagType,
+  FlagValue,
+  JsonObject,
+} from '../flags/model.js'
 import { evaluateCondition, parseIsoDate, readAttribute } from '../flags/operators.js'
 import type { FlagRepository, SnapshotData } from '../flags/repository.js'
 import { flagAt } from '../flags/schedules.js'
@@ -17,7 +25,17 @@ import { isTimeScheduleOpen } from '../flags/time-windows.js'
 import { type AdminKit, type Ctx, onlyFields, requireObject } from './admin-kit.js'
 import { FLAG_KEY_PATTERN } from '../flags/model.js'
 
-const STRING_FIELDS = ['targetingKey', 'userId', 'organizationId', 'tenantId', 'environment', 'appVersion', 'ipAddress', 'userAgent', 'country'] as const
+const STRING_FIELDS = [
+  'targetingKey',
+  'userId',
+  'organizationId',
+  'tenantId',
+  'environment',
+  'appVersion',
+  'ipAddress',
+  'userAgent',
+  'country',
+] as const
 const CONTEXT_FIELDS: readonly string[] = [...STRING_FIELDS, 'now', 'attributes']
 const TYPES: readonly FlagType[] = ['boolean', 'string', 'number', 'json']
 const BUILTIN: ReadonlyArray<readonly [string, keyof EvaluationContext]> = [
@@ -34,7 +52,8 @@ function invalid(field: string, problem: string): FlagstoneError {
 /** An instant from an ISO-8601 string or epoch milliseconds. */
 export function parseInstant(value: unknown, field: string): number {
   const t = typeof value === 'number' ? value : typeof value === 'string' ? parseIsoDate(value) : undefined
-  if (t === undefined || !Number.isFinite(t) || Math.abs(t) > 8.64e15) throw invalid(field, 'must be an ISO-8601 date-time or epoch milliseconds')
+  if (t === undefined || !Number.isFinite(t) || Math.abs(t) > 8.64e15)
+    throw invalid(field, 'must be an ISO-8601 date-time or epoch milliseconds')
   return t
 }
 
@@ -66,7 +85,12 @@ const byPriority = <T extends { priority: number }>(items: readonly T[]) =>
     .sort((a, b) => a.item.priority - b.item.priority || a.i - b.i)
     .map(({ item }) => item)
 
-function matchingOverrides(overrides: readonly FlagOverride[], flagKey: string, context: EvaluationContext, now: number): FlagOverride[] {
+function matchingOverrides(
+  overrides: readonly FlagOverride[],
+  flagKey: string,
+  context: EvaluationContext,
+  now: number,
+): FlagOverride[] {
   const builtin = new Map(BUILTIN)
   const live = overrides.filter((o) => o.flagKey === flagKey && (o.expiresAt === undefined || o.expiresAt.getTime() > now))
   const matches = live.filter((o) => {
@@ -83,14 +107,22 @@ function matchingOverrides(overrides: readonly FlagOverride[], flagKey: string, 
 }
 
 /** What decided, and everything that could have. */
-export function explain(snapshot: CompiledSnapshot, overrides: readonly FlagOverride[], flag: FeatureFlag, context: EvaluationContext, now: number, result: EvaluationDetails) {
+export function explain(
+  snapshot: CompiledSnapshot,
+  overrides: readonly FlagOverride[],
+  flag: FeatureFlag,
+  context: EvaluationContext,
+  now: number,
+  result: EvaluationDetails,
+) {
   const environment = context.environment
   const effective = effectiveFlag(flag, now, {
     ...(environment === undefined ? {} : { environment }),
     environments: snapshot.environments,
     environmentFlags: snapshot.environmentFlags,
   })
-  const resolution = environment === undefined ? undefined : resolveChain(snapshot.environments, snapshot.environmentFlags, flag.key, environment)
+  const resolution =
+    environment === undefined ? undefined : resolveChain(snapshot.environments, snapshot.environmentFlags, flag.key, environment)
   const rules = byPriority(effective.flag.rules).map((rule) => {
     const conditions = rule.conditions.map((condition) => ({
       ...condition,
@@ -146,10 +178,15 @@ export function evaluateRoutes(router: Router, kit: AdminKit): void {
     const body = requireObject(await kit.body(ctx), 'an evaluation request')
     onlyFields(body, ['flagKey', 'context', 'type', 'defaultValue'])
     const { flagKey, type } = body
-    if (typeof flagKey !== 'string' || !FLAG_KEY_PATTERN.test(flagKey)) throw invalid('flagKey', `must be a flag key matching ${FLAG_KEY_PATTERN.source}`)
-    if (type !== undefined && !(TYPES as readonly unknown[]).includes(type)) throw invalid('type', `must be one of ${TYPES.join(', ')}`)
+    if (typeof flagKey !== 'string' || !FLAG_KEY_PATTERN.test(flagKey))
+      throw invalid('flagKey', `must be a flag key matching ${FLAG_KEY_PATTERN.source}`)
+    if (type !== undefined && !(TYPES as readonly unknown[]).includes(type))
+      throw invalid('type', `must be one of ${TYPES.join(', ')}`)
     const flagType = type as FlagType | undefined
-    const defaultValue = body.defaultValue === undefined ? DEFAULTS[flagType ?? 'json'] : validateFlagValue(body.defaultValue, flagType, 'defaultValue')
+    const defaultValue =
+      body.defaultValue === undefined
+        ? DEFAULTS[flagType ?? 'json']
+        : validateFlagValue(body.defaultValue, flagType, 'defaultValue')
     const context = parseContext(body.context)
     const now = context.now === undefined ? Date.now() : new Date(context.now).getTime()
     const { data, compiled } = await snapshot()

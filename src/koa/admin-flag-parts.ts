@@ -31,7 +31,11 @@ import {
   withPathField,
 } from './admin-kit.js'
 
-const byPriority = (rules: readonly FlagRule[]) => rules.map((r, i) => ({ r, i })).sort((a, b) => a.r.priority - b.r.priority || a.i - b.i).map(({ r }) => r)
+const byPriority = (rules: readonly FlagRule[]) =>
+  rules
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => a.r.priority - b.r.priority || a.i - b.i)
+    .map(({ r }) => r)
 
 export function flagPartRoutes(router: Router, kit: AdminKit): void {
   const { repository } = kit
@@ -50,7 +54,14 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
       result = change(input, current)
       return repository.updateFlag(key, input, current.version)
     })
-    await kit.audit(ctx, { action, target: `flag:${key}`, flagKey: key, before, after, ...(details === undefined ? {} : { details: details(result) }) })
+    await kit.audit(ctx, {
+      action,
+      target: `flag:${key}`,
+      flagKey: key,
+      before,
+      after,
+      ...(details === undefined ? {} : { details: details(result) }),
+    })
     return { flag: after, result }
   }
 
@@ -62,7 +73,10 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
 
   // ---- rules ----
 
-  router.get('/flags/:key/rules', list('rules', (flag) => byPriority(flag.rules)))
+  router.get(
+    '/flags/:key/rules',
+    list('rules', (flag) => byPriority(flag.rules)),
+  )
 
   router.get('/flags/:key/rules/:id', async (ctx: Ctx) => {
     const flag = await requireFlag(kit, flagKeyParam(ctx))
@@ -83,7 +97,9 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
         if (draft.priority === undefined) draft.priority = current.rules.reduce((max, r) => Math.max(max, r.priority + 1), 0)
         const [rule] = validatePart(current, 'rules', [draft], 'rules[0]') as [FlagRule]
         if (current.rules.some((r) => r.id === rule.id)) {
-          throw new FlagstoneError('CONFLICT', `rule "${rule.id}" already exists in flag "${current.key}"`, { details: { field: 'id' } })
+          throw new FlagstoneError('CONFLICT', `rule "${rule.id}" already exists in flag "${current.key}"`, {
+            details: { field: 'id' },
+          })
         }
         input.rules.push(rule)
         return rule
@@ -134,7 +150,9 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
     onlyFields(body, ['ids'])
     const ids = body.ids
     if (!Array.isArray(ids) || !ids.every((id): id is string => typeof id === 'string')) {
-      throw new FlagstoneError('INVALID_ARGUMENT', 'ids: must be an array of rule ids, first served first', { details: { field: 'ids' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', 'ids: must be an array of rule ids, first served first', {
+        details: { field: 'ids' },
+      })
     }
     const { flag } = await edit(
       ctx,
@@ -143,9 +161,13 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
         const have = new Set(input.rules.map((r) => r.id))
         const named = new Set(ids)
         if (named.size !== ids.length || ids.length !== have.size || !ids.every((id) => have.has(id))) {
-          throw new FlagstoneError('INVALID_ARGUMENT', `ids: must name every rule of the flag exactly once (${[...have].join(', ')})`, {
-            details: { field: 'ids' },
-          })
+          throw new FlagstoneError(
+            'INVALID_ARGUMENT',
+            `ids: must name every rule of the flag exactly once (${[...have].join(', ')})`,
+            {
+              details: { field: 'ids' },
+            },
+          )
         }
         const byId = new Map(input.rules.map((r) => [r.id, r]))
         input.rules = ids.map((id, priority) => ({ ...byId.get(id)!, priority }))
@@ -178,7 +200,9 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
         const [variant] = validatePart(current, 'variants', [body], 'variants[0]') as [FlagVariant]
         const index = input.variants.findIndex((v) => v.key === variant.key)
         if (index !== -1 && create) {
-          throw new FlagstoneError('CONFLICT', `variant "${variant.key}" already exists in flag "${current.key}"`, { details: { field: 'key' } })
+          throw new FlagstoneError('CONFLICT', `variant "${variant.key}" already exists in flag "${current.key}"`, {
+            details: { field: 'key' },
+          })
         }
         created = index === -1
         if (created) input.variants.push(variant)
@@ -210,7 +234,10 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
 
   // ---- scheduled changes, rollout phases, time schedules ----
 
-  router.get('/flags/:key/schedule', list('scheduledChanges', (flag) => [...flag.scheduledChanges].sort((a, b) => a.at.getTime() - b.at.getTime())))
+  router.get(
+    '/flags/:key/schedule',
+    list('scheduledChanges', (flag) => [...flag.scheduledChanges].sort((a, b) => a.at.getTime() - b.at.getTime())),
+  )
 
   router.post('/flags/:key/schedule', async (ctx: Ctx) => {
     const body = requireObject(await kit.body(ctx), 'a scheduled change')
@@ -219,11 +246,17 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
       ctx,
       'schedule.create',
       (input, current) => {
-        const draft = { ...body, id: body.id === undefined ? newId('change') : body.id, createdBy: body.createdBy === undefined ? actor : body.createdBy }
+        const draft = {
+          ...body,
+          id: body.id === undefined ? newId('change') : body.id,
+          createdBy: body.createdBy === undefined ? actor : body.createdBy,
+        }
         const [change] = validatePart(current, 'scheduledChanges', [draft], 'scheduledChanges[0]')
         if (change === undefined) throw new Error('unreachable: one scheduled change validated')
         if (current.scheduledChanges.some((c) => c.id === change.id)) {
-          throw new FlagstoneError('CONFLICT', `scheduled change "${change.id}" already exists in flag "${current.key}"`, { details: { field: 'id' } })
+          throw new FlagstoneError('CONFLICT', `scheduled change "${change.id}" already exists in flag "${current.key}"`, {
+            details: { field: 'id' },
+          })
         }
         input.scheduledChanges.push(change)
         return change
@@ -256,7 +289,10 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
     })
     sendWithEtag(ctx, 200, { items: flag[field] }, flag.version)
   }
-  router.get('/flags/:key/rollout-phases', list('rolloutPhases', (flag) => [...flag.rolloutPhases].sort((a, b) => a.at.getTime() - b.at.getTime())))
+  router.get(
+    '/flags/:key/rollout-phases',
+    list('rolloutPhases', (flag) => [...flag.rolloutPhases].sort((a, b) => a.at.getTime() - b.at.getTime())),
+  )
   router.put('/flags/:key/rollout-phases', replaceAll('rolloutPhases', 'rolloutPhases.replace'))
   router.get('/flags/:key/time-schedules', list('timeSchedules'))
   router.put('/flags/:key/time-schedules', replaceAll('timeSchedules', 'timeSchedules.replace'))
@@ -292,7 +328,13 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
     const override = validateOverride(draft, flag)
     const before = await repository.getOverride(key, entityType, entityId)
     const after = await repository.setOverride(override)
-    await kit.audit(ctx, { action: 'override.set', target: overrideTarget(key, entityType, entityId), flagKey: key, before, after })
+    await kit.audit(ctx, {
+      action: 'override.set',
+      target: overrideTarget(key, entityType, entityId),
+      flagKey: key,
+      before,
+      after,
+    })
     ctx.status = before === null ? 201 : 200
     if (before === null) ctx.set('Location', locationOf(kit, 'flags', key, 'overrides', entityType, entityId))
     ctx.body = after
@@ -305,8 +347,13 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
     if (before === null || !(await repository.deleteOverride(key, entityType, entityId))) {
       throw subjectNotFound('override', `${entityType}/${entityId}`)
     }
-    await kit.audit(ctx, { action: 'override.delete', target: overrideTarget(key, entityType, entityId), flagKey: key, before, after: null })
+    await kit.audit(ctx, {
+      action: 'override.delete',
+      target: overrideTarget(key, entityType, entityId),
+      flagKey: key,
+      before,
+      after: null,
+    })
     ctx.status = 204
   })
 }
-

@@ -4,10 +4,25 @@ import { FlagstoneError } from '../errors.js'
 import { FLAG_INPUT_FIELDS, validateFlagInput } from '../flags/codec.js'
 import type { FeatureFlag, FlagStatus } from '../flags/model.js'
 import { HttpProblem, ifMatchOf, pageOf, paginate, preconditionOf, queryString } from './admin-http.js'
-import { type AdminKit, type Ctx, editFlag, flagKeyParam, isObject, locationOf, onlyFields, requireFlag, sendWithEtag, toInput, withPathField } from './admin-kit.js'
+import {
+  type AdminKit,
+  type Ctx,
+  editFlag,
+  flagKeyParam,
+  isObject,
+  locationOf,
+  onlyFields,
+  requireFlag,
+  sendWithEtag,
+  toInput,
+  withPathField,
+} from './admin-kit.js'
 
 const STATUSES: readonly FlagStatus[] = ['active', 'inactive', 'archived']
-/** Fields of a flag document the repository owns: accepted in PUT / PATCH bodies (so a GET can be sent back) and ignored, `version` excepted. */
+/**
+ * Fields of a flag document the repository owns: accepted in PUT / PATCH bodies (so a GET can be
+ * sent back) and ignored, `version` excepted.
+ */
 const OWNED = ['version', 'createdAt', 'updatedAt']
 /** What a PATCH may name: a typo must not pass as "remove a field that does not exist" (`{ "rolloutPercentag": null }`). */
 const PATCHABLE = [...FLAG_INPUT_FIELDS, ...OWNED]
@@ -34,7 +49,9 @@ export function flagRoutes(router: Router, kit: AdminKit): void {
     const page = pageOf(ctx)
     const status = queryString(ctx, 'status', 16)
     if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `status: must be one of ${STATUSES.join(', ')}`, { details: { field: 'status' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', `status: must be one of ${STATUSES.join(', ')}`, {
+        details: { field: 'status' },
+      })
     }
     const tag = queryString(ctx, 'tag', 128)
     const search = queryString(ctx, 'search', 256)
@@ -78,7 +95,9 @@ export function flagRoutes(router: Router, kit: AdminKit): void {
       )
     }
     const input = validateFlagInput(withPathField(body, 'key', key))
-    const { before, after } = await editFlag(kit, key, precondition, (current) => repository.updateFlag(key, input, current.version))
+    const { before, after } = await editFlag(kit, key, precondition, (current) =>
+      repository.updateFlag(key, input, current.version),
+    )
     await kit.audit(ctx, { action: 'flag.update', target: target(key), flagKey: key, before, after })
     sendWithEtag(ctx, 200, after, after.version)
   })
@@ -87,7 +106,9 @@ export function flagRoutes(router: Router, kit: AdminKit): void {
     const key = flagKeyParam(ctx)
     const body = await kit.body(ctx)
     if (!isObject(body)) {
-      throw new FlagstoneError('INVALID_ARGUMENT', '(body): must be a JSON merge patch object of flag fields', { details: { field: '(body)' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', '(body): must be a JSON merge patch object of flag fields', {
+        details: { field: '(body)' },
+      })
     }
     onlyFields(body, PATCHABLE)
     const precondition = preconditionOf(ctx, body)
@@ -95,7 +116,14 @@ export function flagRoutes(router: Router, kit: AdminKit): void {
     const { before, after } = await editFlag(kit, key, precondition, (current) =>
       repository.updateFlag(key, validateFlagInput(mergePatch(toInput(current), patch)), current.version),
     )
-    await kit.audit(ctx, { action: 'flag.patch', target: target(key), flagKey: key, before, after, details: { fields: Object.keys(patch) } })
+    await kit.audit(ctx, {
+      action: 'flag.patch',
+      target: target(key),
+      flagKey: key,
+      before,
+      after,
+      details: { fields: Object.keys(patch) },
+    })
     sendWithEtag(ctx, 200, after, after.version)
   })
 
@@ -109,12 +137,19 @@ export function flagRoutes(router: Router, kit: AdminKit): void {
     ctx.status = 204
   })
 
-  const setStatus = (action: 'archive' | 'restore', write: (key: string, version: number) => Promise<FeatureFlag>) => async (ctx: Ctx) => {
-    const key = flagKeyParam(ctx)
-    const { before, after } = await editFlag(kit, key, ifMatchOf(ctx), (current) => write(key, current.version))
-    await kit.audit(ctx, { action: `flag.${action}`, target: target(key), flagKey: key, before, after })
-    sendWithEtag(ctx, 200, after, after.version)
-  }
-  router.post('/flags/:key/archive', setStatus('archive', (key, version) => repository.archiveFlag(key, version)))
-  router.post('/flags/:key/restore', setStatus('restore', (key, version) => repository.restoreFlag(key, version)))
+  const setStatus =
+    (action: 'archive' | 'restore', write: (key: string, version: number) => Promise<FeatureFlag>) => async (ctx: Ctx) => {
+      const key = flagKeyParam(ctx)
+      const { before, after } = await editFlag(kit, key, ifMatchOf(ctx), (current) => write(key, current.version))
+      await kit.audit(ctx, { action: `flag.${action}`, target: target(key), flagKey: key, before, after })
+      sendWithEtag(ctx, 200, after, after.version)
+    }
+  router.post(
+    '/flags/:key/archive',
+    setStatus('archive', (key, version) => repository.archiveFlag(key, version)),
+  )
+  router.post(
+    '/flags/:key/restore',
+    setStatus('restore', (key, version) => repository.restoreFlag(key, version)),
+  )
 }

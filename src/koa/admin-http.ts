@@ -60,16 +60,21 @@ function allowedMethods(ctx: AnyContext, safeOnly = false): string {
 }
 
 function statusOf(error: unknown): number | undefined {
-  const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode
+  const status =
+    (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode
   return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : undefined
 }
 
-/** Answers `error` as `{ error: { code, message, details } }`; 5xx answers say nothing about the cause, which goes to `app.emit('error')`. */
+/**
+ * Answers `error` as `{ error: { code, message, details } }`; 5xx answers say nothing about the
+ * cause, which goes to `app.emit('error')`.
+ */
 export function respondWithError(ctx: AnyContext, error: unknown): void {
   // Headers a handler set before failing (ETag, Location) must not describe an error answer.
   for (const name of ['etag', 'location', 'allow', 'www-authenticate']) ctx.remove(name)
   // A body nobody read (refused before parsing: 401, 415, 413) is not worth draining: close instead.
-  if (!ctx.req.readableEnded && ((ctx.request.length ?? 0) > 0 || ctx.get('transfer-encoding') !== '')) ctx.set('Connection', 'close')
+  if (!ctx.req.readableEnded && ((ctx.request.length ?? 0) > 0 || ctx.get('transfer-encoding') !== ''))
+    ctx.set('Connection', 'close')
   if (error instanceof HttpProblem) {
     for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value)
     sendJsonError(ctx, error.status, error.code, error.message, error.details)
@@ -96,7 +101,9 @@ export function respondWithError(ctx: AnyContext, error: unknown): void {
   const status = statusOf(error)
   if (status === 405) {
     ctx.set('Allow', allowedMethods(ctx))
-    sendJsonError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`, { allowed: allowedMethods(ctx).split(', ').filter(Boolean) })
+    sendJsonError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`, {
+      allowed: allowedMethods(ctx).split(', ').filter(Boolean),
+    })
     return
   }
   if (status === 501) {
@@ -178,22 +185,40 @@ export function checkJsonStructure(value: unknown): void {
 export async function readJson(ctx: AnyContext, maxBytes: number): Promise<unknown> {
   const type = ctx.request.type
   if (!JSON_TYPE.test(type)) {
-    throw new HttpProblem(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json, got ${JSON.stringify(type.slice(0, 100) || '(none)')}`, {
-      field: 'Content-Type',
-    })
+    throw new HttpProblem(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type must be application/json, got ${JSON.stringify(type.slice(0, 100) || '(none)')}`,
+      {
+        field: 'Content-Type',
+      },
+    )
   }
   const charset = ctx.request.charset.toLowerCase()
   if (charset !== '' && charset !== 'utf-8' && charset !== 'utf8') {
-    throw new HttpProblem(415, 'UNSUPPORTED_MEDIA_TYPE', `JSON bodies must be UTF-8, got charset ${JSON.stringify(charset.slice(0, 40))}`, {
-      field: 'Content-Type',
-    })
+    throw new HttpProblem(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      `JSON bodies must be UTF-8, got charset ${JSON.stringify(charset.slice(0, 40))}`,
+      {
+        field: 'Content-Type',
+      },
+    )
   }
   const encoding = ctx.get('content-encoding').toLowerCase()
   if (encoding !== '' && encoding !== 'identity') {
-    throw new HttpProblem(415, 'UNSUPPORTED_MEDIA_TYPE', 'compressed request bodies are not accepted', { field: 'Content-Encoding' })
+    throw new HttpProblem(415, 'UNSUPPORTED_MEDIA_TYPE', 'compressed request bodies are not accepted', {
+      field: 'Content-Encoding',
+    })
   }
   const tooLarge = () =>
-    new HttpProblem(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${maxBytes} bytes`, { limit: maxBytes }, { Connection: 'close' })
+    new HttpProblem(
+      413,
+      'PAYLOAD_TOO_LARGE',
+      `request body is larger than ${maxBytes} bytes`,
+      { limit: maxBytes },
+      { Connection: 'close' },
+    )
   // Another body parser may have read the stream already.
   const parsed = (ctx.request as { body?: unknown }).body
   let value: unknown
@@ -298,7 +323,8 @@ export function ifMatchOf(ctx: AnyContext): Precondition {
 /** `If-Match`, else a `version` in `body` (a positive integer); both given must agree. */
 export function preconditionOf(ctx: AnyContext, body: unknown): Precondition {
   const header = ifMatchOf(ctx)
-  const raw = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { version?: unknown }).version : undefined
+  const raw =
+    body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { version?: unknown }).version : undefined
   if (raw === undefined) return header
   if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1) throw bad('version', 'must be a positive integer')
   if (header.source !== 'if-match' || header.any) return { source: 'body', version: raw }
@@ -309,9 +335,13 @@ export function preconditionOf(ctx: AnyContext, body: unknown): Precondition {
 /** Throws 412 (If-Match) or 409 (body version) unless `version` satisfies the precondition. */
 export function checkPrecondition(precondition: Precondition, version: number, what: string): void {
   if (precondition.source === 'if-match' && !precondition.any && !precondition.versions.has(version)) {
-    throw new FlagstoneError('PRECONDITION_FAILED', `${what} is at version ${version}, not the one If-Match names; read it again`, {
-      details: { field: 'If-Match', version },
-    })
+    throw new FlagstoneError(
+      'PRECONDITION_FAILED',
+      `${what} is at version ${version}, not the one If-Match names; read it again`,
+      {
+        details: { field: 'If-Match', version },
+      },
+    )
   }
   if (precondition.source === 'body' && precondition.version !== version) {
     throw new FlagstoneError('CONFLICT', `${what} is at version ${version}, not ${precondition.version}; read it again`, {

@@ -54,10 +54,14 @@ export function createKit(options: KitOptions): AdminKit {
         ctx.set('Flagstone-Audit', 'failed')
         ctx.app.emit(
           'error',
-          new FlagstoneError('STORE_UNAVAILABLE', `admin API: the audit entry for ${record.action} ${record.target} could not be written`, {
-            cause: error,
-            details: { action: record.action, target: record.target },
-          }),
+          new FlagstoneError(
+            'STORE_UNAVAILABLE',
+            `admin API: the audit entry for ${record.action} ${record.target} could not be written`,
+            {
+              cause: error,
+              details: { action: record.action, target: record.target },
+            },
+          ),
           ctx,
         )
       }
@@ -69,7 +73,9 @@ export function createKit(options: KitOptions): AdminKit {
 
 function notFound(what: string, id: string): FlagstoneError {
   const shown = id.length > 128 ? `${id.slice(0, 128)}…` : id
-  return new FlagstoneError('NOT_FOUND', `${what} "${shown}" does not exist`, { details: { [what === 'flag' ? 'key' : 'id']: shown } })
+  return new FlagstoneError('NOT_FOUND', `${what} "${shown}" does not exist`, {
+    details: { [what === 'flag' ? 'key' : 'id']: shown },
+  })
 }
 
 function param(ctx: Ctx, name: string): string {
@@ -104,12 +110,18 @@ export function entityParams(ctx: Ctx): { entityType: string; entityId: string }
   const entityType = param(ctx, 'entityType')
   const entityId = param(ctx, 'entityId')
   if (!ENTITY_TYPE_PATTERN.test(entityType)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `entityType: must match ${ENTITY_TYPE_PATTERN.source}`, { details: { field: 'entityType' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', `entityType: must match ${ENTITY_TYPE_PATTERN.source}`, {
+      details: { field: 'entityType' },
+    })
   }
   if (entityId.length === 0 || entityId.length > 256 || encodeURIComponent(entityId).length > MAX_ENCODED_ENTITY_ID) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `entityId: must be 1 to 256 characters (at most ${MAX_ENCODED_ENTITY_ID} once URI-encoded)`, {
-      details: { field: 'entityId' },
-    })
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `entityId: must be 1 to 256 characters (at most ${MAX_ENCODED_ENTITY_ID} once URI-encoded)`,
+      {
+        details: { field: 'entityId' },
+      },
+    )
   }
   return { entityType, entityId }
 }
@@ -125,9 +137,13 @@ export function withPathField(body: unknown, field: string, value: string): unkn
   if (!isObject(body)) return body
   const given = body[field]
   if (given !== undefined && given !== value) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `${field}: is ${JSON.stringify(String(given).slice(0, 128))} in the body but ${JSON.stringify(value)} in the path`, {
-      details: { field },
-    })
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `${field}: is ${JSON.stringify(String(given).slice(0, 128))} in the body but ${JSON.stringify(value)} in the path`,
+      {
+        details: { field },
+      },
+    )
   }
   return { ...body, [field]: value }
 }
@@ -136,16 +152,22 @@ export function withPathField(body: unknown, field: string, value: string): unkn
 export function onlyFields(body: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(body)) {
     if (!allowed.includes(key)) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `${key}: unknown field (expected one of ${allowed.join(', ')})`, { details: { field: key } })
+      throw new FlagstoneError('INVALID_ARGUMENT', `${key}: unknown field (expected one of ${allowed.join(', ')})`, {
+        details: { field: key },
+      })
     }
   }
 }
 
 export function requireObject(body: unknown, what: string): Record<string, unknown> {
   if (!isObject(body)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `(body): must be ${what} object, got ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body}`, {
-      details: { field: '(body)' },
-    })
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `(body): must be ${what} object, got ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body}`,
+      {
+        details: { field: '(body)' },
+      },
+    )
   }
   return body
 }
@@ -162,7 +184,8 @@ export function newId(kind: string): string {
 export function rebaseError(error: unknown, prefix: string): unknown {
   if (!isFlagstoneError(error, 'INVALID_ARGUMENT')) return error
   const field = error.details?.field
-  if (typeof field !== 'string' || (field !== prefix && !field.startsWith(`${prefix}.`) && !field.startsWith(`${prefix}[`))) return error
+  if (typeof field !== 'string' || (field !== prefix && !field.startsWith(`${prefix}.`) && !field.startsWith(`${prefix}[`)))
+    return error
   let rest = field.slice(prefix.length)
   if (rest.startsWith('.')) rest = rest.slice(1)
   const next = rest === '' ? '(body)' : rest
@@ -176,7 +199,12 @@ export type PartField = 'rules' | 'variants' | 'scheduledChanges' | 'rolloutPhas
  * Validates `value` as the `field` collection of `flag` (its type decides what values may be) and
  * returns it normalised; errors name fields relative to the body, whose path in the flag is `prefix`.
  */
-export function validatePart<F extends PartField>(flag: Pick<FeatureFlag, 'key' | 'type'>, field: F, value: unknown, prefix: string): FlagInput[F] {
+export function validatePart<F extends PartField>(
+  flag: Pick<FeatureFlag, 'key' | 'type'>,
+  field: F,
+  value: unknown,
+  prefix: string,
+): FlagInput[F] {
   try {
     return validateFlagInput({ key: flag.key, type: flag.type, [field]: value })[field]
   } catch (error) {
@@ -228,7 +256,9 @@ export async function editFlag<T extends FeatureFlag | null>(
       const latest = await kit.repository.getFlag(key)
       if (latest !== null && latest.version === current.version) throw error
       if (attempt >= MAX_ATTEMPTS) {
-        throw new FlagstoneError('CONFLICT', `flag "${key}" kept changing while this change was applied; try again`, { details: { key } })
+        throw new FlagstoneError('CONFLICT', `flag "${key}" kept changing while this change was applied; try again`, {
+          details: { key },
+        })
       }
     }
   }

@@ -9,7 +9,18 @@ import { resolveChain } from '../flags/environments.js'
 import { ENVIRONMENT_SLUG_PATTERN, FLAG_KEY_PATTERN, type FeatureFlag } from '../flags/model.js'
 import type { AuditLog } from './admin-audit.js'
 import { pageOf, paginate, queryString } from './admin-http.js'
-import { type AdminKit, type Ctx, flagKeyParam, locationOf, onlyFields, requireFlag, requireObject, slugParam, subjectNotFound, withPathField } from './admin-kit.js'
+import {
+  type AdminKit,
+  type Ctx,
+  flagKeyParam,
+  locationOf,
+  onlyFields,
+  requireFlag,
+  requireObject,
+  slugParam,
+  subjectNotFound,
+  withPathField,
+} from './admin-kit.js'
 import { parseInstant } from './admin-evaluate.js'
 
 export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog): void {
@@ -64,7 +75,12 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
 
   router.post('/environments', async (ctx: Ctx) => {
     const environment = await repository.createEnvironment(validateEnvironment(await kit.body(ctx)))
-    await kit.audit(ctx, { action: 'environment.create', target: `environment:${environment.slug}`, before: null, after: environment })
+    await kit.audit(ctx, {
+      action: 'environment.create',
+      target: `environment:${environment.slug}`,
+      before: null,
+      after: environment,
+    })
     ctx.status = 201
     ctx.set('Location', locationOf(kit, 'environments', environment.slug))
     ctx.body = environment
@@ -103,7 +119,10 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
     const page = pageOf(ctx)
     const slug = slugParam(ctx)
     await requireEnvironment(slug)
-    ctx.body = paginate((await repository.listEnvironmentFlags()).filter((s) => s.environment === slug), page)
+    ctx.body = paginate(
+      (await repository.listEnvironmentFlags()).filter((s) => s.environment === slug),
+      page,
+    )
   })
 
   const settingsTarget = (slug: string, key: string) => `environmentFlag:${slug}/${key}`
@@ -134,8 +153,15 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
     const slug = slugParam(ctx)
     const key = flagKeyParam(ctx)
     const before = await repository.getEnvironmentFlag(slug, key)
-    if (before === null || !(await repository.deleteEnvironmentFlag(slug, key))) throw subjectNotFound('environment flag', `${slug}/${key}`)
-    await kit.audit(ctx, { action: 'environmentFlag.delete', target: settingsTarget(slug, key), flagKey: key, before, after: null })
+    if (before === null || !(await repository.deleteEnvironmentFlag(slug, key)))
+      throw subjectNotFound('environment flag', `${slug}/${key}`)
+    await kit.audit(ctx, {
+      action: 'environmentFlag.delete',
+      target: settingsTarget(slug, key),
+      flagKey: key,
+      before,
+      after: null,
+    })
     ctx.status = 204
   })
 
@@ -163,15 +189,25 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
     if (typeof flagKey !== 'string' || (flagKey !== 'all' && !FLAG_KEY_PATTERN.test(flagKey))) {
       throw new FlagstoneError('INVALID_ARGUMENT', 'flagKey: must be a flag key or "all"', { details: { field: 'flagKey' } })
     }
-    for (const [field, value] of [['from', from], ['to', to]] as const) {
+    for (const [field, value] of [
+      ['from', from],
+      ['to', to],
+    ] as const) {
       if (typeof value !== 'string' || !ENVIRONMENT_SLUG_PATTERN.test(value)) {
         throw new FlagstoneError('INVALID_ARGUMENT', `${field}: must be an environment slug`, { details: { field } })
       }
     }
-    for (const [field, value] of [['dryRun', dryRun], ['confirm', confirm]] as const) {
-      if (typeof value !== 'boolean') throw new FlagstoneError('INVALID_ARGUMENT', `${field}: must be a boolean`, { details: { field } })
+    for (const [field, value] of [
+      ['dryRun', dryRun],
+      ['confirm', confirm],
+    ] as const) {
+      if (typeof value !== 'boolean')
+        throw new FlagstoneError('INVALID_ARGUMENT', `${field}: must be a boolean`, { details: { field } })
     }
-    const result = await repository.promote(flagKey, from as string, to as string, { dryRun: dryRun as boolean, confirm: confirm as boolean })
+    const result = await repository.promote(flagKey, from as string, to as string, {
+      dryRun: dryRun as boolean,
+      confirm: confirm as boolean,
+    })
     if (!result.dryRun) {
       for (const plan of result.plans) {
         await kit.audit(ctx, {
@@ -215,7 +251,9 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
       throw new FlagstoneError('INVALID_ARGUMENT', 'target: too long', { details: { field: 'target' } })
     }
     if (flagKey !== undefined && !FLAG_KEY_PATTERN.test(flagKey)) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: must match ${FLAG_KEY_PATTERN.source}`, { details: { field: 'flagKey' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', `flagKey: must match ${FLAG_KEY_PATTERN.source}`, {
+        details: { field: 'flagKey' },
+      })
     }
     const { items, total } = await auditLog.list({
       ...page,

@@ -69,7 +69,9 @@ export interface AdminRouterOptions {
 
 function resolvePrefix(prefix: unknown): string {
   if (typeof prefix !== 'string' || (prefix !== '' && !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+\/?$/.test(prefix))) {
-    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter: prefix must be a path such as /admin/api (or "")', { details: { field: 'prefix' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter: prefix must be a path such as /admin/api (or "")', {
+      details: { field: 'prefix' },
+    })
   }
   return prefix.replace(/\/+$/, '')
 }
@@ -77,16 +79,22 @@ function resolvePrefix(prefix: unknown): string {
 /** The admin API router. Mount it with `app.use(router.routes())`; see the module comment for what it answers. */
 export function adminRouter(options: AdminRouterOptions): Router {
   if (options === null || typeof options !== 'object') {
-    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter(options) needs { repository, auth }', { details: { field: 'options' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter(options) needs { repository, auth }', {
+      details: { field: 'options' },
+    })
   }
   const { repository } = options
   if (repository === null || typeof repository !== 'object' || typeof repository.getFlag !== 'function') {
-    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter: repository must be a FlagRepository', { details: { field: 'repository' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter: repository must be a FlagRepository', {
+      details: { field: 'repository' },
+    })
   }
   const prefix = resolvePrefix(options.prefix ?? '/admin/api')
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
-    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter: maxBodyBytes must be a positive integer', { details: { field: 'maxBodyBytes' } })
+    throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter: maxBodyBytes must be a positive integer', {
+      details: { field: 'maxBodyBytes' },
+    })
   }
   const authenticate = authenticator(options.auth)
   const auditLog = new AuditLog(options.audit?.store ?? createMemoryStore(), {

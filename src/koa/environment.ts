@@ -42,9 +42,13 @@ interface ResolvedOptions {
 
 function checkSlug(value: unknown, field: string): string {
   if (typeof value !== 'string' || !ENVIRONMENT_SLUG_PATTERN.test(value)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `environment(): ${field} must be an environment slug, got ${JSON.stringify(value)}`, {
-      details: { field },
-    })
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `environment(): ${field} must be an environment slug, got ${JSON.stringify(value)}`,
+      {
+        details: { field },
+      },
+    )
   }
   return value
 }
@@ -52,7 +56,9 @@ function checkSlug(value: unknown, field: string): string {
 function checkName(value: unknown, field: string): string | false {
   if (value === false) return false
   if (typeof value !== 'string' || value.length === 0) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `environment(): ${field} must be a non-empty string or false`, { details: { field } })
+    throw new FlagstoneError('INVALID_ARGUMENT', `environment(): ${field} must be a non-empty string or false`, {
+      details: { field },
+    })
   }
   return value
 }
@@ -72,9 +78,13 @@ function resolve(options: EnvironmentOptions): ResolvedOptions {
   const allowed = allowedList === undefined ? undefined : new Set(allowedList)
   const fallback = options.fallback === undefined ? undefined : checkSlug(options.fallback, 'fallback')
   if (fallback !== undefined && allowed !== undefined && !allowed.has(fallback)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `environment(): fallback "${fallback}" is not one of allowed (${allowedList?.join(', ')})`, {
-      details: { field: 'fallback' },
-    })
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `environment(): fallback "${fallback}" is not one of allowed (${allowedList?.join(', ')})`,
+      {
+        details: { field: 'fallback' },
+      },
+    )
   }
   return Object.freeze({ header: header === false ? false : header.toLowerCase(), query, fallback, allowed, allowedList })
 }
@@ -110,12 +120,19 @@ export function environment(options: EnvironmentOptions = {}): Middleware {
       if (!ok) {
         const field = source === 'header' ? opts.header : opts.query
         const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value
-        const expected = opts.allowedList === undefined ? 'a slug matching ^[a-z0-9][a-z0-9_-]{0,63}$' : `one of: ${opts.allowedList.join(', ')}`
-        sendJsonError(ctx, 400, 'INVALID_ARGUMENT', `unknown environment ${JSON.stringify(shown)} in ${source} "${field}": use ${expected}`, {
-          field,
-          source,
-          ...(opts.allowedList === undefined ? {} : { allowed: opts.allowedList }),
-        })
+        const expected =
+          opts.allowedList === undefined ? 'a slug matching ^[a-z0-9][a-z0-9_-]{0,63}$' : `one of: ${opts.allowedList.join(', ')}`
+        sendJsonError(
+          ctx,
+          400,
+          'INVALID_ARGUMENT',
+          `unknown environment ${JSON.stringify(shown)} in ${source} "${field}": use ${expected}`,
+          {
+            field,
+            source,
+            ...(opts.allowedList === undefined ? {} : { allowed: opts.allowedList }),
+          },
+        )
         return
       }
       ctx.state.environment = value

@@ -76,13 +76,23 @@ function resolve(options: FlagsOptions): ResolvedOptions {
     if (value === undefined) continue
     if (field === 'onError') {
       if (typeof value !== 'function') throw invalid(field, 'must be a function')
-    } else if (typeof value !== 'number' || Number.isNaN(value) || value <= 0 || (Number.isFinite(value) && value > MAX_TIMER_MS)) {
+    } else if (
+      typeof value !== 'number' ||
+      Number.isNaN(value) ||
+      value <= 0 ||
+      (Number.isFinite(value) && value > MAX_TIMER_MS)
+    ) {
       // The same rule FlagClient applies, checked here so a mistake fails at start-up, not on the first request.
       throw invalid(field, `must be a number of ms in 1..${MAX_TIMER_MS} or Infinity, got ${String(value)}`)
     }
     client[field] = value
   }
-  return Object.freeze({ store, context, failOpen: failOpen !== false, client: Object.freeze(client) as Omit<FlagClientOptions, 'repository'> })
+  return Object.freeze({
+    store,
+    context,
+    failOpen: failOpen !== false,
+    client: Object.freeze(client) as Omit<FlagClientOptions, 'repository'>,
+  })
 }
 
 /** The flags of one request: the client's getters with the request's context filled in. */
@@ -217,9 +227,13 @@ function extendContext(app: Koa): void {
       if (existing !== undefined) return existing
       const binding = this[BINDING]
       if (binding === undefined) {
-        throw new FlagstoneError('NOT_FOUND', 'ctx.flags is used on a request that the flags() middleware did not handle: add app.use(flags()) before it', {
-          details: { middleware: 'flags' },
-        })
+        throw new FlagstoneError(
+          'NOT_FOUND',
+          'ctx.flags is used on a request that the flags() middleware did not handle: add app.use(flags()) before it',
+          {
+            details: { middleware: 'flags' },
+          },
+        )
       }
       const flags = new RequestFlags(this, binding.client, binding.extend)
       this[FLAGS] = flags
@@ -362,7 +376,9 @@ export async function startFlags(app: Koa): Promise<FlagClient[]> {
   if (starters.length === 0) return []
   const registry = registryOf(app)
   if (registry === undefined) {
-    throw new FlagstoneError('NOT_FOUND', 'startFlags(app): the app has no stores(registry) middleware', { details: { middleware: 'stores' } })
+    throw new FlagstoneError('NOT_FOUND', 'startFlags(app): the app has no stores(registry) middleware', {
+      details: { middleware: 'stores' },
+    })
   }
   return Promise.all(starters.map((start) => start(app, registry)))
 }

@@ -72,11 +72,21 @@ const defaultKey: RateLimitKey = (ctx) => ctx.ip
 
 function resolve(options: RateLimitOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object with at least `limit`')
-  const { limit, window = 60_000, store = 'rate_limit', prefix = 'global', key = defaultKey, failOpen = true, now = Date.now } = options
+  const {
+    limit,
+    window = 60_000,
+    store = 'rate_limit',
+    prefix = 'global',
+    key = defaultKey,
+    failOpen = true,
+    now = Date.now,
+  } = options
   if (!Number.isSafeInteger(limit) || limit < 1) throw invalid('limit', `must be a positive integer, got ${String(limit)}`)
-  if (!Number.isSafeInteger(window) || window < 1000) throw invalid('window', `must be an integer number of ms >= 1000, got ${String(window)}`)
+  if (!Number.isSafeInteger(window) || window < 1000)
+    throw invalid('window', `must be an integer number of ms >= 1000, got ${String(window)}`)
   if (typeof store !== 'string' || store === '') throw invalid('store', 'must be a non-empty string')
-  if (typeof prefix !== 'string' || prefix === '' || prefix.length > 64) throw invalid('prefix', 'must be a string of 1..64 characters')
+  if (typeof prefix !== 'string' || prefix === '' || prefix.length > 64)
+    throw invalid('prefix', 'must be a string of 1..64 characters')
   if (typeof key !== 'function') throw invalid('key', 'must be a function of the context')
   if (typeof now !== 'function') throw invalid('now', 'must be a function returning ms since the epoch')
   return Object.freeze({ store, limit, window, key, prefix, failOpen: failOpen !== false, now })

@@ -34,9 +34,13 @@ export function requireFlag(key: string, options: RequireFlagOptions = {}): Midd
   }
   const status = options.status ?? 404
   if (!Number.isInteger(status) || status < 400 || status > 599) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `requireFlag(): status must be an HTTP error status (400..599), got ${String(status)}`, {
-      details: { field: 'status' },
-    })
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `requireFlag(): status must be an HTTP error status (400..599), got ${String(status)}`,
+      {
+        details: { field: 'status' },
+      },
+    )
   }
   return function requireFlagMiddleware(ctx, next) {
     const flags = (ctx as { flags?: RequestFlags }).flags

@@ -69,7 +69,15 @@ function resolve(options: ResponseCacheOptions): ResolvedOptions {
 }
 
 /** Headers that describe one transfer, not the resource, or that belong to other middleware. */
-const UNCACHED_HEADERS = new Set(['content-length', 'date', 'connection', 'keep-alive', 'transfer-encoding', 'x-cache', 'retry-after'])
+const UNCACHED_HEADERS = new Set([
+  'content-length',
+  'date',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'x-cache',
+  'retry-after',
+])
 
 type HeaderList = [name: string, value: string | string[]][]
 
@@ -183,7 +191,9 @@ async function bodyBytes(ctx: Koa.Context, max: number): Promise<Buffer | undefi
 }
 
 function cacheKey(raw: string): string {
-  return raw.length * 3 <= 512 || Buffer.byteLength(raw) <= 512 ? raw : `#sha256:${createHash('sha256').update(raw).digest('base64url')}`
+  return raw.length * 3 <= 512 || Buffer.byteLength(raw) <= 512
+    ? raw
+    : `#sha256:${createHash('sha256').update(raw).digest('base64url')}`
 }
 
 /**
@@ -204,7 +214,8 @@ export function responseCache(options: ResponseCacheOptions = {}): Middleware {
   const setOptions = Object.freeze({ expiresIn: opts.ttl })
 
   return async function responseCacheMiddleware(ctx, next) {
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.get('authorization') !== '' || ctx.get('range') !== '') return next()
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.get('authorization') !== '' || ctx.get('range') !== '')
+      return next()
     const rawKey = await opts.key(ctx)
     if (rawKey === null || rawKey === undefined) return next()
     const store = storeFor(ctx, opts.store, 'responseCache')

@@ -100,11 +100,13 @@ function invalid(field: string, message: string): FlagstoneError {
 function resolve(options: SessionOptions): ResolvedOptions {
   const cookie = options.cookie ?? {}
   const maxAge = options.maxAge ?? 86_400_000
-  if (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge <= 0) throw invalid('maxAge', 'must be a finite number of ms > 0')
+  if (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge <= 0)
+    throw invalid('maxAge', 'must be a finite number of ms > 0')
   const store = options.store ?? 'sessions'
   const key = options.key ?? 'flagstone.sid'
   if (typeof store !== 'string' || store === '') throw invalid('store', 'must be a non-empty string')
-  if (typeof key !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key)) throw invalid('key', 'must be a cookie name (an HTTP token)')
+  if (typeof key !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key))
+    throw invalid('key', 'must be a cookie name (an HTTP token)')
   const sameSite = cookie.sameSite ?? 'lax'
   if (!['lax', 'strict', 'none'].includes(sameSite)) throw invalid('cookie.sameSite', "must be 'lax', 'strict' or 'none'")
   return Object.freeze({
@@ -181,7 +183,9 @@ class SessionState {
       return
     }
     if (!isPlainObject(value)) {
-      throw new FlagstoneError('INVALID_ARGUMENT', 'ctx.session must be set to a plain object or null', { details: { field: 'session' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', 'ctx.session must be set to a plain object or null', {
+        details: { field: 'session' },
+      })
     }
     this.data = { ...value }
   }
@@ -249,7 +253,9 @@ function decode(text: string): Session | undefined {
     const parsed: unknown = JSON.parse(text)
     // Without `meta`, superjson's document is `{ json }` as it stands: no walk needed.
     const value: unknown =
-      isPlainObject(parsed) && parsed.meta === undefined ? parsed.json : superjson.deserialize(parsed as Parameters<typeof superjson.deserialize>[0])
+      isPlainObject(parsed) && parsed.meta === undefined
+        ? parsed.json
+        : superjson.deserialize(parsed as Parameters<typeof superjson.deserialize>[0])
     return isPlainObject(value) ? value : undefined
   } catch {
     return undefined
@@ -336,9 +342,13 @@ export function session(options: SessionOptions = {}): Middleware {
         loaded = text
       } else if (bytes !== null) {
         // Not ours to guess at: start afresh (under a new id) and say so.
-        const error = new FlagstoneError('CORRUPT_VALUE', `session(): the session in store "${opts.store}" is not a superjson object; starting a new one`, {
-          details: { store: opts.store },
-        })
+        const error = new FlagstoneError(
+          'CORRUPT_VALUE',
+          `session(): the session in store "${opts.store}" is not a superjson object; starting a new one`,
+          {
+            details: { store: opts.store },
+          },
+        )
         ctx.app.emit('error', error, ctx)
       }
     }

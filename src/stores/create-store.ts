@@ -46,7 +46,7 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
 
 function sqlitePath(url: string): string {
   const rest = url.replace(/^sqlite:(\/\/)?/i, '')
-  if (rest === '' ) {
+  if (rest === '') {
     throw new FlagstoneError('INVALID_ARGUMENT', `sqlite URL ${JSON.stringify(url)} names no file`, { details: { field: 'url' } })
   }
   return decodeURIComponent(rest)

@@ -210,7 +210,9 @@ export class DriverStore implements Store {
   async publish(channel: string, message: string): Promise<void> {
     const [pubsub, physical] = this.#channel(channel)
     if (typeof message !== 'string') {
-      throw new FlagstoneError('INVALID_ARGUMENT', `message must be a string, got ${typeof message}`, { details: { field: 'message' } })
+      throw new FlagstoneError('INVALID_ARGUMENT', `message must be a string, got ${typeof message}`, {
+        details: { field: 'message' },
+      })
     }
     try {
       await pubsub.publish(physical, message)

@@ -138,10 +138,13 @@ function listenNotify(pool: Pool) {
   }
   const scheduleReconnect = () => {
     if (closed || retry !== undefined || listeners.size === 0) return
-    retry = setTimeout(() => {
-      retry = undefined
-      connect().catch(scheduleReconnect)
-    }, Math.min(50 * 2 ** attempts++, 1000))
+    retry = setTimeout(
+      () => {
+        retry = undefined
+        connect().catch(scheduleReconnect)
+      },
+      Math.min(50 * 2 ** attempts++, 1000),
+    )
     retry.unref()
   }
   const connect = () =>

@@ -78,7 +78,10 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
   async function* scanMatch(prefix: string): AsyncIterable<string[]> {
     let cursor = '0'
     do {
-      const [next, keys] = await send<[string, string[]]>(['SCAN', cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', SCAN_COUNT], false)
+      const [next, keys] = await send<[string, string[]]>(
+        ['SCAN', cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', SCAN_COUNT],
+        false,
+      )
       cursor = next
       if (keys.length > 0) yield keys
     } while (cursor !== '0')
@@ -187,7 +190,9 @@ export async function createRedisStore(options: RedisStoreOptions = {}): Promise
         // Fail the first connection at once (a wrong URL should not hang); after that, keep
         // reconnecting with capped backoff so the store recovers by itself.
         reconnectStrategy: (retries: number, cause: Error) =>
-          everReady ? Math.min(50 * 2 ** retries, 1000) : new FlagstoneError('STORE_UNAVAILABLE', `cannot connect to Redis: ${cause.message}`, { cause }),
+          everReady
+            ? Math.min(50 * 2 ** retries, 1000)
+            : new FlagstoneError('STORE_UNAVAILABLE', `cannot connect to Redis: ${cause.message}`, { cause }),
       },
     }) as RedisClientType)
   client.on('ready', () => (everReady = true))

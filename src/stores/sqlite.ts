@@ -88,7 +88,9 @@ async function openDatabase(path: string, busyTimeout: number): Promise<Database
     exec: (sql) => new Promise((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve(undefined)))),
     query: (name, sql, params) =>
       new Promise((resolve, reject) => {
-        statement(name, sql).all(params, (error: Error | null, rows: Record<string, unknown>[]) => (error ? reject(error) : resolve(rows)))
+        statement(name, sql).all(params, (error: Error | null, rows: Record<string, unknown>[]) =>
+          error ? reject(error) : resolve(rows),
+        )
       }),
     async close() {
       const all = [...statements.values()].flatMap((e) => e.pool)
@@ -112,7 +114,9 @@ export async function createSqliteStore(options: SqliteStoreOptions = {}): Promi
       await db.exec('PRAGMA journal_mode=WAL')
       await db.exec('PRAGMA synchronous=NORMAL')
     }
-    await db.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at INTEGER) WITHOUT ROWID`)
+    await db.exec(
+      `CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at INTEGER) WITHOUT ROWID`,
+    )
     await db.exec(`CREATE INDEX IF NOT EXISTS ${table}_expires_at ON ${table} (expires_at) WHERE expires_at IS NOT NULL`)
     return db
   })()

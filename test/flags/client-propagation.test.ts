@@ -46,7 +46,9 @@ class Watcher {
   }
 
   static start(url: string, namespace: string, pollInterval: number, flagKey: string): Watcher {
-    return new Watcher(spawn(process.execPath, ['--import', 'tsx', FIXTURE, url, namespace, String(pollInterval), flagKey], { stdio: 'pipe' }))
+    return new Watcher(
+      spawn(process.execPath, ['--import', 'tsx', FIXTURE, url, namespace, String(pollInterval), flagKey], { stdio: 'pipe' }),
+    )
   }
 
   /** The first line (from index `from` on) that satisfies `match`. */
@@ -80,7 +82,8 @@ class Watcher {
   }
 }
 
-const percentile = (sorted: readonly number[], p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number
+const percentile = (sorted: readonly number[], p: number) =>
+  sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number
 const fmt = (ms: number) => ms.toFixed(1)
 
 interface Round {
@@ -178,20 +181,35 @@ const PUSH_P99_MS = 50
 describe.runIf(await serviceAvailable('Redis', REDIS_URL))('change propagation across processes: redis (pub/sub)', () => {
   it(`100 changes, p99 ≤ ${PUSH_P99_MS} ms`, async () => {
     const holds = (r: Round) => r.p99 <= PUSH_P99_MS
-    const { rounds, watching } = await propagation('redis', REDIS_URL, { pollInterval: 1000, changes: 100, randomPause: false, holds, maxRounds: 3 })
+    const { rounds, watching } = await propagation('redis', REDIS_URL, {
+      pollInterval: 1000,
+      changes: 100,
+      randomPause: false,
+      holds,
+      maxRounds: 3,
+    })
     expect(watching).toBe(true)
     expect(rounds.some(holds), `p99 per round: ${rounds.map((r) => fmt(r.p99)).join(', ')} ms`).toBe(true)
   }, 60_000)
 })
 
-describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('change propagation across processes: postgres (LISTEN/NOTIFY)', () => {
-  it(`100 changes, p99 ≤ ${PUSH_P99_MS} ms`, async () => {
-    const holds = (r: Round) => r.p99 <= PUSH_P99_MS
-    const { rounds, watching } = await propagation('postgres', DATABASE_URL, { pollInterval: 1000, changes: 100, randomPause: false, holds, maxRounds: 3 })
-    expect(watching).toBe(true)
-    expect(rounds.some(holds), `p99 per round: ${rounds.map((r) => fmt(r.p99)).join(', ')} ms`).toBe(true)
-  }, 60_000)
-})
+describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))(
+  'change propagation across processes: postgres (LISTEN/NOTIFY)',
+  () => {
+    it(`100 changes, p99 ≤ ${PUSH_P99_MS} ms`, async () => {
+      const holds = (r: Round) => r.p99 <= PUSH_P99_MS
+      const { rounds, watching } = await propagation('postgres', DATABASE_URL, {
+        pollInterval: 1000,
+        changes: 100,
+        randomPause: false,
+        holds,
+        maxRounds: 3,
+      })
+      expect(watching).toBe(true)
+      expect(rounds.some(holds), `p99 per round: ${rounds.map((r) => fmt(r.p99)).join(', ')} ms`).toBe(true)
+    }, 60_000)
+  },
+)
 
 describe('change propagation across processes: sqlite file (polling)', () => {
   it('100 changes, every one visible within pollInterval + 50 ms', async () => {
@@ -200,7 +218,13 @@ describe('change propagation across processes: sqlite file (polling)', () => {
     // then one check (a GET) and one load. Both are a few ms on SQLite, hence the 50 ms margin.
     const holds = (r: Round) => r.max <= pollInterval + 50
     const url = `sqlite://${join(dir, 'propagation.sqlite')}`
-    const { rounds, watching } = await propagation('sqlite', url, { pollInterval, changes: 100, randomPause: true, holds, maxRounds: 2 })
+    const { rounds, watching } = await propagation('sqlite', url, {
+      pollInterval,
+      changes: 100,
+      randomPause: true,
+      holds,
+      maxRounds: 2,
+    })
     expect(watching).toBe(false)
     expect(rounds.some(holds), `max per round: ${rounds.map((r) => fmt(r.max)).join(', ')} ms`).toBe(true)
   }, 90_000)

@@ -37,7 +37,9 @@ function switchable(real: Store): Store & { down: boolean } {
       const value: unknown = Reflect.get(target, property, target)
       if (typeof value !== 'function') return value
       return (...args: unknown[]) =>
-        state.down ? Promise.reject(new FlagstoneError('STORE_UNAVAILABLE', 'memory store switched off')) : (value as (...a: unknown[]) => unknown).apply(target, args)
+        state.down
+          ? Promise.reject(new FlagstoneError('STORE_UNAVAILABLE', 'memory store switched off'))
+          : (value as (...a: unknown[]) => unknown).apply(target, args)
     },
     set(_target, property, value) {
       if (property !== 'down') return false
@@ -108,7 +110,11 @@ function clientBasics(name: string, open: () => Promise<Store>, canPush: boolean
       expect(client.isEnabled('checkout')).toBe(true)
       expect(client.isEnabled('beta')).toBe(false)
       expect(client.isEnabled('beta', { country: 'NO' })).toBe(true)
-      expect(client.getBooleanDetails('beta', false, { country: 'NO' })).toMatchObject({ value: true, reason: 'TARGETING_MATCH', variant: 'staff' })
+      expect(client.getBooleanDetails('beta', false, { country: 'NO' })).toMatchObject({
+        value: true,
+        reason: 'TARGETING_MATCH',
+        variant: 'staff',
+      })
       expect(client.getBooleanDetails('beta', true, { country: 'SE' })).toMatchObject({ value: false, reason: 'DEFAULT' })
       expect(client.getString('banner', 'x')).toBe('blue')
       expect(client.getStringDetails('banner', 'x')).toMatchObject({ value: 'blue', reason: 'STATIC', errorCode: undefined })
@@ -124,7 +130,11 @@ function clientBasics(name: string, open: () => Promise<Store>, canPush: boolean
       expect(client.isEnabled('limit', {}, true)).toBe(true)
       expect(client.getObjectDetails('checkout', { a: 1 })).toMatchObject({ value: { a: 1 }, errorCode: 'TYPE_MISMATCH' })
 
-      expect(client.getBooleanDetails('missing', true)).toMatchObject({ value: true, reason: 'DEFAULT', errorCode: 'FLAG_NOT_FOUND' })
+      expect(client.getBooleanDetails('missing', true)).toMatchObject({
+        value: true,
+        reason: 'DEFAULT',
+        errorCode: 'FLAG_NOT_FOUND',
+      })
       expect(client.isEnabled('missing')).toBe(false)
     })
 
@@ -199,10 +209,18 @@ describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('postgres', (
 describe('FlagClient (memory store)', () => {
   it('rejects bad options with INVALID_ARGUMENT naming the field', () => {
     const repository = new StoreFlagRepository(new MemoryStore())
-    expect(() => new FlagClient({ repository, pollInterval: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'pollInterval' } }))
-    expect(() => new FlagClient({ repository, staleAfter: Number.NaN })).toThrow(expect.objectContaining({ details: { field: 'staleAfter' } }))
-    expect(() => new FlagClient({ repository, fullRefreshInterval: 2 ** 40 })).toThrow(expect.objectContaining({ details: { field: 'fullRefreshInterval' } }))
-    expect(() => new FlagClient({ repository: {} as FlagRepository })).toThrow(expect.objectContaining({ details: { field: 'repository' } }))
+    expect(() => new FlagClient({ repository, pollInterval: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'pollInterval' } }),
+    )
+    expect(() => new FlagClient({ repository, staleAfter: Number.NaN })).toThrow(
+      expect.objectContaining({ details: { field: 'staleAfter' } }),
+    )
+    expect(() => new FlagClient({ repository, fullRefreshInterval: 2 ** 40 })).toThrow(
+      expect.objectContaining({ details: { field: 'fullRefreshInterval' } }),
+    )
+    expect(() => new FlagClient({ repository: {} as FlagRepository })).toThrow(
+      expect.objectContaining({ details: { field: 'repository' } }),
+    )
   })
 
   it('never evaluates against the store: 100,000 evaluations make zero store calls', async () => {
@@ -297,7 +315,11 @@ describe('FlagClient (memory store)', () => {
     await writes.createFlag(input({ key: 'f', defaultEnabled: true }))
     await writes.createFlag(input({ key: 'g' }))
     const errors: Error[] = []
-    const client = new FlagClient({ repository: pollingOnly(new StoreFlagRepository(flaky)), pollInterval: 20, onError: (e) => errors.push(e) })
+    const client = new FlagClient({
+      repository: pollingOnly(new StoreFlagRepository(flaky)),
+      pollInterval: 20,
+      onError: (e) => errors.push(e),
+    })
     await client.ready()
     const held = client.revision ?? 0
     const changed = vi.fn()
@@ -347,7 +369,14 @@ describe('FlagClient (memory store)', () => {
 
   it('works offline on a StaticFlagRepository and hands the context (environment, now) to the evaluator unchanged', async () => {
     const repository = new StaticFlagRepository({
-      flags: [makeFlag({ key: 'f', defaultEnabled: true }), makeFlag({ key: 'later', defaultEnabled: false, scheduledChanges: [{ id: 's', at: new Date('2030-01-01T00:00:00Z'), change: 'enable' }] })],
+      flags: [
+        makeFlag({ key: 'f', defaultEnabled: true }),
+        makeFlag({
+          key: 'later',
+          defaultEnabled: false,
+          scheduledChanges: [{ id: 's', at: new Date('2030-01-01T00:00:00Z'), change: 'enable' }],
+        }),
+      ],
       environments: [{ slug: 'production', name: 'Production', settings: {} }],
       environmentFlags: [{ environment: 'production', flagKey: 'f', enabled: false }],
     })
@@ -355,7 +384,13 @@ describe('FlagClient (memory store)', () => {
     await client.ready()
     expect(client.watching).toBe(false)
     const direct = compileSnapshot(await repository.loadSnapshot())
-    const contexts = [{}, { environment: 'production' }, { environment: 'staging' }, { now: new Date('2031-01-01T00:00:00Z') }, { now: 0 }]
+    const contexts = [
+      {},
+      { environment: 'production' },
+      { environment: 'staging' },
+      { now: new Date('2031-01-01T00:00:00Z') },
+      { now: 0 },
+    ]
     for (const key of ['f', 'later']) {
       for (const context of contexts) {
         expect(client.getBooleanDetails(key, false, context)).toEqual(direct.evaluate(key, 'boolean', false, context))
@@ -479,7 +514,12 @@ describe('FlagClient outage and recovery (own redis-server)', () => {
     const namespace = randomNamespace()
     const store = await createStore(server.url, { namespace })
     const errors: Error[] = []
-    const client = new FlagClient({ repository: new StoreFlagRepository(store), pollInterval: 100, readyTimeout: 500, onError: (e) => errors.push(e) })
+    const client = new FlagClient({
+      repository: new StoreFlagRepository(store),
+      pollInterval: 100,
+      readyTimeout: 500,
+      onError: (e) => errors.push(e),
+    })
     const started = Date.now()
     await expect(client.ready()).rejects.toMatchObject({ name: 'FlagstoneError', code: 'STORE_UNAVAILABLE' })
     expect(Date.now() - started).toBeGreaterThanOrEqual(450)

@@ -43,7 +43,11 @@ function fullFlag(): FeatureFlag {
           { attribute: 'appVersion', operator: 'semver_gte', value: '2.0.0' },
         ],
       }),
-      makeRule('staff', { priority: 2, serveValue: 'modern', conditions: [{ attribute: 'email', operator: 'matches', value: '@acme\\.com$' }] }),
+      makeRule('staff', {
+        priority: 2,
+        serveValue: 'modern',
+        conditions: [{ attribute: 'email', operator: 'matches', value: '@acme\\.com$' }],
+      }),
     ],
     variants: [
       { key: 'a', name: 'A', value: 'classic', weight: 50 },
@@ -96,13 +100,30 @@ describe('codec round trips', () => {
   })
 
   it('round-trips overrides, segments, environments and environment flags', () => {
-    const override: FlagOverride = { flagKey: 'f', entityType: 'user', entityId: 'u-1', enabled: true, expiresAt: new Date('2030-01-01T00:00:00Z') }
+    const override: FlagOverride = {
+      flagKey: 'f',
+      entityType: 'user',
+      entityId: 'u-1',
+      enabled: true,
+      expiresAt: new Date('2030-01-01T00:00:00Z'),
+    }
     expect(decodeOverride(encodeOverride(override, makeFlag({ key: 'f' })), 'k')).toEqual(override)
-    const segment: Segment = { key: 'staff', name: 'Staff', parent: 'everyone', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@acme.com' }] }
+    const segment: Segment = {
+      key: 'staff',
+      name: 'Staff',
+      parent: 'everyone',
+      conditions: [{ attribute: 'email', operator: 'ends_with', value: '@acme.com' }],
+    }
     expect(decodeSegment(encodeSegment(segment), 'k')).toEqual(segment)
     const environment = { slug: 'staging', name: 'Staging', parent: 'production', settings: { protected: false, region: 'eu' } }
     expect(decodeEnvironment(encodeEnvironment(environment), 'k')).toEqual(environment)
-    const environmentFlag = { environment: 'staging', flagKey: 'f', enabled: true, percentage: 10, rules: [makeRule('r', { priority: 0 })] }
+    const environmentFlag = {
+      environment: 'staging',
+      flagKey: 'f',
+      enabled: true,
+      percentage: 10,
+      rules: [makeRule('r', { priority: 0 })],
+    }
     expect(decodeEnvironmentFlag(encodeEnvironmentFlag(environmentFlag, 'boolean'), 'k')).toEqual(environmentFlag)
     expect(decodeDocument('flag', encodeDocument('flag', fullFlag()), 'k')).toEqual(fullFlag())
   })
@@ -161,7 +182,11 @@ const MUTATIONS: Mutation[] = [
   ['weekday 8', set(['timeSchedules', 0, 'daysOfWeek'], [1, 8]), 'timeSchedules[0].daysOfWeek[1]'],
   ['duplicate weekday', set(['timeSchedules', 0, 'daysOfWeek'], [1, 1]), 'timeSchedules[0].daysOfWeek[1]'],
   ['day of month 32', set(['timeSchedules', 0, 'daysOfMonth'], [32]), 'timeSchedules[0].daysOfMonth[0]'],
-  ['validUntil before validFrom', set(['timeSchedules', 0, 'validUntil'], new Date('2024-01-01T00:00:00Z')), 'timeSchedules[0].validUntil'],
+  [
+    'validUntil before validFrom',
+    set(['timeSchedules', 0, 'validUntil'], new Date('2024-01-01T00:00:00Z')),
+    'timeSchedules[0].validUntil',
+  ],
   ['duplicate rule id', set(['rules', 1, 'id'], 'nordics'), 'rules[1].id'],
   ['duplicate variant key', set(['variants', 1, 'key'], 'a'), 'variants[1].key'],
   ['setValue of the wrong type', set(['scheduledChanges', 0, 'value'], 3), 'scheduledChanges[0].value'],
@@ -170,11 +195,30 @@ const MUTATIONS: Mutation[] = [
   ['phase above 100', set(['rolloutPhases', 0, 'percentage'], 101), 'rolloutPhases[0].percentage'],
   ['name too long', set(['name'], 'n'.repeat(257)), 'name'],
   ['description too long', set(['description'], 'd'.repeat(4097)), 'description'],
-  ['too many rules', set(['rules'], Array.from({ length: 1001 }, (_, i) => makeRule(`r${i}`))), 'rules'],
-  ['metadata nested too deep', set(['metadata'], JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40))), `metadata${'.a'.repeat(32)}`],
-  ['constructor key in metadata', set(['metadata'], JSON.parse('{"constructor":{"prototype":{"polluted":true}}}')), 'metadata.constructor'],
+  [
+    'too many rules',
+    set(
+      ['rules'],
+      Array.from({ length: 1001 }, (_, i) => makeRule(`r${i}`)),
+    ),
+    'rules',
+  ],
+  [
+    'metadata nested too deep',
+    set(['metadata'], JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40))),
+    `metadata${'.a'.repeat(32)}`,
+  ],
+  [
+    'constructor key in metadata',
+    set(['metadata'], JSON.parse('{"constructor":{"prototype":{"polluted":true}}}')),
+    'metadata.constructor',
+  ],
   ['__proto__ key in metadata', set(['metadata'], JSON.parse('{"ok":1,"__proto__":{"polluted":true}}')), 'metadata.__proto__'],
-  ['prototype key deep in a json value', set(['metadata'], { a: [{ b: JSON.parse('{"prototype":1}') }] }), 'metadata.a[0].b.prototype'],
+  [
+    'prototype key deep in a json value',
+    set(['metadata'], { a: [{ b: JSON.parse('{"prototype":1}') }] }),
+    'metadata.a[0].b.prototype',
+  ],
   ['a Map in metadata', set(['metadata'], { m: new Map() }), 'metadata.m'],
   ['a misspelt field', set(['rolloutPercentag'], 5), 'rolloutPercentag'],
   ['a misspelt rule field', set(['rules', 0, 'rolloutPercentag'], 5), 'rules[0].rolloutPercentag'],
@@ -183,14 +227,17 @@ const MUTATIONS: Mutation[] = [
 ]
 
 describe('validation rejects invalid flags, naming the field', () => {
-  it.each(MUTATIONS.map(([description, mutate, field]) => ({ description, mutate, field })))('$description → $field', ({ mutate, field }) => {
-    const flag = structuredClone(fullFlag()) as unknown as Record<string, unknown>
-    mutate(flag)
-    const error = invalid(() => encodeFlag(flag as unknown as FeatureFlag))
-    expect(error.code).toBe('INVALID_ARGUMENT')
-    expect(error.details?.field).toBe(field)
-    expect(error.message.startsWith(`${field}:`)).toBe(true)
-  })
+  it.each(MUTATIONS.map(([description, mutate, field]) => ({ description, mutate, field })))(
+    '$description → $field',
+    ({ mutate, field }) => {
+      const flag = structuredClone(fullFlag()) as unknown as Record<string, unknown>
+      mutate(flag)
+      const error = invalid(() => encodeFlag(flag as unknown as FeatureFlag))
+      expect(error.code).toBe('INVALID_ARGUMENT')
+      expect(error.details?.field).toBe(field)
+      expect(error.message.startsWith(`${field}:`)).toBe(true)
+    },
+  )
 
   it('rejects a __proto__ key on the document itself', () => {
     // JSON.parse makes "__proto__" an own key, as a request body would.
@@ -203,7 +250,12 @@ describe('validation rejects invalid flags, naming the field', () => {
   it('checks boolean flags: value fields may only repeat the enabled field', () => {
     const flag = makeFlag({ key: 'b', defaultEnabled: true, defaultValue: false })
     expect(invalid(() => encodeFlag(flag)).details?.field).toBe('defaultValue')
-    const ok = makeFlag({ key: 'b', defaultEnabled: true, defaultValue: true, rules: [makeRule('r', { serveEnabled: false, serveValue: false })] })
+    const ok = makeFlag({
+      key: 'b',
+      defaultEnabled: true,
+      defaultValue: true,
+      rules: [makeRule('r', { serveEnabled: false, serveValue: false })],
+    })
     expect(() => encodeFlag(ok)).not.toThrow()
     const bad = makeFlag({ key: 'b', rules: [makeRule('r', { serveEnabled: true, serveValue: 'yes' })] })
     expect(invalid(() => encodeFlag(bad)).details?.field).toBe('rules[0].serveValue')
@@ -248,7 +300,12 @@ describe('cycle checks', () => {
   })
 
   it('rejects environment parent cycles', () => {
-    const env = (slug: string, parent?: string) => ({ slug, name: slug, settings: {}, ...(parent === undefined ? {} : { parent }) })
+    const env = (slug: string, parent?: string) => ({
+      slug,
+      name: slug,
+      settings: {},
+      ...(parent === undefined ? {} : { parent }),
+    })
     expect(() => checkEnvironmentCycles([env('production'), env('staging', 'production'), env('dev', 'staging')])).not.toThrow()
     expect(invalid(() => checkEnvironmentCycles([env('a', 'b'), env('b', 'a')])).message).toContain('cycle')
   })
@@ -266,7 +323,10 @@ describe('decoding corrupt bytes', () => {
     ['null', new TextEncoder().encode('null')],
     ['a valid superjson of the wrong shape', new TextEncoder().encode(superjson.stringify({ key: 'checkout', type: 'boolean' }))],
     ['an invalid flag', new TextEncoder().encode(superjson.stringify({ ...fullFlag(), type: 'float' }))],
-    ['a superjson meta path through __proto__', new TextEncoder().encode('{"json":{"a":"2020-01-01T00:00:00.000Z"},"meta":{"values":{"__proto__.x":["Date"]}}}')],
+    [
+      'a superjson meta path through __proto__',
+      new TextEncoder().encode('{"json":{"a":"2020-01-01T00:00:00.000Z"},"meta":{"values":{"__proto__.x":["Date"]}}}'),
+    ],
     ['not bytes at all', 'a string'],
   ]
 
@@ -285,7 +345,9 @@ describe('decoding corrupt bytes', () => {
   })
 
   it('names the bad field of a stored document that fails validation', () => {
-    const bytes = new TextEncoder().encode(superjson.stringify({ ...fullFlag(), rules: [{ ...fullFlag().rules[0], rolloutPercentage: 400 }] }))
+    const bytes = new TextEncoder().encode(
+      superjson.stringify({ ...fullFlag(), rules: [{ ...fullFlag().rules[0], rolloutPercentage: 400 }] }),
+    )
     const error = invalid(() => decodeFlag(bytes, KEY))
     expect(error.code).toBe('CORRUPT_VALUE')
     expect(error.message).toContain('rules[0].rolloutPercentage')

@@ -25,7 +25,12 @@ const env = (slug: string, parent?: string, settings: Environment['settings'] = 
 })
 
 // The pipeline: development is the root, staging inherits from it, production from staging.
-const ENVIRONMENTS: Environment[] = [env('development'), env('staging', 'development'), env('production', 'staging', { protected: true }), env('preview', 'development')]
+const ENVIRONMENTS: Environment[] = [
+  env('development'),
+  env('staging', 'development'),
+  env('production', 'staging', { protected: true }),
+  env('preview', 'development'),
+]
 
 const nordics = makeRule('nordics', { conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }] })
 const staff = makeRule('staff', { conditions: [{ attribute: 'email', operator: 'ends_with', value: '@acme.com' }] })
@@ -34,7 +39,13 @@ const staff = makeRule('staff', { conditions: [{ attribute: 'email', operator: '
 const checkout = makeFlag({ key: 'checkout', status: 'inactive', defaultEnabled: false, rules: [staff] })
 
 const SETTINGS: EnvironmentFlag[] = [
-  { environment: 'development', flagKey: 'checkout', enabled: true, rules: [staff, nordics], variants: [{ key: 'on', value: true, weight: 1 }] },
+  {
+    environment: 'development',
+    flagKey: 'checkout',
+    enabled: true,
+    rules: [staff, nordics],
+    variants: [{ key: 'on', value: true, weight: 1 }],
+  },
   { environment: 'staging', flagKey: 'checkout', percentage: 50, rules: [nordics] },
   { environment: 'production', flagKey: 'checkout', percentage: 10 },
 ]
@@ -67,7 +78,12 @@ describe('resolveChain: where each value comes from', () => {
 
   it('staging and development', () => {
     const staging = resolveChain(ENVIRONMENTS, SETTINGS, 'checkout', 'staging')
-    expect([staging.enabled.source, staging.percentage.source, staging.rules.source, staging.variants.source]).toEqual(['development', 'staging', 'staging', 'development'])
+    expect([staging.enabled.source, staging.percentage.source, staging.rules.source, staging.variants.source]).toEqual([
+      'development',
+      'staging',
+      'staging',
+      'development',
+    ])
     const development = resolveChain(ENVIRONMENTS, SETTINGS, 'checkout', 'development')
     expect(development.chain).toEqual(['development'])
     expect(development.percentage).toEqual({ value: undefined, source: 'flag' })
@@ -80,19 +96,44 @@ describe('resolveChain: where each value comes from', () => {
     expect(r.variants).toEqual({ value: [], source: 'flag' })
     expect(r.percentage).toEqual({ value: undefined, source: 'flag' })
     // The base values are the flag's at `now`, schedules applied.
-    const scheduled = makeFlag({ key: 'checkout', status: 'inactive', scheduledChanges: [{ id: 'go', at: new Date(NOW), change: 'enable' }], rolloutPhases: [{ at: new Date(NOW), percentage: 25 }] })
-    expect(resolveChain(ENVIRONMENTS, [], 'checkout', 'production', { flag: scheduled, now: NOW - 1 })).toMatchObject({ enabled: { value: false }, percentage: { value: 0 } })
-    expect(resolveChain(ENVIRONMENTS, [], 'checkout', 'production', { flag: scheduled, now: NOW })).toMatchObject({ enabled: { value: true }, percentage: { value: 25 } })
+    const scheduled = makeFlag({
+      key: 'checkout',
+      status: 'inactive',
+      scheduledChanges: [{ id: 'go', at: new Date(NOW), change: 'enable' }],
+      rolloutPhases: [{ at: new Date(NOW), percentage: 25 }],
+    })
+    expect(resolveChain(ENVIRONMENTS, [], 'checkout', 'production', { flag: scheduled, now: NOW - 1 })).toMatchObject({
+      enabled: { value: false },
+      percentage: { value: 0 },
+    })
+    expect(resolveChain(ENVIRONMENTS, [], 'checkout', 'production', { flag: scheduled, now: NOW })).toMatchObject({
+      enabled: { value: true },
+      percentage: { value: 25 },
+    })
   })
 
   it('an unknown environment resolves everything from the flag; settings for unknown environments are ignored', () => {
-    const r = resolveChain(ENVIRONMENTS, [...SETTINGS, { environment: 'ghost', flagKey: 'checkout', enabled: true }], 'checkout', 'ghost')
-    expect(r).toMatchObject({ known: false, chain: [], enabled: { source: 'flag' }, percentage: { source: 'flag' }, rules: { source: 'flag' }, variants: { source: 'flag' } })
+    const r = resolveChain(
+      ENVIRONMENTS,
+      [...SETTINGS, { environment: 'ghost', flagKey: 'checkout', enabled: true }],
+      'checkout',
+      'ghost',
+    )
+    expect(r).toMatchObject({
+      known: false,
+      chain: [],
+      enabled: { source: 'flag' },
+      percentage: { source: 'flag' },
+      rules: { source: 'flag' },
+      variants: { source: 'flag' },
+    })
   })
 
   it('accepts maps as the snapshot holds them', () => {
     const snapshot = compileSnapshot(snapshotInput())
-    expect(resolveChain(snapshot.environments, snapshot.environmentFlags, 'checkout', 'production')).toEqual(resolveChain(ENVIRONMENTS, SETTINGS, 'checkout', 'production'))
+    expect(resolveChain(snapshot.environments, snapshot.environmentFlags, 'checkout', 'production')).toEqual(
+      resolveChain(ENVIRONMENTS, SETTINGS, 'checkout', 'production'),
+    )
   })
 
   it('a cycle or a dangling parent that reached a snapshot ends the walk instead of looping', () => {
@@ -106,25 +147,73 @@ describe('evaluation for context.environment (step 3)', () => {
   type Row = [name: string, context: EvaluationContext, expected: { value: FlagValue; reason: Reason; variant?: string }]
   const rows: Row[] = [
     ['no environment: the base flag (inactive)', { country: 'NO', targetingKey: in10 }, { value: false, reason: 'DISABLED' }],
-    ['an unknown environment: the base flag', { environment: 'qa-7', country: 'NO', targetingKey: in10 }, { value: false, reason: 'DISABLED' }],
-    ['development: enabled, its own rules (staff + nordics)', { environment: 'development', attributes: { email: 'a@acme.com' } }, { value: true, reason: 'TARGETING_MATCH', variant: 'staff' }],
-    ['development: no rule matches → its variants', { environment: 'development', country: 'DK', targetingKey: 'x' }, { value: true, reason: 'SPLIT', variant: 'on' }],
-    ['staging: enabled from development, rules from staging (no staff rule)', { environment: 'staging', attributes: { email: 'a@acme.com' }, targetingKey: in10 }, { value: true, reason: 'SPLIT', variant: 'on' }],
-    ['staging: the nordics rule, inside its 50%', { environment: 'staging', country: 'NO', targetingKey: in50not10 }, { value: true, reason: 'TARGETING_MATCH', variant: 'nordics' }],
-    ['staging: outside its 50% → off, DISABLED', { environment: 'staging', country: 'NO', targetingKey: out50 }, { value: false, reason: 'DISABLED' }],
-    ['production: inside its 10%, rules from staging', { environment: 'production', country: 'SE', targetingKey: in10 }, { value: true, reason: 'TARGETING_MATCH', variant: 'nordics' }],
-    ['production: in staging’s 50% but not production’s 10% → DISABLED', { environment: 'production', country: 'SE', targetingKey: in50not10 }, { value: false, reason: 'DISABLED' }],
-    ['production: no targeting key is outside a partial percentage', { environment: 'production', country: 'SE' }, { value: false, reason: 'DISABLED' }],
-    ['preview (child of development, sets nothing): development’s values', { environment: 'preview', attributes: { email: 'a@acme.com' } }, { value: true, reason: 'TARGETING_MATCH', variant: 'staff' }],
+    [
+      'an unknown environment: the base flag',
+      { environment: 'qa-7', country: 'NO', targetingKey: in10 },
+      { value: false, reason: 'DISABLED' },
+    ],
+    [
+      'development: enabled, its own rules (staff + nordics)',
+      { environment: 'development', attributes: { email: 'a@acme.com' } },
+      { value: true, reason: 'TARGETING_MATCH', variant: 'staff' },
+    ],
+    [
+      'development: no rule matches → its variants',
+      { environment: 'development', country: 'DK', targetingKey: 'x' },
+      { value: true, reason: 'SPLIT', variant: 'on' },
+    ],
+    [
+      'staging: enabled from development, rules from staging (no staff rule)',
+      { environment: 'staging', attributes: { email: 'a@acme.com' }, targetingKey: in10 },
+      { value: true, reason: 'SPLIT', variant: 'on' },
+    ],
+    [
+      'staging: the nordics rule, inside its 50%',
+      { environment: 'staging', country: 'NO', targetingKey: in50not10 },
+      { value: true, reason: 'TARGETING_MATCH', variant: 'nordics' },
+    ],
+    [
+      'staging: outside its 50% → off, DISABLED',
+      { environment: 'staging', country: 'NO', targetingKey: out50 },
+      { value: false, reason: 'DISABLED' },
+    ],
+    [
+      'production: inside its 10%, rules from staging',
+      { environment: 'production', country: 'SE', targetingKey: in10 },
+      { value: true, reason: 'TARGETING_MATCH', variant: 'nordics' },
+    ],
+    [
+      'production: in staging’s 50% but not production’s 10% → DISABLED',
+      { environment: 'production', country: 'SE', targetingKey: in50not10 },
+      { value: false, reason: 'DISABLED' },
+    ],
+    [
+      'production: no targeting key is outside a partial percentage',
+      { environment: 'production', country: 'SE' },
+      { value: false, reason: 'DISABLED' },
+    ],
+    [
+      'preview (child of development, sets nothing): development’s values',
+      { environment: 'preview', attributes: { email: 'a@acme.com' } },
+      { value: true, reason: 'TARGETING_MATCH', variant: 'staff' },
+    ],
   ]
   it.each(rows)('%s', (_name, context, expected) => {
     const r = snapshot.evaluate('checkout', 'boolean', false, context, NOW)
-    expect({ value: r.value, reason: r.reason, variant: r.variant, errorCode: r.errorCode }).toEqual({ variant: undefined, errorCode: undefined, ...expected })
+    expect({ value: r.value, reason: r.reason, variant: r.variant, errorCode: r.errorCode }).toEqual({
+      variant: undefined,
+      errorCode: undefined,
+      ...expected,
+    })
   })
 
   it('a 10% production percentage admits 10% ± 1% of 100,000 keys', () => {
     const flag = makeFlag({ key: 'rollout', defaultEnabled: true })
-    const snap = compileSnapshot({ flags: [flag], environments: ENVIRONMENTS, environmentFlags: [{ environment: 'production', flagKey: 'rollout', percentage: 10 }] })
+    const snap = compileSnapshot({
+      flags: [flag],
+      environments: ENVIRONMENTS,
+      environmentFlags: [{ environment: 'production', flagKey: 'rollout', percentage: 10 }],
+    })
     let production = 0
     let staging = 0
     for (let i = 0; i < 100_000; i++) {
@@ -166,15 +255,31 @@ describe('evaluation for context.environment (step 3)', () => {
       environments: ENVIRONMENTS,
       environmentFlags: [{ environment: 'staging', flagKey: 'f', enabled: false }],
     })
-    expect(snap.evaluate('f', 'boolean', true, { environment: 'staging', userId: 'qa' }, NOW)).toMatchObject({ value: false, reason: 'DISABLED' })
-    expect(snap.evaluate('f', 'boolean', true, { environment: 'production' }, NOW)).toMatchObject({ value: false, reason: 'DISABLED' })
-    expect(snap.evaluate('f', 'boolean', false, { environment: 'development' }, NOW)).toMatchObject({ value: true, reason: 'STATIC' })
+    expect(snap.evaluate('f', 'boolean', true, { environment: 'staging', userId: 'qa' }, NOW)).toMatchObject({
+      value: false,
+      reason: 'DISABLED',
+    })
+    expect(snap.evaluate('f', 'boolean', true, { environment: 'production' }, NOW)).toMatchObject({
+      value: false,
+      reason: 'DISABLED',
+    })
+    expect(snap.evaluate('f', 'boolean', false, { environment: 'development' }, NOW)).toMatchObject({
+      value: true,
+      reason: 'STATIC',
+    })
     expect(snap.evaluate('f', 'boolean', false, {}, NOW)).toMatchObject({ value: true, reason: 'STATIC' })
   })
 
   it('an archived flag stays archived in an environment that says enabled: true', () => {
-    const snap = compileSnapshot({ flags: [makeFlag({ key: 'f', status: 'archived', defaultEnabled: true })], environments: ENVIRONMENTS, environmentFlags: [{ environment: 'development', flagKey: 'f', enabled: true }] })
-    expect(snap.evaluate('f', 'boolean', true, { environment: 'development' }, NOW)).toMatchObject({ value: false, reason: 'DISABLED' })
+    const snap = compileSnapshot({
+      flags: [makeFlag({ key: 'f', status: 'archived', defaultEnabled: true })],
+      environments: ENVIRONMENTS,
+      environmentFlags: [{ environment: 'development', flagKey: 'f', enabled: true }],
+    })
+    expect(snap.evaluate('f', 'boolean', true, { environment: 'development' }, NOW)).toMatchObject({
+      value: false,
+      reason: 'DISABLED',
+    })
   })
 
   it('environment rules are checked against the flag’s type: a bad one is a PARSE_ERROR in that environment only', () => {
@@ -184,7 +289,11 @@ describe('evaluation for context.environment (step 3)', () => {
       environments: ENVIRONMENTS,
       environmentFlags: [{ environment: 'staging', flagKey: 'n', rules: [makeRule('r', { serveValue: 'abc' })] }],
     })
-    expect(snap.evaluate('n', 'number', 0, { environment: 'production' }, NOW)).toMatchObject({ value: 0, reason: 'ERROR', errorCode: 'PARSE_ERROR' })
+    expect(snap.evaluate('n', 'number', 0, { environment: 'production' }, NOW)).toMatchObject({
+      value: 0,
+      reason: 'ERROR',
+      errorCode: 'PARSE_ERROR',
+    })
     expect(snap.evaluate('n', 'number', 0, { environment: 'development' }, NOW)).toMatchObject({ value: 1, reason: 'STATIC' })
   })
 
@@ -194,19 +303,32 @@ describe('evaluation for context.environment (step 3)', () => {
       environments: ENVIRONMENTS,
       environmentFlags: [{ environment: 'staging', flagKey: 'f', enabled: 'nope' } as unknown as EnvironmentFlag],
     })
-    expect(snap.evaluate('f', 'boolean', false, { environment: 'production' }, NOW)).toMatchObject({ reason: 'ERROR', errorCode: 'PARSE_ERROR' })
+    expect(snap.evaluate('f', 'boolean', false, { environment: 'production' }, NOW)).toMatchObject({
+      reason: 'ERROR',
+      errorCode: 'PARSE_ERROR',
+    })
     expect(snap.evaluate('f', 'boolean', false, { environment: 'production' }, NOW).errorMessage).toContain('staging')
-    expect(snap.evaluate('f', 'boolean', false, { environment: 'development' }, NOW)).toMatchObject({ value: true, reason: 'STATIC' })
+    expect(snap.evaluate('f', 'boolean', false, { environment: 'development' }, NOW)).toMatchObject({
+      value: true,
+      reason: 'STATIC',
+    })
     expect(snap.evaluate('f', 'boolean', false, {}, NOW)).toMatchObject({ value: true, reason: 'STATIC' })
   })
 
   it('a non-string environment in the context is INVALID_CONTEXT, never a throw', () => {
     const snap = compileSnapshot(snapshotInput())
-    expect(snap.evaluate('checkout', 'boolean', false, { environment: 42 as unknown as string }, NOW)).toMatchObject({ reason: 'ERROR', errorCode: 'INVALID_CONTEXT' })
+    expect(snap.evaluate('checkout', 'boolean', false, { environment: 42 as unknown as string }, NOW)).toMatchObject({
+      reason: 'ERROR',
+      errorCode: 'INVALID_CONTEXT',
+    })
   })
 
   it('memoised per (flag, environment): repeated evaluations share the compiled result', () => {
-    const snap = compileSnapshot({ flags: [makeFlag({ key: 'f', defaultEnabled: true })], environments: ENVIRONMENTS, environmentFlags: [{ environment: 'staging', flagKey: 'f', enabled: false }] })
+    const snap = compileSnapshot({
+      flags: [makeFlag({ key: 'f', defaultEnabled: true })],
+      environments: ENVIRONMENTS,
+      environmentFlags: [{ environment: 'staging', flagKey: 'f', enabled: false }],
+    })
     const a = snap.evaluate('f', 'boolean', true, { environment: 'staging', targetingKey: 'a' }, NOW)
     expect(snap.evaluate('f', 'boolean', true, { environment: 'staging', targetingKey: 'b' }, NOW + HOUR)).toBe(a)
   })
@@ -217,7 +339,10 @@ describe('environments and schedules together', () => {
     key: 'launch',
     status: 'inactive',
     scheduledChanges: [{ id: 'go', at: new Date(NOW), change: 'enable' }],
-    rolloutPhases: [{ at: new Date(NOW), percentage: 20 }, { at: new Date(NOW + HOUR), percentage: 60 }],
+    rolloutPhases: [
+      { at: new Date(NOW), percentage: 20 },
+      { at: new Date(NOW + HOUR), percentage: 60 },
+    ],
   })
   const settings: EnvironmentFlag[] = [
     { environment: 'staging', flagKey: 'launch', enabled: false },
@@ -232,7 +357,8 @@ describe('environments and schedules together', () => {
       return `${String(r.value)}/${r.reason}`
     })
   }
-  const share = (f: typeof flag, now: number, environment?: string) => results(f, now, environment).filter((r) => r.startsWith('true')).length / 200
+  const share = (f: typeof flag, now: number, environment?: string) =>
+    results(f, now, environment).filter((r) => r.startsWith('true')).length / 200
 
   it('an environment’s explicit setting wins over the scheduled base; the rest follow the schedule', () => {
     // Base (and development, which sets nothing): off before, 20 % at NOW, 60 % an hour later.
@@ -251,7 +377,12 @@ describe('environments and schedules together', () => {
       const folded = foldDueChanges(flag, foldAt)?.flag ?? flag
       for (const t of [foldAt, NOW, NOW + HOUR - 1, NOW + HOUR, NOW + 2 * HOUR].filter((x) => x >= foldAt)) {
         for (const environment of [undefined, 'development', 'staging', 'production', 'unknown']) {
-          expect({ foldAt, t, environment, r: results(folded, t, environment) }).toEqual({ foldAt, t, environment, r: results(flag, t, environment) })
+          expect({ foldAt, t, environment, r: results(folded, t, environment) }).toEqual({
+            foldAt,
+            t,
+            environment,
+            r: results(flag, t, environment),
+          })
         }
       }
     }
@@ -291,8 +422,18 @@ describe('environments on write (codec)', () => {
 describe('promotion plans (pure)', () => {
   it('diffs two settings field by field', () => {
     expect(diffEnvironmentFlags(undefined, undefined)).toEqual([])
-    expect(diffEnvironmentFlags({ environment: 'a', flagKey: 'f', percentage: 10, rules: [nordics] }, { environment: 'b', flagKey: 'f', percentage: 10, rules: [structuredClone(nordics)] })).toEqual([])
-    expect(diffEnvironmentFlags({ environment: 'a', flagKey: 'f', percentage: 10 }, { environment: 'b', flagKey: 'f', enabled: true, percentage: 25 })).toEqual([
+    expect(
+      diffEnvironmentFlags(
+        { environment: 'a', flagKey: 'f', percentage: 10, rules: [nordics] },
+        { environment: 'b', flagKey: 'f', percentage: 10, rules: [structuredClone(nordics)] },
+      ),
+    ).toEqual([])
+    expect(
+      diffEnvironmentFlags(
+        { environment: 'a', flagKey: 'f', percentage: 10 },
+        { environment: 'b', flagKey: 'f', enabled: true, percentage: 25 },
+      ),
+    ).toEqual([
       { field: 'enabled', before: undefined, after: true },
       { field: 'percentage', before: 10, after: 25 },
     ])
@@ -301,7 +442,14 @@ describe('promotion plans (pure)', () => {
   it('promoting staging to production copies what staging resolves to, and production then evaluates as staging did', () => {
     const plan = planPromotion(ENVIRONMENTS, SETTINGS, 'checkout', 'staging', 'production')
     expect(plan.before).toEqual(SETTINGS[2])
-    expect(plan.after).toEqual({ environment: 'production', flagKey: 'checkout', enabled: true, percentage: 50, rules: [nordics], variants: [{ key: 'on', value: true, weight: 1 }] })
+    expect(plan.after).toEqual({
+      environment: 'production',
+      flagKey: 'checkout',
+      enabled: true,
+      percentage: 50,
+      rules: [nordics],
+      variants: [{ key: 'on', value: true, weight: 1 }],
+    })
     expect(plan.changes.map((c) => c.field)).toEqual(['enabled', 'percentage', 'rules', 'variants'])
     const promoted = [...SETTINGS.slice(0, 2), plan.after!]
     const before = compileSnapshot(snapshotInput())

@@ -117,8 +117,12 @@ describe('operators', () => {
     expect(evaluateCondition(condition, { country: 'NO', attributes: { country: 'SE' } })).toBe(true)
     expect(evaluateCondition(condition, { attributes: { country: 'NO' } })).toBe(true)
     expect(evaluateCondition(condition, { country: 'SE', attributes: { country: 'NO' } })).toBe(false)
-    expect(evaluateCondition({ attribute: 'appVersion', operator: 'semver_gte', value: '2.0.0' }, { appVersion: '2.1.0' })).toBe(true)
-    expect(evaluateCondition({ attribute: 'ipAddress', operator: 'in_cidr', value: '10.0.0.0/8' }, { ipAddress: '10.9.9.9' })).toBe(true)
+    expect(evaluateCondition({ attribute: 'appVersion', operator: 'semver_gte', value: '2.0.0' }, { appVersion: '2.1.0' })).toBe(
+      true,
+    )
+    expect(
+      evaluateCondition({ attribute: 'ipAddress', operator: 'in_cidr', value: '10.0.0.0/8' }, { ipAddress: '10.9.9.9' }),
+    ).toBe(true)
   })
 
   it('reads own attributes only, never the prototype chain', () => {
@@ -171,10 +175,18 @@ describe('operators', () => {
 
 describe('segment operators', () => {
   const segments = new Map<string, Segment>([
-    ['employees', { key: 'employees', name: 'Employees', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@acme.com' }] }],
+    [
+      'employees',
+      { key: 'employees', name: 'Employees', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@acme.com' }] },
+    ],
     [
       'nordic-employees',
-      { key: 'nordic-employees', name: 'Nordic', parent: 'employees', conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }] },
+      {
+        key: 'nordic-employees',
+        name: 'Nordic',
+        parent: 'employees',
+        conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }],
+      },
     ],
     [
       'beta-or-staff',

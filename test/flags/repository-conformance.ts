@@ -108,7 +108,10 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       const bad: Array<[unknown, string]> = [
         [{ ...input('ok'), key: '1bad' }, 'key'],
         [{ ...input('ok'), type: 'number', defaultValue: 'abc' }, 'defaultValue'],
-        [{ ...input('ok'), rules: [makeRule('r', { conditions: [{ attribute: 'x', operator: 'almost', value: 1 }] })] }, 'rules[0].conditions[0].operator'],
+        [
+          { ...input('ok'), rules: [makeRule('r', { conditions: [{ attribute: 'x', operator: 'almost', value: 1 }] })] },
+          'rules[0].conditions[0].operator',
+        ],
         [{ ...input('ok'), rules: [makeRule('r', { rolloutPercentage: 101 })] }, 'rules[0].rolloutPercentage'],
         [{ ...input('ok'), variants: [{ key: 'a', value: true, weight: -1 }] }, 'variants[0].weight'],
       ]
@@ -119,7 +122,10 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       expect(await repo.listFlags()).toEqual([])
       expect(await repo.revision()).toBe(revision)
       await repo.createFlag(input('ok'))
-      await expectCode(repo.updateFlag('ok', { ...input('ok'), type: 'number', defaultValue: 'abc' } as FlagInput, 1), 'INVALID_ARGUMENT')
+      await expectCode(
+        repo.updateFlag('ok', { ...input('ok'), type: 'number', defaultValue: 'abc' } as FlagInput, 1),
+        'INVALID_ARGUMENT',
+      )
       await expectCode(repo.updateFlag('ok', input('other'), 1), 'INVALID_ARGUMENT')
       expect((await repo.getFlag('ok'))?.version).toBe(1)
     })
@@ -144,11 +150,20 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       await repo.createFlag(input('plan', { type: 'string', defaultValue: 'free' }))
       const forever: FlagOverride = { flagKey: 'beta', entityType: 'user', entityId: 'u/1:ü', enabled: true }
       await repo.setOverride(forever)
-      await repo.setOverride({ flagKey: 'beta', entityType: 'organization', entityId: 'acme', enabled: false, expiresAt: new Date(Date.now() + 300) })
+      await repo.setOverride({
+        flagKey: 'beta',
+        entityType: 'organization',
+        entityId: 'acme',
+        enabled: false,
+        expiresAt: new Date(Date.now() + 300),
+      })
       await repo.setOverride({ flagKey: 'plan', entityType: 'tenant', entityId: 't1', enabled: true, value: 'pro' })
       expect(await repo.getOverride('beta', 'user', 'u/1:ü')).toEqual(forever)
       expect((await repo.listOverrides('beta')).map((o) => o.entityId).sort()).toEqual(['acme', 'u/1:ü'])
-      await expectCode(repo.setOverride({ flagKey: 'plan', entityType: 'user', entityId: 'x', enabled: true, value: 42 }), 'INVALID_ARGUMENT')
+      await expectCode(
+        repo.setOverride({ flagKey: 'plan', entityType: 'user', entityId: 'x', enabled: true, value: 42 }),
+        'INVALID_ARGUMENT',
+      )
       await expectCode(repo.setOverride({ flagKey: 'nope', entityType: 'user', entityId: 'x', enabled: true }), 'NOT_FOUND')
       await expectCode(repo.setOverride({ ...forever, expiresAt: new Date(Date.now() - 1) }), 'INVALID_ARGUMENT')
       await sleep(500)
@@ -166,11 +181,23 @@ export function repositoryConformance(backend: RepositoryBackend): void {
 
     it('keeps segments, nested, and rejects cycles, missing parents and deleting a parent', async () => {
       const { repo } = fresh()
-      await repo.createSegment({ key: 'staff', name: 'Staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] })
-      await repo.createSegment({ key: 'staff-eu', name: 'Staff EU', parent: 'staff', conditions: [{ attribute: 'country', operator: 'in', value: ['DE', 'FR'] }] })
+      await repo.createSegment({
+        key: 'staff',
+        name: 'Staff',
+        conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }],
+      })
+      await repo.createSegment({
+        key: 'staff-eu',
+        name: 'Staff EU',
+        parent: 'staff',
+        conditions: [{ attribute: 'country', operator: 'in', value: ['DE', 'FR'] }],
+      })
       await expectCode(repo.createSegment({ key: 'staff', name: 'again', conditions: [] }), 'CONFLICT')
       await expectCode(repo.createSegment({ key: 'orphan', name: 'x', parent: 'nobody', conditions: [] }), 'INVALID_ARGUMENT')
-      const cycle = await expectCode(repo.updateSegment({ key: 'staff', name: 'Staff', parent: 'staff-eu', conditions: [] }), 'INVALID_ARGUMENT')
+      const cycle = await expectCode(
+        repo.updateSegment({ key: 'staff', name: 'Staff', parent: 'staff-eu', conditions: [] }),
+        'INVALID_ARGUMENT',
+      )
       expect(cycle.toLowerCase()).toContain('cycle')
       await expectCode(repo.deleteSegment('staff'), 'CONFLICT')
       expect((await repo.listSegments()).map((s) => s.key)).toEqual(['staff', 'staff-eu'])
@@ -187,10 +214,18 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       await repo.createFlag(input('theme', { type: 'string', defaultValue: 'light' }))
       await repo.createEnvironment({ slug: 'development', name: 'Development', settings: {} })
       await repo.createEnvironment({ slug: 'staging', name: 'Staging', parent: 'development', settings: {} })
-      await repo.createEnvironment({ slug: 'production', name: 'Production', parent: 'staging', settings: { protected: true, region: 'eu' } })
+      await repo.createEnvironment({
+        slug: 'production',
+        name: 'Production',
+        parent: 'staging',
+        settings: { protected: true, region: 'eu' },
+      })
       await expectCode(repo.createEnvironment({ slug: 'staging', name: 'again', settings: {} }), 'CONFLICT')
       await expectCode(repo.createEnvironment({ slug: 'qa', name: 'QA', parent: 'nowhere', settings: {} }), 'INVALID_ARGUMENT')
-      const cycle = await expectCode(repo.updateEnvironment({ slug: 'development', name: 'Dev', parent: 'production', settings: {} }), 'INVALID_ARGUMENT')
+      const cycle = await expectCode(
+        repo.updateEnvironment({ slug: 'development', name: 'Dev', parent: 'production', settings: {} }),
+        'INVALID_ARGUMENT',
+      )
       expect(cycle).toContain('cycle')
       await expectCode(repo.updateEnvironment({ slug: 'ghost', name: 'x', settings: {} }), 'NOT_FOUND')
       expect((await repo.listEnvironments()).map((e) => e.slug)).toEqual(['development', 'production', 'staging'])
@@ -198,11 +233,22 @@ export function repositoryConformance(backend: RepositoryBackend): void {
 
       await repo.setEnvironmentFlag({ environment: 'development', flagKey: 'checkout', enabled: true, percentage: 100 })
       await repo.setEnvironmentFlag({ environment: 'production', flagKey: 'checkout', percentage: 10 })
-      await repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'theme', variants: [{ key: 'dark', value: 'dark', weight: 1 }] })
-      await expectCode(repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'theme', variants: [{ key: 'n', value: 7, weight: 1 }] }), 'INVALID_ARGUMENT')
+      await repo.setEnvironmentFlag({
+        environment: 'staging',
+        flagKey: 'theme',
+        variants: [{ key: 'dark', value: 'dark', weight: 1 }],
+      })
+      await expectCode(
+        repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'theme', variants: [{ key: 'n', value: 7, weight: 1 }] }),
+        'INVALID_ARGUMENT',
+      )
       await expectCode(repo.setEnvironmentFlag({ environment: 'nowhere', flagKey: 'checkout', enabled: true }), 'NOT_FOUND')
       await expectCode(repo.setEnvironmentFlag({ environment: 'staging', flagKey: 'missing', enabled: true }), 'NOT_FOUND')
-      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({ environment: 'production', flagKey: 'checkout', percentage: 10 })
+      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({
+        environment: 'production',
+        flagKey: 'checkout',
+        percentage: 10,
+      })
       expect((await repo.listEnvironmentFlags('checkout')).map((s) => s.environment)).toEqual(['development', 'production'])
       expect(await repo.listEnvironmentFlags()).toHaveLength(3)
       const snapshot = await repo.loadSnapshot()
@@ -239,7 +285,12 @@ export function repositoryConformance(backend: RepositoryBackend): void {
         { field: 'enabled', before: false, after: true }, // staging inherits enabled from development: copied too
         { field: 'percentage', before: 5, after: 50 },
       ])
-      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({ environment: 'production', flagKey: 'checkout', percentage: 5, enabled: false })
+      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({
+        environment: 'production',
+        flagKey: 'checkout',
+        percentage: 5,
+        enabled: false,
+      })
       expect(await repo.revision()).toBe(revision)
 
       const refused = await expectCode(repo.promote('checkout', 'staging', 'production'), 'FORBIDDEN')
@@ -249,7 +300,12 @@ export function repositoryConformance(backend: RepositoryBackend): void {
 
       const done = await repo.promote('all', 'staging', 'production', { confirm: true })
       expect(done.plans.map((p) => p.flagKey)).toEqual(['checkout', 'search'])
-      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({ environment: 'production', flagKey: 'checkout', enabled: true, percentage: 50 })
+      expect(await repo.getEnvironmentFlag('production', 'checkout')).toEqual({
+        environment: 'production',
+        flagKey: 'checkout',
+        enabled: true,
+        percentage: 50,
+      })
       expect((await repo.getEnvironmentFlag('production', 'search'))?.enabled).toBe(true)
       expect((await repo.promote('all', 'staging', 'production', { confirm: true })).plans).toEqual([]) // idempotent
 
@@ -259,7 +315,11 @@ export function repositoryConformance(backend: RepositoryBackend): void {
         { field: 'enabled', before: undefined, after: true },
         { field: 'percentage', before: 50, after: undefined },
       ])
-      expect(await repo.getEnvironmentFlag('staging', 'checkout')).toEqual({ environment: 'staging', flagKey: 'checkout', enabled: true })
+      expect(await repo.getEnvironmentFlag('staging', 'checkout')).toEqual({
+        environment: 'staging',
+        flagKey: 'checkout',
+        enabled: true,
+      })
       await expectCode(repo.promote('checkout', 'nowhere', 'staging'), 'NOT_FOUND')
       await expectCode(repo.promote('missing', 'development', 'staging'), 'NOT_FOUND')
       await expectCode(repo.promote('checkout', 'staging', 'staging'), 'INVALID_ARGUMENT')
@@ -286,7 +346,9 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       expect(folded?.scheduledChanges.map((c) => c.id)).toEqual(['later'])
       const after = compileSnapshot(await repo.loadSnapshot())
       for (const at of [Date.now(), Date.now() + 3_600_000, Date.now() + 7_200_000]) {
-        expect(evaluate(after, 'launch', 'boolean', false, {}, at).value).toBe(evaluate(before, 'launch', 'boolean', false, {}, at).value)
+        expect(evaluate(after, 'launch', 'boolean', false, {}, at).value).toBe(
+          evaluate(before, 'launch', 'boolean', false, {}, at).value,
+        )
       }
       expect(await repo.applyDueChanges()).toEqual({ applied: 0, flags: [] })
     })
@@ -301,8 +363,24 @@ export function repositoryConformance(backend: RepositoryBackend): void {
           timeSchedules: [
             // the Berlin spring-forward night: 01:30–03:30 local is one real hour
             { id: 'night', name: 'night', recurrence: 'daily', start: '01:30', end: '03:30', timezone: 'Europe/Berlin' },
-            { id: 'ny', name: 'ny', recurrence: 'weekly', start: '22:00', end: '02:00', daysOfWeek: [6], timezone: 'America/New_York' },
-            { id: 'cron', name: 'cron', recurrence: 'cron', cron: '*/15 9-10 * * 1-5', start: '00:00', end: '00:00', timezone: 'Asia/Tokyo' },
+            {
+              id: 'ny',
+              name: 'ny',
+              recurrence: 'weekly',
+              start: '22:00',
+              end: '02:00',
+              daysOfWeek: [6],
+              timezone: 'America/New_York',
+            },
+            {
+              id: 'cron',
+              name: 'cron',
+              recurrence: 'cron',
+              cron: '*/15 9-10 * * 1-5',
+              start: '00:00',
+              end: '00:00',
+              timezone: 'Asia/Tokyo',
+            },
           ],
           rolloutPhases: [
             { at: new Date(T), percentage: 10 },
@@ -333,7 +411,10 @@ export function repositoryConformance(backend: RepositoryBackend): void {
             const context = { targetingKey, environment }
             const a = evaluate(stored, 'windowed', 'boolean', false, context, t)
             const b = evaluate(original, 'windowed', 'boolean', false, context, t)
-            expect([a.value, a.reason], `${new Date(t).toISOString()} ${environment} ${targetingKey}`).toEqual([b.value, b.reason])
+            expect([a.value, a.reason], `${new Date(t).toISOString()} ${environment} ${targetingKey}`).toEqual([
+              b.value,
+              b.reason,
+            ])
             seen.add(`${String(a.value)} ${a.reason}`)
             compared++
           }
@@ -345,7 +426,8 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       let admitted = 0
       const during = Date.parse('2026-03-29T00:45:00Z') // inside the Berlin window (01:45 CET)
       for (let i = 0; i < 100_000; i++) {
-        if (evaluate(stored, 'windowed', 'boolean', false, { targetingKey: `key-${i}`, environment: 'production' }, during).value) admitted++
+        if (evaluate(stored, 'windowed', 'boolean', false, { targetingKey: `key-${i}`, environment: 'production' }, during).value)
+          admitted++
       }
       expect(admitted / 100_000).toBeGreaterThan(0.09)
       expect(admitted / 100_000).toBeLessThan(0.11)
@@ -402,7 +484,8 @@ export function repositoryConformance(backend: RepositoryBackend): void {
 
     if (backend.url !== undefined) {
       const url = backend.url
-      const worker = (args: string[]) => run(process.execPath, ['--import', 'tsx', SCHEDULE_WORKER, url, rootName, ...args], { timeout: 60_000 })
+      const worker = (args: string[]) =>
+        run(process.execPath, ['--import', 'tsx', SCHEDULE_WORKER, url, rootName, ...args], { timeout: 60_000 })
 
       it('two processes switch a scheduled change at the same instant, with no job running', async () => {
         const repo = new StoreFlagRepository(root.withNamespace('flags'))
@@ -418,7 +501,10 @@ export function repositoryConformance(backend: RepositoryBackend): void {
         const t = Date.now() - 60_000
         const created = await repo.createFlag(
           input('contended-fold', {
-            scheduledChanges: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, at: new Date(t + i * 1_000), change: i % 2 === 0 ? 'enable' : 'disable' }) as const),
+            scheduledChanges: Array.from(
+              { length: 6 },
+              (_, i) => ({ id: `c${i}`, at: new Date(t + i * 1_000), change: i % 2 === 0 ? 'enable' : 'disable' }) as const,
+            ),
           }),
         )
         const go = String(Date.now() + 4_000) // both workers start folding at this instant

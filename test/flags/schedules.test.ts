@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest'
 import { validateFlag, validateFlagInput } from '../../src/flags/codec.js'
 import { compileSnapshot, evaluate, type SnapshotInput } from '../../src/flags/evaluate.js'
 import { rolloutBucket } from '../../src/flags/hash.js'
-import type { EvaluationContext, FeatureFlag, FlagOverride, FlagType, FlagValue, Reason, RolloutPhase, ScheduledChange } from '../../src/flags/model.js'
+import type {
+  EvaluationContext,
+  FeatureFlag,
+  FlagOverride,
+  FlagType,
+  FlagValue,
+  Reason,
+  RolloutPhase,
+  ScheduledChange,
+} from '../../src/flags/model.js'
 import { flagAt, foldDueChanges, nextScheduleInstant, rolloutPercentageAt, scheduleInstants } from '../../src/flags/schedules.js'
 import { FlagstoneError } from '../../src/errors.js'
 import { makeFlag, makeRule } from './fixtures.js'
@@ -11,7 +20,12 @@ const T = Date.parse('2026-06-01T12:00:00Z')
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
-const change = (id: string, at: number, kind: ScheduledChange['change'], extra: Partial<ScheduledChange> = {}): ScheduledChange => ({
+const change = (
+  id: string,
+  at: number,
+  kind: ScheduledChange['change'],
+  extra: Partial<ScheduledChange> = {},
+): ScheduledChange => ({
   id,
   at: new Date(at),
   change: kind,
@@ -37,38 +51,106 @@ interface Row {
 
 const offUntilT = makeFlag({ key: 'launch', status: 'inactive', scheduledChanges: [change('go', T, 'enable')] })
 const onUntilT = makeFlag({ key: 'sunset', defaultEnabled: true, scheduledChanges: [change('stop', T, 'disable')] })
-const recolour = makeFlag({ key: 'colour', type: 'string', defaultValue: 'blue', scheduledChanges: [change('red', T, 'setValue', { value: 'red' })] })
+const recolour = makeFlag({
+  key: 'colour',
+  type: 'string',
+  defaultValue: 'blue',
+  scheduledChanges: [change('red', T, 'setValue', { value: 'red' })],
+})
 const inside = keyWithBucket('ramp', (b) => b <= 30)
 const outside = keyWithBucket('ramp', (b) => b > 30)
-const ramp = makeFlag({ key: 'ramp', defaultEnabled: true, scheduledChanges: [change('thirty', T, 'setRollout', { percentage: 30 })] })
+const ramp = makeFlag({
+  key: 'ramp',
+  defaultEnabled: true,
+  scheduledChanges: [change('thirty', T, 'setRollout', { percentage: 30 })],
+})
 
 const ROWS: Row[] = [
   // enable
   { name: 'enable at T: off at T − 1 ms', flag: offUntilT, now: T - 1, expected: { value: false, reason: 'DISABLED' } },
   { name: 'enable at T: on at T', flag: offUntilT, now: T, expected: { value: true, reason: 'STATIC' } },
   { name: 'enable at T: on long after', flag: offUntilT, now: T + 365 * DAY, expected: { value: true, reason: 'STATIC' } },
-  { name: 'enable makes an active boolean flag serve true (defaultEnabled)', flag: makeFlag({ key: 'f', scheduledChanges: [change('go', T, 'enable')] }), now: T, expected: { value: true, reason: 'STATIC' } },
+  {
+    name: 'enable makes an active boolean flag serve true (defaultEnabled)',
+    flag: makeFlag({ key: 'f', scheduledChanges: [change('go', T, 'enable')] }),
+    now: T,
+    expected: { value: true, reason: 'STATIC' },
+  },
   {
     name: 'enable keeps rules: a rule serving false still matches',
-    flag: makeFlag({ key: 'f', status: 'inactive', rules: [makeRule('no-bots', { serveEnabled: false, conditions: [{ attribute: 'userAgent', operator: 'contains', value: 'bot' }] })], scheduledChanges: [change('go', T, 'enable')] }),
+    flag: makeFlag({
+      key: 'f',
+      status: 'inactive',
+      rules: [
+        makeRule('no-bots', {
+          serveEnabled: false,
+          conditions: [{ attribute: 'userAgent', operator: 'contains', value: 'bot' }],
+        }),
+      ],
+      scheduledChanges: [change('go', T, 'enable')],
+    }),
     now: T,
     context: { userAgent: 'googlebot' },
     expected: { value: false, reason: 'TARGETING_MATCH', variant: 'no-bots' },
   },
-  { name: 'enable on a string flag: active, serving its value', flag: makeFlag({ key: 'f', type: 'string', defaultValue: 'on-value', status: 'inactive', scheduledChanges: [change('go', T, 'enable')] }), now: T, expected: { value: 'on-value', reason: 'STATIC' } },
-  { name: 'an archived flag stays archived', flag: makeFlag({ key: 'f', status: 'archived', scheduledChanges: [change('go', T, 'enable')] }), now: T, expected: { value: false, reason: 'DISABLED' } },
+  {
+    name: 'enable on a string flag: active, serving its value',
+    flag: makeFlag({
+      key: 'f',
+      type: 'string',
+      defaultValue: 'on-value',
+      status: 'inactive',
+      scheduledChanges: [change('go', T, 'enable')],
+    }),
+    now: T,
+    expected: { value: 'on-value', reason: 'STATIC' },
+  },
+  {
+    name: 'an archived flag stays archived',
+    flag: makeFlag({ key: 'f', status: 'archived', scheduledChanges: [change('go', T, 'enable')] }),
+    now: T,
+    expected: { value: false, reason: 'DISABLED' },
+  },
   // disable
   { name: 'disable at T: on at T − 1 ms', flag: onUntilT, now: T - 1, expected: { value: true, reason: 'STATIC' } },
   { name: 'disable at T: off at T, reason DISABLED', flag: onUntilT, now: T, expected: { value: false, reason: 'DISABLED' } },
   // setValue
   { name: 'setValue at T: old value at T − 1 ms', flag: recolour, now: T - 1, expected: { value: 'blue', reason: 'STATIC' } },
   { name: 'setValue at T: new value at T', flag: recolour, now: T, expected: { value: 'red', reason: 'STATIC' } },
-  { name: 'setValue on a boolean flag sets defaultEnabled', flag: makeFlag({ key: 'f', scheduledChanges: [change('v', T, 'setValue', { value: true })] }), now: T, expected: { value: true, reason: 'STATIC' } },
+  {
+    name: 'setValue on a boolean flag sets defaultEnabled',
+    flag: makeFlag({ key: 'f', scheduledChanges: [change('v', T, 'setValue', { value: true })] }),
+    now: T,
+    expected: { value: true, reason: 'STATIC' },
+  },
   // setRollout: a gate
-  { name: 'setRollout 30: before T everyone is in', flag: ramp, now: T - 1, context: { targetingKey: outside }, expected: { value: true, reason: 'STATIC' } },
-  { name: 'setRollout 30: at T a key in the first 30 buckets is in', flag: ramp, now: T, context: { targetingKey: inside }, expected: { value: true, reason: 'STATIC' } },
-  { name: 'setRollout 30: at T a key outside gets the off value, DISABLED', flag: ramp, now: T, context: { targetingKey: outside }, expected: { value: false, reason: 'DISABLED' } },
-  { name: 'setRollout 30: no targeting key is outside a partial rollout', flag: ramp, now: T, expected: { value: false, reason: 'DISABLED' } },
+  {
+    name: 'setRollout 30: before T everyone is in',
+    flag: ramp,
+    now: T - 1,
+    context: { targetingKey: outside },
+    expected: { value: true, reason: 'STATIC' },
+  },
+  {
+    name: 'setRollout 30: at T a key in the first 30 buckets is in',
+    flag: ramp,
+    now: T,
+    context: { targetingKey: inside },
+    expected: { value: true, reason: 'STATIC' },
+  },
+  {
+    name: 'setRollout 30: at T a key outside gets the off value, DISABLED',
+    flag: ramp,
+    now: T,
+    context: { targetingKey: outside },
+    expected: { value: false, reason: 'DISABLED' },
+  },
+  {
+    name: 'setRollout 30: no targeting key is outside a partial rollout',
+    flag: ramp,
+    now: T,
+    expected: { value: false, reason: 'DISABLED' },
+  },
   {
     name: 'overrides come before the rollout gate',
     flag: ramp,
@@ -80,25 +162,43 @@ const ROWS: Row[] = [
   // order and ties
   {
     name: 'changes apply in time order whatever the document order',
-    flag: makeFlag({ key: 'f', type: 'string', defaultValue: 'a', scheduledChanges: [change('late', T + HOUR, 'setValue', { value: 'c' }), change('early', T, 'setValue', { value: 'b' })] }),
+    flag: makeFlag({
+      key: 'f',
+      type: 'string',
+      defaultValue: 'a',
+      scheduledChanges: [change('late', T + HOUR, 'setValue', { value: 'c' }), change('early', T, 'setValue', { value: 'b' })],
+    }),
     now: T + HOUR,
     expected: { value: 'c', reason: 'STATIC' },
   },
   {
     name: 'two changes at one instant: document order, the later wins',
-    flag: makeFlag({ key: 'f', type: 'string', defaultValue: 'a', scheduledChanges: [change('one', T, 'setValue', { value: 'b' }), change('two', T, 'setValue', { value: 'c' })] }),
+    flag: makeFlag({
+      key: 'f',
+      type: 'string',
+      defaultValue: 'a',
+      scheduledChanges: [change('one', T, 'setValue', { value: 'b' }), change('two', T, 'setValue', { value: 'c' })],
+    }),
     now: T,
     expected: { value: 'c', reason: 'STATIC' },
   },
   {
     name: 'disable then enable: on again',
-    flag: makeFlag({ key: 'f', defaultEnabled: true, scheduledChanges: [change('on', T + HOUR, 'enable'), change('off', T, 'disable')] }),
+    flag: makeFlag({
+      key: 'f',
+      defaultEnabled: true,
+      scheduledChanges: [change('on', T + HOUR, 'enable'), change('off', T, 'disable')],
+    }),
     now: T + HOUR,
     expected: { value: true, reason: 'STATIC' },
   },
   {
     name: 'disable then enable, between them: off',
-    flag: makeFlag({ key: 'f', defaultEnabled: true, scheduledChanges: [change('on', T + HOUR, 'enable'), change('off', T, 'disable')] }),
+    flag: makeFlag({
+      key: 'f',
+      defaultEnabled: true,
+      scheduledChanges: [change('on', T + HOUR, 'enable'), change('off', T, 'disable')],
+    }),
     now: T + HOUR - 1,
     expected: { value: false, reason: 'DISABLED' },
   },
@@ -107,8 +207,19 @@ const ROWS: Row[] = [
 describe('scheduled changes at evaluation time (table, now injected)', () => {
   it.each(ROWS.map((r) => ({ ...r, title: r.name })))('$title', (row) => {
     const snapshot = compileSnapshot({ flags: [row.flag], overrides: row.overrides ?? [] })
-    const result = evaluate(snapshot, row.flag.key, row.type ?? row.flag.type, row.defaultValue ?? 'caller-default', row.context ?? {}, row.now)
-    expect({ value: result.value, reason: result.reason, variant: result.variant, errorCode: result.errorCode }).toEqual({ variant: undefined, errorCode: undefined, ...row.expected })
+    const result = evaluate(
+      snapshot,
+      row.flag.key,
+      row.type ?? row.flag.type,
+      row.defaultValue ?? 'caller-default',
+      row.context ?? {},
+      row.now,
+    )
+    expect({ value: result.value, reason: result.reason, variant: result.variant, errorCode: result.errorCode }).toEqual({
+      variant: undefined,
+      errorCode: undefined,
+      ...row.expected,
+    })
   })
 })
 
@@ -117,10 +228,15 @@ describe('rollout phases', () => {
   const T2 = T + DAY
   const T3 = T + 2 * DAY
   const T4 = T + 3 * DAY
-  const plan = makeFlag({ key: 'new-checkout', defaultEnabled: true, rolloutPhases: [phase(T3, 50), phase(T1, 5), phase(T4, 100), phase(T2, 25)] })
+  const plan = makeFlag({
+    key: 'new-checkout',
+    defaultEnabled: true,
+    rolloutPhases: [phase(T3, 50), phase(T1, 5), phase(T4, 100), phase(T2, 25)],
+  })
   const KEYS = Array.from({ length: 20_000 }, (_, i) => `user-${i}`)
   const snapshot = compileSnapshot({ flags: [plan] })
-  const admitted = (now: number) => KEYS.filter((targetingKey) => snapshot.evaluate<boolean>('new-checkout', 'boolean', false, { targetingKey }, now).value)
+  const admitted = (now: number) =>
+    KEYS.filter((targetingKey) => snapshot.evaluate<boolean>('new-checkout', 'boolean', false, { targetingKey }, now).value)
 
   it('step at their instants: 0 before the first phase, then 5 → 25 → 50 → 100 %', () => {
     const share = (now: number) => admitted(now).length / KEYS.length
@@ -133,7 +249,11 @@ describe('rollout phases', () => {
     expect(share(T4 - 1)).toBeCloseTo(0.5, 1)
     expect(share(T4)).toBe(1)
     // Each step equals the rollout bucket rule exactly.
-    for (const [now, pct] of [[T1, 5], [T2, 25], [T3, 50]] as const) {
+    for (const [now, pct] of [
+      [T1, 5],
+      [T2, 25],
+      [T3, 50],
+    ] as const) {
       expect(admitted(now)).toEqual(KEYS.filter((k) => rolloutBucket('new-checkout', k) <= pct))
     }
   })
@@ -156,7 +276,14 @@ describe('rollout phases', () => {
   })
 
   it('a setRollout at the instant of a phase wins over it; the latest of both sets the percentage', () => {
-    const both = makeFlag({ key: 'f', rolloutPhases: [phase(T, 10), phase(T + 2 * HOUR, 60)], scheduledChanges: [change('pause', T, 'setRollout', { percentage: 1 }), change('bump', T + HOUR, 'setRollout', { percentage: 40 })] })
+    const both = makeFlag({
+      key: 'f',
+      rolloutPhases: [phase(T, 10), phase(T + 2 * HOUR, 60)],
+      scheduledChanges: [
+        change('pause', T, 'setRollout', { percentage: 1 }),
+        change('bump', T + HOUR, 'setRollout', { percentage: 40 }),
+      ],
+    })
     expect([T, T + HOUR, T + 2 * HOUR].map((t) => rolloutPercentageAt(both, t))).toEqual([1, 40, 60])
   })
 
@@ -166,7 +293,11 @@ describe('rollout phases', () => {
     const k10 = keyWithBucket('g', (b) => b <= 20)
     const k30 = keyWithBucket('g', (b) => b > 20 && b <= 50)
     const k70 = keyWithBucket('g', (b) => b > 50)
-    expect(snap.evaluate('g', 'boolean', true, { targetingKey: k10 }, T)).toMatchObject({ value: true, reason: 'TARGETING_MATCH', variant: 'r' })
+    expect(snap.evaluate('g', 'boolean', true, { targetingKey: k10 }, T)).toMatchObject({
+      value: true,
+      reason: 'TARGETING_MATCH',
+      variant: 'r',
+    })
     expect(snap.evaluate('g', 'boolean', true, { targetingKey: k30 }, T)).toMatchObject({ value: false, reason: 'DEFAULT' })
     expect(snap.evaluate('g', 'boolean', true, { targetingKey: k70 }, T)).toMatchObject({ value: false, reason: 'DISABLED' })
   })
@@ -183,7 +314,9 @@ describe('foldDueChanges', () => {
     type: 'string',
     defaultValue: 'v0',
     status: 'inactive',
-    rules: [makeRule('nordics', { serveValue: 'nordic', conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }] })],
+    rules: [
+      makeRule('nordics', { serveValue: 'nordic', conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }] }),
+    ],
     variants: [
       { key: 'a', value: 'A', weight: 1 },
       { key: 'b', value: 'B', weight: 1 },
@@ -199,7 +332,11 @@ describe('foldDueChanges', () => {
   })
   const INSTANTS = [T1, T2, T3, T4, T5]
   const PROBES = [T1 - DAY, ...INSTANTS.flatMap((t) => [t - 1, t, t + 1]), T5 + DAY]
-  const CONTEXTS: EvaluationContext[] = [{}, { country: 'NO', targetingKey: 'user-1' }, ...Array.from({ length: 60 }, (_, i) => ({ targetingKey: `user-${i}`, country: i % 3 === 0 ? 'SE' : 'DK' }))]
+  const CONTEXTS: EvaluationContext[] = [
+    {},
+    { country: 'NO', targetingKey: 'user-1' },
+    ...Array.from({ length: 60 }, (_, i) => ({ targetingKey: `user-${i}`, country: i % 3 === 0 ? 'SE' : 'DK' })),
+  ]
 
   const resultsAt = (flag: FeatureFlag, t: number) => {
     const snapshot = compileSnapshot({ flags: [flag] })
@@ -245,7 +382,10 @@ describe('foldDueChanges', () => {
   })
 
   it('collapses phases alone (nothing applied) when more than one is in the past', () => {
-    const result = foldDueChanges(makeFlag({ key: 'p', rolloutPhases: [phase(T, 5), phase(T + HOUR, 25), phase(T + DAY, 50)] }), T + 2 * HOUR)!
+    const result = foldDueChanges(
+      makeFlag({ key: 'p', rolloutPhases: [phase(T, 5), phase(T + HOUR, 25), phase(T + DAY, 50)] }),
+      T + 2 * HOUR,
+    )!
     expect(result.applied).toEqual([])
     expect(result.flag.rolloutPhases).toEqual([phase(T + HOUR, 25), phase(T + DAY, 50)])
   })
@@ -284,7 +424,9 @@ describe('memoised evaluation across instants', () => {
   })
 
   it('reads the clock when no `now` is given', () => {
-    const snapshot = compileSnapshot({ flags: [makeFlag({ key: 'past', status: 'inactive', scheduledChanges: [change('go', Date.now() - DAY, 'enable')] })] })
+    const snapshot = compileSnapshot({
+      flags: [makeFlag({ key: 'past', status: 'inactive', scheduledChanges: [change('go', Date.now() - DAY, 'enable')] })],
+    })
     expect(snapshot.evaluate('past', 'boolean', false).value).toBe(true)
   })
 
@@ -307,13 +449,43 @@ describe('schedules on write (codec)', () => {
   }
 
   it.each([
-    ['a setValue of the wrong type', { scheduledChanges: [{ id: 'c', at: T, change: 'setValue', value: 'abc' }] }, 'scheduledChanges[0].value'],
+    [
+      'a setValue of the wrong type',
+      { scheduledChanges: [{ id: 'c', at: T, change: 'setValue', value: 'abc' }] },
+      'scheduledChanges[0].value',
+    ],
     ['a setValue without a value', { scheduledChanges: [{ id: 'c', at: T, change: 'setValue' }] }, 'scheduledChanges[0].value'],
-    ['a setRollout above 100', { scheduledChanges: [{ id: 'c', at: T, change: 'setRollout', percentage: 101 }] }, 'scheduledChanges[0].percentage'],
-    ['a percentage on an enable', { scheduledChanges: [{ id: 'c', at: T, change: 'enable', percentage: 5 }] }, 'scheduledChanges[0].percentage'],
+    [
+      'a setRollout above 100',
+      { scheduledChanges: [{ id: 'c', at: T, change: 'setRollout', percentage: 101 }] },
+      'scheduledChanges[0].percentage',
+    ],
+    [
+      'a percentage on an enable',
+      { scheduledChanges: [{ id: 'c', at: T, change: 'enable', percentage: 5 }] },
+      'scheduledChanges[0].percentage',
+    ],
     ['an unknown change', { scheduledChanges: [{ id: 'c', at: T, change: 'explode' }] }, 'scheduledChanges[0].change'],
-    ['two changes with one id', { scheduledChanges: [{ id: 'c', at: T, change: 'enable' }, { id: 'c', at: T + 1, change: 'disable' }] }, 'scheduledChanges[1].id'],
-    ['two phases at one instant', { rolloutPhases: [{ at: T, percentage: 5 }, { at: new Date(T).toISOString(), percentage: 25 }] }, 'rolloutPhases[1].at'],
+    [
+      'two changes with one id',
+      {
+        scheduledChanges: [
+          { id: 'c', at: T, change: 'enable' },
+          { id: 'c', at: T + 1, change: 'disable' },
+        ],
+      },
+      'scheduledChanges[1].id',
+    ],
+    [
+      'two phases at one instant',
+      {
+        rolloutPhases: [
+          { at: T, percentage: 5 },
+          { at: new Date(T).toISOString(), percentage: 25 },
+        ],
+      },
+      'rolloutPhases[1].at',
+    ],
   ])('rejects %s', (_name, input, field) => {
     const error = reject(input)
     expect(error.code).toBe('INVALID_ARGUMENT')

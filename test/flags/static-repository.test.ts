@@ -46,11 +46,15 @@ describe('StaticFlagRepository', () => {
   it('validates the whole document up front, naming the field', () => {
     const bad = (doc: unknown) => () => new StaticFlagRepository(doc as never)
     expect(bad({})).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('flags') }))
-    expect(bad('{ not json')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('JSON') }))
+    expect(bad('{ not json')).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('JSON') }),
+    )
     expect(bad({ flags: [input('a'), { ...input('b'), type: 'number', defaultValue: 'x' }] })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('flags[1].defaultValue') }),
     )
-    expect(bad({ flags: [input('a'), input('a')] })).toThrow(expect.objectContaining({ message: expect.stringContaining('twice') }))
+    expect(bad({ flags: [input('a'), input('a')] })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('twice') }),
+    )
     expect(bad({ flags: [input('a')], overrides: [{ flagKey: 'b', entityType: 'user', entityId: 'u', enabled: true }] })).toThrow(
       expect.objectContaining({ message: expect.stringContaining('overrides[0].flagKey') }),
     )

@@ -190,10 +190,12 @@ describe('cron windows (cron-parser): the expression marks the open minutes, on 
   it('across DST: `* 2 * * *` never matches on the spring-forward day and matches both 02:xx hours on the fall-back day', () => {
     const twoOClock = cron('* 2 * * *')
     let spring = 0
-    for (let t = Date.parse('2026-03-28T22:00:00Z'); t < Date.parse('2026-03-29T22:00:00Z'); t += MINUTE) if (isCronScheduleOpen(twoOClock, t)) spring++
+    for (let t = Date.parse('2026-03-28T22:00:00Z'); t < Date.parse('2026-03-29T22:00:00Z'); t += MINUTE)
+      if (isCronScheduleOpen(twoOClock, t)) spring++
     expect(spring).toBe(0)
     let fall = 0
-    for (let t = Date.parse('2026-10-24T22:00:00Z'); t < Date.parse('2026-10-25T23:00:00Z'); t += MINUTE) if (isCronScheduleOpen(twoOClock, t)) fall++
+    for (let t = Date.parse('2026-10-24T22:00:00Z'); t < Date.parse('2026-10-25T23:00:00Z'); t += MINUTE)
+      if (isCronScheduleOpen(twoOClock, t)) fall++
     expect(fall).toBe(120)
   })
 
@@ -206,7 +208,10 @@ describe('cron windows (cron-parser): the expression marks the open minutes, on 
   })
 
   it('validFrom / validUntil bound a cron window', () => {
-    const bounded = cron('* * * * *', { validFrom: new Date('2026-01-01T00:00:00Z'), validUntil: new Date('2026-02-01T00:00:00Z') })
+    const bounded = cron('* * * * *', {
+      validFrom: new Date('2026-01-01T00:00:00Z'),
+      validUntil: new Date('2026-02-01T00:00:00Z'),
+    })
     expect(isTimeScheduleOpen(bounded, Date.parse('2025-12-31T23:59:59Z'))).toBe(false)
     expect(isTimeScheduleOpen(bounded, Date.parse('2026-01-15T00:00:00Z'))).toBe(true)
     expect(isTimeScheduleOpen(bounded, Date.parse('2026-02-01T00:00:00Z'))).toBe(false)
@@ -218,14 +223,26 @@ describe('cron windows (cron-parser): the expression marks the open minutes, on 
   })
 
   it('through the evaluator: open minutes serve the flag, others DISABLED', () => {
-    const snapshot = compileSnapshot({ flags: [makeFlag({ key: 'f', defaultEnabled: true, timeSchedules: [cron('* 9-17 * * 1-5')] })] })
-    expect(snapshot.evaluate('f', 'boolean', false, {}, Date.parse('2026-03-30T07:00:00Z'))).toMatchObject({ value: true, reason: 'STATIC' })
-    expect(snapshot.evaluate('f', 'boolean', false, {}, Date.parse('2026-03-30T06:59:00Z'))).toMatchObject({ value: false, reason: 'DISABLED' })
+    const snapshot = compileSnapshot({
+      flags: [makeFlag({ key: 'f', defaultEnabled: true, timeSchedules: [cron('* 9-17 * * 1-5')] })],
+    })
+    expect(snapshot.evaluate('f', 'boolean', false, {}, Date.parse('2026-03-30T07:00:00Z'))).toMatchObject({
+      value: true,
+      reason: 'STATIC',
+    })
+    expect(snapshot.evaluate('f', 'boolean', false, {}, Date.parse('2026-03-30T06:59:00Z'))).toMatchObject({
+      value: false,
+      reason: 'DISABLED',
+    })
   })
 })
 
 describe('time schedules on write (codec)', () => {
-  const input = (schedule: Record<string, unknown>) => ({ key: 'f', type: 'boolean', timeSchedules: [{ id: 'w', timezone: 'Europe/Berlin', ...schedule }] })
+  const input = (schedule: Record<string, unknown>) => ({
+    key: 'f',
+    type: 'boolean',
+    timeSchedules: [{ id: 'w', timezone: 'Europe/Berlin', ...schedule }],
+  })
   const rejection = (schedule: Record<string, unknown>): string => {
     try {
       validateFlagInput(input(schedule))
@@ -238,16 +255,36 @@ describe('time schedules on write (codec)', () => {
   }
 
   it.each([
-    ['a time zone that does not exist', { recurrence: 'daily', start: '09:00', end: '17:00', timezone: 'Europe/Atlantis' }, 'timeSchedules[0].timezone: unknown IANA time zone'],
-    ['an abbreviation that is not an IANA zone', { recurrence: 'daily', start: '09:00', end: '17:00', timezone: 'CEST' }, 'timeSchedules[0].timezone'],
-    ['a cron expression that does not parse', { recurrence: 'cron', cron: '61 * * * *' }, 'timeSchedules[0].cron: invalid cron expression'],
+    [
+      'a time zone that does not exist',
+      { recurrence: 'daily', start: '09:00', end: '17:00', timezone: 'Europe/Atlantis' },
+      'timeSchedules[0].timezone: unknown IANA time zone',
+    ],
+    [
+      'an abbreviation that is not an IANA zone',
+      { recurrence: 'daily', start: '09:00', end: '17:00', timezone: 'CEST' },
+      'timeSchedules[0].timezone',
+    ],
+    [
+      'a cron expression that does not parse',
+      { recurrence: 'cron', cron: '61 * * * *' },
+      'timeSchedules[0].cron: invalid cron expression',
+    ],
     ['six fields (seconds)', { recurrence: 'cron', cron: '0 * 9-17 * * 1-5' }, 'must have 5 fields'],
     ['a macro', { recurrence: 'cron', cron: '@daily' }, 'must have 5 fields'],
     ['hashed H', { recurrence: 'cron', cron: 'H 9 * * *' }, 'hashed values (H)'],
     ['a cron schedule without an expression', { recurrence: 'cron' }, 'timeSchedules[0].cron: is required'],
-    ['cron on a daily schedule', { recurrence: 'daily', start: '09:00', end: '17:00', cron: '* * * * *' }, 'only allowed when recurrence is "cron"'],
+    [
+      'cron on a daily schedule',
+      { recurrence: 'daily', start: '09:00', end: '17:00', cron: '* * * * *' },
+      'only allowed when recurrence is "cron"',
+    ],
     ['weekly without days', { recurrence: 'weekly', start: '09:00', end: '17:00' }, 'timeSchedules[0].daysOfWeek: is required'],
-    ['daysOfMonth 32', { recurrence: 'monthly', start: '09:00', end: '17:00', daysOfMonth: [32] }, 'timeSchedules[0].daysOfMonth[0]'],
+    [
+      'daysOfMonth 32',
+      { recurrence: 'monthly', start: '09:00', end: '17:00', daysOfMonth: [32] },
+      'timeSchedules[0].daysOfMonth[0]',
+    ],
   ])('rejects %s', (_name, schedule, message) => {
     expect(rejection(schedule)).toContain(message)
   })

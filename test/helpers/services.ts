@@ -27,7 +27,9 @@ function reachable(url: string): Promise<boolean> {
 export async function serviceAvailable(name: string, url: string): Promise<boolean> {
   if (await reachable(url)) return true
   if (REQUIRE_SERVICES) return true // let the suite run and fail on the connection
-  console.warn(`\n!!! ${name} at ${url} is unreachable: its tests are SKIPPED (set FLAGSTONE_REQUIRE_SERVICES=1 to fail instead)\n`)
+  console.warn(
+    `\n!!! ${name} at ${url} is unreachable: its tests are SKIPPED (set FLAGSTONE_REQUIRE_SERVICES=1 to fail instead)\n`,
+  )
   return false
 }
 

@@ -28,7 +28,9 @@ function routesOf(admin: Admin): Array<{ method: string; path: string }> {
   const out: Array<{ method: string; path: string }> = []
   for (const layer of admin.router.stack) {
     expect(typeof layer.path).toBe('string')
-    const path = (layer.path as string).replace(/:([A-Za-z]+)/g, (_, name: string) => (name === 'slug' ? 'production' : name === 'entityType' ? 'user' : `dummy-${name}`))
+    const path = (layer.path as string).replace(/:([A-Za-z]+)/g, (_, name: string) =>
+      name === 'slug' ? 'production' : name === 'entityType' ? 'user' : `dummy-${name}`,
+    )
     for (const method of layer.methods) out.push({ method, path })
   }
   return out
@@ -61,7 +63,10 @@ describe('admin API authentication', () => {
         if (method !== 'HEAD') expectJsonError(response, 401, 'UNAUTHENTICATED')
         checked++
       }
-      const basic = await admin.api(method, path, undefined, { token: null, headers: { authorization: `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}` } })
+      const basic = await admin.api(method, path, undefined, {
+        token: null,
+        headers: { authorization: `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}` },
+      })
       expect(basic.status, `${method} ${path} (Basic)`).toBe(401)
       const raw = await admin.api(method, path, undefined, { token: null, headers: { authorization: TOKEN } })
       expect(raw.status, `${method} ${path} (token without scheme)`).toBe(401)
@@ -105,12 +110,22 @@ describe('admin API authentication', () => {
 
   it('records the token actor, and X-Flagstone-Actor as an unverified claim', async () => {
     const admin = await start({ auth: { token: TOKEN, actor: 'ci-bot' } })
-    const created = await admin.api('POST', '/flags', { key: 'a', type: 'boolean' }, { headers: { 'x-flagstone-actor': 'alice@example.com' } })
+    const created = await admin.api(
+      'POST',
+      '/flags',
+      { key: 'a', type: 'boolean' },
+      { headers: { 'x-flagstone-actor': 'alice@example.com' } },
+    )
     expect(created.status).toBe(201)
     const entry = (await admin.api('GET', '/audit')).body.items[0]
     expect(entry.actor).toBe('ci-bot')
     expect(entry.claimedActor).toBe('alice@example.com')
-    const bad = await admin.api('POST', '/flags', { key: 'b', type: 'boolean' }, { headers: { 'x-flagstone-actor': 'x'.repeat(200) } })
+    const bad = await admin.api(
+      'POST',
+      '/flags',
+      { key: 'b', type: 'boolean' },
+      { headers: { 'x-flagstone-actor': 'x'.repeat(200) } },
+    )
     expectJsonError(bad, 400, 'INVALID_ARGUMENT')
     expect(bad.body.error.details.field).toBe('X-Flagstone-Actor')
     expect(await admin.repository.getFlag('b')).toBeNull()
@@ -127,12 +142,21 @@ describe('admin API authentication', () => {
       },
     })
     expectJsonError(await admin.api('GET', '/flags', undefined, { token: null }), 401, 'UNAUTHENTICATED')
-    expectJsonError(await admin.api('GET', '/flags', undefined, { token: null, headers: { 'x-user': 'mallory' } }), 403, 'FORBIDDEN')
+    expectJsonError(
+      await admin.api('GET', '/flags', undefined, { token: null, headers: { 'x-user': 'mallory' } }),
+      403,
+      'FORBIDDEN',
+    )
     const broken = await admin.api('GET', '/flags', undefined, { token: null, headers: { 'x-user': 'broken' } })
     expectJsonError(broken, 500, 'INTERNAL')
     expect(broken.text).not.toMatch(/auth\(ctx\)/)
     expect(admin.errors).toHaveLength(1)
-    const created = await admin.api('POST', '/flags', { key: 'a', type: 'boolean' }, { token: null, headers: { 'x-user': 'bob' } })
+    const created = await admin.api(
+      'POST',
+      '/flags',
+      { key: 'a', type: 'boolean' },
+      { token: null, headers: { 'x-user': 'bob' } },
+    )
     expect(created.status).toBe(201)
     await admin.api('POST', '/flags/a/archive', undefined, { token: null, headers: { 'x-user': 'root' } })
     const audit = await admin.api('GET', '/audit', undefined, { token: null, headers: { 'x-user': 'bob' } })

@@ -37,11 +37,77 @@ interface RouteSpec {
 
 const AT = '2030-01-01T00:00:00Z'
 const BAD_TIME_ZONES = ['Mars/Olympus_Mons', 'UTC+25', '', 'Europe/Osloo', 'America/Atlantis', 'x'.repeat(70), 42, 'Etc/GMT+99']
-const BAD_OPERATORS = ['equals', 'EQ', '', 'regex', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'x'.repeat(100), 42, null, ['eq'], { op: 'eq' }]
-const BAD_PATTERNS = ['(', ')', '[z-a]', '(a+)+$', '(a*)*b', '((a+))+', '(?=x)', '(?!x)', '(?<=x)y', '(a)\\1', 'x'.repeat(300), 'a{1000}', '*', 'a**', '\\', 'a{2,1}', 42, ['a'], '(.*a){20}']
+const BAD_OPERATORS = [
+  'equals',
+  'EQ',
+  '',
+  'regex',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'x'.repeat(100),
+  42,
+  null,
+  ['eq'],
+  { op: 'eq' },
+]
+const BAD_PATTERNS = [
+  '(',
+  ')',
+  '[z-a]',
+  '(a+)+$',
+  '(a*)*b',
+  '((a+))+',
+  '(?=x)',
+  '(?!x)',
+  '(?<=x)y',
+  '(a)\\1',
+  'x'.repeat(300),
+  'a{1000}',
+  '*',
+  'a**',
+  '\\',
+  'a{2,1}',
+  42,
+  ['a'],
+  '(.*a){20}',
+]
 const NUMBER_LIKE = ['NaN', 'Infinity', '-Infinity', '1e999', '0x10', '', '50%', ' 5', '5.5.5']
-const WRONG_CONTENT_TYPES = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/json; charset=iso-8859-1', 'application/jsonx', 'json', 'text/json']
-const INVALID_JSON = ['{', '{"a":1,}', "{'a':1}", 'NaN', '{"a":NaN}', '{"a":Infinity}', 'undefined', '{"a":1}//c', '\uFEFF\uFEFF{}', '{"a":"\\x"}', '[1,2', '"unterminated', '{"a":1}{"b":2}', 'nul', '01', '{"a":01}', '', '   ', '{"a":-}', '{a:1}', '{"a":1e}', '\u0000']
+const WRONG_CONTENT_TYPES = [
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  'application/json; charset=iso-8859-1',
+  'application/jsonx',
+  'json',
+  'text/json',
+]
+const INVALID_JSON = [
+  '{',
+  '{"a":1,}',
+  "{'a':1}",
+  'NaN',
+  '{"a":NaN}',
+  '{"a":Infinity}',
+  'undefined',
+  '{"a":1}//c',
+  '\uFEFF\uFEFF{}',
+  '{"a":"\\x"}',
+  '[1,2',
+  '"unterminated',
+  '{"a":1}{"b":2}',
+  'nul',
+  '01',
+  '{"a":01}',
+  '',
+  '   ',
+  '{"a":-}',
+  '{a:1}',
+  '{"a":1e}',
+  '\u0000',
+]
 const DEEP = [33, 40, 63, 64, 65, 200, 1000, 10_000]
 
 const flagDocument = (key: string) => ({
@@ -53,7 +119,18 @@ const flagDocument = (key: string) => ({
   defaultValue: 'x',
   tags: ['a'],
   metadata: { team: 'web', nested: { level: 1 } },
-  rules: [{ id: 'r1', name: 'R', priority: 0, enabled: true, conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }], serveEnabled: true, serveValue: 'y', rolloutPercentage: 50 }],
+  rules: [
+    {
+      id: 'r1',
+      name: 'R',
+      priority: 0,
+      enabled: true,
+      conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }],
+      serveEnabled: true,
+      serveValue: 'y',
+      rolloutPercentage: 50,
+    },
+  ],
   variants: [{ key: 'a', value: 'A', weight: 1 }],
   scheduledChanges: [{ id: 's1', at: AT, change: 'setValue', value: 'z' }],
   rolloutPhases: [{ at: AT, percentage: 10 }],
@@ -71,57 +148,174 @@ const FLAG_MUTATIONS: RouteSpec['mutations'] = [
   [['tags'], ['a', [1], [''], Array(101).fill('t'), ['x'.repeat(129)]]],
   [['metadata'], [[], 'x', 5, true]],
   [['rules'], [{}, [{}], [{ id: 'a' }, { id: 'a' }], 'rules', [null]]],
-  [['rules', 0, 'priority'], ['1', null, true]],
-  [['rules', 0, 'enabled'], ['yes', 0]],
-  [['rules', 0, 'rolloutPercentage'], [101, -1, '50']],
-  [['rules', 0, 'serveValue'], [5, false, {}]],
-  [['rules', 0, 'id'], ['', 'bad id', '../x', 42]],
-  [['rules', 0, 'conditions'], [{}, 'c', [null], [{ attribute: 'a', operator: 'in', value: 'notarray' }], [{ attribute: '', operator: 'eq', value: 1 }], [{ attribute: '__proto__', operator: 'eq', value: 1 }]]],
-  [['rules', 0, 'conditions', 0, 'value'], [{}, [[1]]]],
-  [['variants'], [{}, [{ key: 'a', value: 'A', weight: 1 }, { key: 'a', value: 'B', weight: 1 }]]],
-  [['variants', 0, 'weight'], [-1, '1', null]],
-  [['variants', 0, 'value'], [1, true, null]],
-  [['variants', 0, 'key'], ['bad key', '', 7]],
-  [['scheduledChanges', 0, 'at'], ['not a date', '2030-13-01', true, {}]],
-  [['scheduledChanges', 0, 'change'], ['explode', 'ENABLE', 1]],
-  [['scheduledChanges', 0, 'value'], [5, false]],
+  [
+    ['rules', 0, 'priority'],
+    ['1', null, true],
+  ],
+  [
+    ['rules', 0, 'enabled'],
+    ['yes', 0],
+  ],
+  [
+    ['rules', 0, 'rolloutPercentage'],
+    [101, -1, '50'],
+  ],
+  [
+    ['rules', 0, 'serveValue'],
+    [5, false, {}],
+  ],
+  [
+    ['rules', 0, 'id'],
+    ['', 'bad id', '../x', 42],
+  ],
+  [
+    ['rules', 0, 'conditions'],
+    [
+      {},
+      'c',
+      [null],
+      [{ attribute: 'a', operator: 'in', value: 'notarray' }],
+      [{ attribute: '', operator: 'eq', value: 1 }],
+      [{ attribute: '__proto__', operator: 'eq', value: 1 }],
+    ],
+  ],
+  [
+    ['rules', 0, 'conditions', 0, 'value'],
+    [{}, [[1]]],
+  ],
+  [
+    ['variants'],
+    [
+      {},
+      [
+        { key: 'a', value: 'A', weight: 1 },
+        { key: 'a', value: 'B', weight: 1 },
+      ],
+    ],
+  ],
+  [
+    ['variants', 0, 'weight'],
+    [-1, '1', null],
+  ],
+  [
+    ['variants', 0, 'value'],
+    [1, true, null],
+  ],
+  [
+    ['variants', 0, 'key'],
+    ['bad key', '', 7],
+  ],
+  [
+    ['scheduledChanges', 0, 'at'],
+    ['not a date', '2030-13-01', true, {}],
+  ],
+  [
+    ['scheduledChanges', 0, 'change'],
+    ['explode', 'ENABLE', 1],
+  ],
+  [
+    ['scheduledChanges', 0, 'value'],
+    [5, false],
+  ],
   [['scheduledChanges', 0, 'percentage'], [10]],
-  [['rolloutPhases', 0, 'percentage'], [101, -0.5, '10']],
-  [['rolloutPhases', 0, 'at'], ['soon', false]],
-  [['rolloutPhases'], [[{ at: AT, percentage: 1 }, { at: AT, percentage: 2 }]]],
+  [
+    ['rolloutPhases', 0, 'percentage'],
+    [101, -0.5, '10'],
+  ],
+  [
+    ['rolloutPhases', 0, 'at'],
+    ['soon', false],
+  ],
+  [
+    ['rolloutPhases'],
+    [
+      [
+        { at: AT, percentage: 1 },
+        { at: AT, percentage: 2 },
+      ],
+    ],
+  ],
   [['timeSchedules', 0, 'timezone'], BAD_TIME_ZONES],
-  [['timeSchedules', 0, 'start'], ['24:00', '9:00', '09:60', 900]],
-  [['timeSchedules', 0, 'recurrence'], ['hourly', 'cron', '']],
-  [['timeSchedules', 0, 'daysOfWeek'], [[0], [8], [], [1, 1], 'mon']],
+  [
+    ['timeSchedules', 0, 'start'],
+    ['24:00', '9:00', '09:60', 900],
+  ],
+  [
+    ['timeSchedules', 0, 'recurrence'],
+    ['hourly', 'cron', ''],
+  ],
+  [
+    ['timeSchedules', 0, 'daysOfWeek'],
+    [[0], [8], [], [1, 1], 'mon'],
+  ],
   [['timeSchedules', 0, 'cron'], ['* * * * *']],
 ]
 
 /** `mutations` re-rooted at `prefix` (a flag's `rules[0]` → a rule body). */
 function under(prefix: Path, mutations: RouteSpec['mutations']): RouteSpec['mutations'] {
-  return mutations.filter(([path]) => prefix.every((p, i) => path[i] === p) && path.length > prefix.length).map(([path, values]) => [path.slice(prefix.length), values] as const)
+  return mutations
+    .filter(([path]) => prefix.every((p, i) => path[i] === p) && path.length > prefix.length)
+    .map(([path, values]) => [path.slice(prefix.length), values] as const)
 }
 
 const { key: _key, type: _type, ...patchTemplate } = flagDocument('banner')
 
 const ROUTES: readonly RouteSpec[] = [
   { name: 'create flag', method: 'POST', path: '/flags', template: flagDocument('fresh-flag'), mutations: FLAG_MUTATIONS },
-  { name: 'replace flag', method: 'PUT', path: '/flags/banner', template: flagDocument('banner'), headers: { 'if-match': '*' }, versioned: true, mutations: FLAG_MUTATIONS },
-  { name: 'patch flag', method: 'PATCH', path: '/flags/banner', template: patchTemplate, versioned: true, mutations: FLAG_MUTATIONS.filter(([path]) => path[0] !== 'key' && path[0] !== 'type') },
+  {
+    name: 'replace flag',
+    method: 'PUT',
+    path: '/flags/banner',
+    template: flagDocument('banner'),
+    headers: { 'if-match': '*' },
+    versioned: true,
+    mutations: FLAG_MUTATIONS,
+  },
+  {
+    name: 'patch flag',
+    method: 'PATCH',
+    path: '/flags/banner',
+    template: patchTemplate,
+    versioned: true,
+    mutations: FLAG_MUTATIONS.filter(([path]) => path[0] !== 'key' && path[0] !== 'type'),
+  },
   {
     name: 'add rule',
     method: 'POST',
     path: '/flags/checkout/rules',
-    template: { id: 'fresh-rule', name: 'R', priority: 5, enabled: true, conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }], serveEnabled: true, rolloutPercentage: 20 },
+    template: {
+      id: 'fresh-rule',
+      name: 'R',
+      priority: 5,
+      enabled: true,
+      conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }],
+      serveEnabled: true,
+      rolloutPercentage: 20,
+    },
     versioned: true,
-    mutations: [...under(['rules', 0], FLAG_MUTATIONS).filter(([path]) => path[0] !== 'serveValue'), [['serveValue'], ['x', 1]], [['id'], ['r1']], [['serveEnabled'], ['true']]],
+    mutations: [
+      ...under(['rules', 0], FLAG_MUTATIONS).filter(([path]) => path[0] !== 'serveValue'),
+      [['serveValue'], ['x', 1]],
+      [['id'], ['r1']],
+      [['serveEnabled'], ['true']],
+    ],
   },
   {
     name: 'replace rule',
     method: 'PUT',
     path: '/flags/checkout/rules/r1',
-    template: { name: 'R', enabled: true, conditions: [{ attribute: 'plan', operator: 'in', value: ['pro'] }], serveEnabled: false },
+    template: {
+      name: 'R',
+      enabled: true,
+      conditions: [{ attribute: 'plan', operator: 'in', value: ['pro'] }],
+      serveEnabled: false,
+    },
     versioned: true,
-    mutations: [...under(['rules', 0], FLAG_MUTATIONS).filter(([path]) => path[0] !== 'serveValue' && path[0] !== 'id'), [['id'], ['r2', 42]], [['serveValue'], [true, 'no']]],
+    mutations: [
+      ...under(['rules', 0], FLAG_MUTATIONS).filter(([path]) => path[0] !== 'serveValue' && path[0] !== 'id'),
+      [['id'], ['r2', 42]],
+      [['serveValue'], [true, 'no']],
+    ],
   },
   {
     name: 'reorder rules',
@@ -129,7 +323,10 @@ const ROUTES: readonly RouteSpec[] = [
     path: '/flags/checkout/rules/reorder',
     template: { ids: ['r2', 'r1'] },
     versioned: true,
-    mutations: [[['ids'], ['r1', ['r1', 'r1'], ['nope'], [], [1], ['r1'], ['r1', 'r2', 'r3'], null, { 0: 'r1' }]], [['extra'], [true]]],
+    mutations: [
+      [['ids'], ['r1', ['r1', 'r1'], ['nope'], [], [1], ['r1'], ['r1', 'r2', 'r3'], null, { 0: 'r1' }]],
+      [['extra'], [true]],
+    ],
   },
   {
     name: 'replace variants',
@@ -142,8 +339,22 @@ const ROUTES: readonly RouteSpec[] = [
     versioned: true,
     mutations: [...under(['variants'], FLAG_MUTATIONS), [[1, 'key'], ['a']], [[2], ['c', 7, null]]],
   },
-  { name: 'add variant', method: 'POST', path: '/flags/banner/variants', template: { key: 'c', name: 'C', value: 'C', weight: 1 }, versioned: true, mutations: [...under(['variants', 0], FLAG_MUTATIONS), [['key'], ['a', 'b']], [['name'], [5]]] },
-  { name: 'upsert variant', method: 'PUT', path: '/flags/banner/variants/a', template: { value: 'A2', weight: 2 }, versioned: true, mutations: [...under(['variants', 0], FLAG_MUTATIONS).filter(([path]) => path[0] !== 'key'), [['key'], ['b', 5]]] },
+  {
+    name: 'add variant',
+    method: 'POST',
+    path: '/flags/banner/variants',
+    template: { key: 'c', name: 'C', value: 'C', weight: 1 },
+    versioned: true,
+    mutations: [...under(['variants', 0], FLAG_MUTATIONS), [['key'], ['a', 'b']], [['name'], [5]]],
+  },
+  {
+    name: 'upsert variant',
+    method: 'PUT',
+    path: '/flags/banner/variants/a',
+    template: { value: 'A2', weight: 2 },
+    versioned: true,
+    mutations: [...under(['variants', 0], FLAG_MUTATIONS).filter(([path]) => path[0] !== 'key'), [['key'], ['b', 5]]],
+  },
   {
     name: 'add scheduled change',
     method: 'POST',
@@ -159,8 +370,22 @@ const ROUTES: readonly RouteSpec[] = [
       [['createdBy'], [42, 'x'.repeat(257)]],
     ],
   },
-  { name: 'replace rollout phases', method: 'PUT', path: '/flags/checkout/rollout-phases', template: [{ at: AT, percentage: 10 }], versioned: true, mutations: under(['rolloutPhases'], FLAG_MUTATIONS) },
-  { name: 'replace time schedules', method: 'PUT', path: '/flags/checkout/time-schedules', template: flagDocument('x').timeSchedules, versioned: true, mutations: under(['timeSchedules'], FLAG_MUTATIONS) },
+  {
+    name: 'replace rollout phases',
+    method: 'PUT',
+    path: '/flags/checkout/rollout-phases',
+    template: [{ at: AT, percentage: 10 }],
+    versioned: true,
+    mutations: under(['rolloutPhases'], FLAG_MUTATIONS),
+  },
+  {
+    name: 'replace time schedules',
+    method: 'PUT',
+    path: '/flags/checkout/time-schedules',
+    template: flagDocument('x').timeSchedules,
+    versioned: true,
+    mutations: under(['timeSchedules'], FLAG_MUTATIONS),
+  },
   {
     name: 'set override',
     method: 'PUT',
@@ -180,12 +405,28 @@ const ROUTES: readonly RouteSpec[] = [
     name: 'create segment',
     method: 'POST',
     path: '/segments',
-    template: { key: 'fresh-seg', name: 'S', description: 'd', conditions: [{ attribute: 'plan', operator: 'eq', value: 'pro' }], parent: 'staff' },
+    template: {
+      key: 'fresh-seg',
+      name: 'S',
+      description: 'd',
+      conditions: [{ attribute: 'plan', operator: 'eq', value: 'pro' }],
+      parent: 'staff',
+    },
     mutations: [
       [['key'], ['bad key', 'staff', '', 42]],
       [['parent'], ['nope', 'fresh-seg', 42]],
-      [['conditions'], [[{ attribute: '', operator: 'in_segment', value: 'fresh-seg' }], {}, [{ attribute: 'a', operator: 'in_segment', value: 'bad key' }]]],
-      [['conditions', 0, 'value'], [{}, [[]]]],
+      [
+        ['conditions'],
+        [
+          [{ attribute: '', operator: 'in_segment', value: 'fresh-seg' }],
+          {},
+          [{ attribute: 'a', operator: 'in_segment', value: 'bad key' }],
+        ],
+      ],
+      [
+        ['conditions', 0, 'value'],
+        [{}, [[]]],
+      ],
       [['name'], [1]],
     ],
   },
@@ -196,7 +437,13 @@ const ROUTES: readonly RouteSpec[] = [
     template: { name: 'Staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] },
     mutations: [
       [['parent'], ['beta', 'staff', 'nope']],
-      [['conditions'], [[{ attribute: '', operator: 'in_segment', value: 'beta' }], [{ attribute: '', operator: 'not_in_segment', value: 'staff' }]]],
+      [
+        ['conditions'],
+        [
+          [{ attribute: '', operator: 'in_segment', value: 'beta' }],
+          [{ attribute: '', operator: 'not_in_segment', value: 'staff' }],
+        ],
+      ],
       [['key'], ['beta', 'other']],
     ],
   },
@@ -209,7 +456,10 @@ const ROUTES: readonly RouteSpec[] = [
       [['slug'], ['Bad', 'flag', 'production', '', '-x', 42]],
       [['parent'], ['nope', 'fresh-env', 'Production']],
       [['settings'], [[], 'x']],
-      [['settings', 'protected'], ['yes', 1]],
+      [
+        ['settings', 'protected'],
+        ['yes', 1],
+      ],
     ],
   },
   {
@@ -227,7 +477,12 @@ const ROUTES: readonly RouteSpec[] = [
     name: 'set environment flag',
     method: 'PUT',
     path: '/environments/dev/flags/banner',
-    template: { enabled: true, percentage: 50, rules: [{ id: 'e1', conditions: [{ attribute: 'plan', operator: 'eq', value: 'pro' }], serveValue: 'p' }], variants: [{ key: 'a', value: 'A', weight: 1 }] },
+    template: {
+      enabled: true,
+      percentage: 50,
+      rules: [{ id: 'e1', conditions: [{ attribute: 'plan', operator: 'eq', value: 'pro' }], serveValue: 'p' }],
+      variants: [{ key: 'a', value: 'A', weight: 1 }],
+    },
     mutations: [
       [['percentage'], [101, -1, '50']],
       [['enabled'], ['yes', 1]],
@@ -255,11 +510,22 @@ const ROUTES: readonly RouteSpec[] = [
     name: 'evaluate',
     method: 'POST',
     path: '/evaluate',
-    template: { flagKey: 'checkout', type: 'boolean', defaultValue: false, context: { userId: 'u', country: 'NO', now: AT, attributes: { plan: 'pro', n: 1 } } },
+    template: {
+      flagKey: 'checkout',
+      type: 'boolean',
+      defaultValue: false,
+      context: { userId: 'u', country: 'NO', now: AT, attributes: { plan: 'pro', n: 1 } },
+    },
     mutations: [
       [['context', 'userID'], ['x']],
-      [['context', 'now'], ['tomorrow', true]],
-      [['context', 'attributes'], [[], 'x']],
+      [
+        ['context', 'now'],
+        ['tomorrow', true],
+      ],
+      [
+        ['context', 'attributes'],
+        [[], 'x'],
+      ],
       [['context', 'userId'], [5]],
       [['context'], ['ctx', []]],
       [['type'], ['bool']],
@@ -273,12 +539,38 @@ const ROUTES: readonly RouteSpec[] = [
 
 async function seed(admin: Admin): Promise<void> {
   const r = admin.repository
-  await r.createFlag({ key: 'checkout', type: 'boolean', rules: [{ id: 'r1', name: 'r1', priority: 0, enabled: true, conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }], serveEnabled: true }, { id: 'r2', name: 'r2', priority: 1, enabled: true, conditions: [], serveEnabled: false }] })
-  await r.createFlag({ key: 'banner', type: 'string', defaultValue: 'blue', variants: [{ key: 'a', value: 'A', weight: 1 }, { key: 'b', value: 'B', weight: 1 }] })
+  await r.createFlag({
+    key: 'checkout',
+    type: 'boolean',
+    rules: [
+      {
+        id: 'r1',
+        name: 'r1',
+        priority: 0,
+        enabled: true,
+        conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }],
+        serveEnabled: true,
+      },
+      { id: 'r2', name: 'r2', priority: 1, enabled: true, conditions: [], serveEnabled: false },
+    ],
+  })
+  await r.createFlag({
+    key: 'banner',
+    type: 'string',
+    defaultValue: 'blue',
+    variants: [
+      { key: 'a', value: 'A', weight: 1 },
+      { key: 'b', value: 'B', weight: 1 },
+    ],
+  })
   await r.createFlag({ key: 'limits', type: 'number', defaultValue: 10 })
   await r.setOverride({ flagKey: 'checkout', entityType: 'user', entityId: 'u1', enabled: true })
   await r.setOverride({ flagKey: 'banner', entityType: 'user', entityId: 'u2', enabled: true, value: 'red' })
-  await r.createSegment({ key: 'staff', name: 'staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] })
+  await r.createSegment({
+    key: 'staff',
+    name: 'staff',
+    conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }],
+  })
   await r.createSegment({ key: 'beta', name: 'beta', conditions: [], parent: 'staff' })
   await r.createEnvironment({ slug: 'production', name: 'production', settings: { protected: true } })
   await r.createEnvironment({ slug: 'staging', name: 'staging', parent: 'production', settings: {} })
@@ -346,7 +638,11 @@ function generate(random: () => number): Case[] {
     const { objects, strings } = nodes(route.template)
     const conditions = objects.filter((o) => !o.free && 'operator' in (getAt(route.template, o.path) as object))
     const numeric = objects.flatMap((o) =>
-      o.free ? [] : Object.keys(getAt(route.template, o.path) as object).filter((k) => ['priority', 'rolloutPercentage', 'weight', 'percentage'].includes(k)).map((k) => [...o.path, k]),
+      o.free
+        ? []
+        : Object.keys(getAt(route.template, o.path) as object)
+            .filter((k) => ['priority', 'rolloutPercentage', 'weight', 'percentage'].includes(k))
+            .map((k) => [...o.path, k]),
     )
     const zones = nodes(route.template).objects.filter((o) => 'timezone' in (getAt(route.template, o.path) as object))
     const categories = [
@@ -396,7 +692,9 @@ function generate(random: () => number): Case[] {
         break
       }
       case 'top-level-type': {
-        const value = Array.isArray(route.template) ? pick<Json>([{}, 'string', 42, null, true, [42], [null], [[]], { 0: route.template[0] }]) : pick<Json>([[], [route.template], 'string', 42, null, true, false, 1e308])
+        const value = Array.isArray(route.template)
+          ? pick<Json>([{}, 'string', 42, null, true, [42], [null], [[]], { 0: route.template[0] }])
+          : pick<Json>([[], [route.template], 'string', 42, null, true, false, 1e308])
         body = json(value)
         label = `top level ${body.slice(0, 30)}`
         break
@@ -411,7 +709,10 @@ function generate(random: () => number): Case[] {
           const target = pick(objects)
           const keys = Object.keys(getAt(route.template, target.path) as object)
           const key = keys.length > 0 && random() < 0.7 ? pick(keys) : 'nested'
-          body = json(setAt(route.template, [...target.path, key], '__FUZZ_DEEP__')).replace('"__FUZZ_DEEP__"', deep(levels, arrays))
+          body = json(setAt(route.template, [...target.path, key], '__FUZZ_DEEP__')).replace(
+            '"__FUZZ_DEEP__"',
+            deep(levels, arrays),
+          )
           label = `${[...target.path, key].join('.')} nested ${levels} levels`
         }
         break
@@ -513,57 +814,79 @@ describe('admin API: hostile bodies', () => {
     }
   })
 
-  it(`${CASES} malformed or hostile bodies (seed ${SEED}) answer 4xx JSON errors and change nothing`, { timeout: 240_000 }, async () => {
-    const cases = generate(prng(SEED))
-    const prototypeKeys = Object.getOwnPropertyNames(Object.prototype).sort()
-    const before = normalise(await admin.repository.loadSnapshot())
-    const revision = await admin.repository.revision()
+  it(
+    `${CASES} malformed or hostile bodies (seed ${SEED}) answer 4xx JSON errors and change nothing`,
+    { timeout: 240_000 },
+    async () => {
+      const cases = generate(prng(SEED))
+      const prototypeKeys = Object.getOwnPropertyNames(Object.prototype).sort()
+      const before = normalise(await admin.repository.loadSnapshot())
+      const revision = await admin.repository.revision()
 
-    const statuses = new Map<number, number>()
-    const categories = new Map<string, number>()
-    const failures: string[] = []
-    let next = 0
-    const worker = async () => {
-      while (next < cases.length) {
-        const c = cases[next++]!
-        categories.set(c.category, (categories.get(c.category) ?? 0) + 1)
-        let response: ApiResponse
-        try {
-          response = await admin.api(c.route.method, c.route.path, undefined, { raw: c.body, headers: c.headers })
-        } catch (error) {
-          failures.push(`${c.route.name} / ${c.label}: request failed: ${String(error)}`)
-          continue
-        }
-        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
-        if (response.status < 400 || response.status >= 500) {
-          failures.push(`${c.route.name} / ${c.label}: ${response.status} ${response.text.slice(0, 200)}`)
-          continue
-        }
-        try {
-          expectJsonError(response)
-        } catch {
-          failures.push(`${c.route.name} / ${c.label}: not a JSON error: ${response.text.slice(0, 200)}`)
+      const statuses = new Map<number, number>()
+      const categories = new Map<string, number>()
+      const failures: string[] = []
+      let next = 0
+      const worker = async () => {
+        while (next < cases.length) {
+          const c = cases[next++]!
+          categories.set(c.category, (categories.get(c.category) ?? 0) + 1)
+          let response: ApiResponse
+          try {
+            response = await admin.api(c.route.method, c.route.path, undefined, { raw: c.body, headers: c.headers })
+          } catch (error) {
+            failures.push(`${c.route.name} / ${c.label}: request failed: ${String(error)}`)
+            continue
+          }
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
+          if (response.status < 400 || response.status >= 500) {
+            failures.push(`${c.route.name} / ${c.label}: ${response.status} ${response.text.slice(0, 200)}`)
+            continue
+          }
+          try {
+            expectJsonError(response)
+          } catch {
+            failures.push(`${c.route.name} / ${c.label}: not a JSON error: ${response.text.slice(0, 200)}`)
+          }
         }
       }
-    }
-    await Promise.all(Array.from({ length: 6 }, worker))
+      await Promise.all(Array.from({ length: 6 }, worker))
 
-    expect(failures, failures.slice(0, 20).join('\n')).toEqual([])
-    expect(admin.errors).toEqual([])
-    // Every kind of case was generated, and every route was hit.
-    for (const category of ['content-type', 'invalid-json', 'invalid-utf8', 'top-level-type', 'deep-nesting', 'prototype-pollution', 'huge-string', 'oversize', 'unknown-field', 'route-specific', 'number-like', 'unknown-operator', 'bad-pattern', 'time-zone', 'if-match']) {
-      expect(categories.get(category) ?? 0, category).toBeGreaterThanOrEqual(10)
-    }
-    expect(new Set(cases.map((c) => c.route.name)).size).toBe(ROUTES.length)
-    for (const status of [400, 413, 415]) expect(statuses.get(status) ?? 0, `status ${status}`).toBeGreaterThan(0)
+      expect(failures, failures.slice(0, 20).join('\n')).toEqual([])
+      expect(admin.errors).toEqual([])
+      // Every kind of case was generated, and every route was hit.
+      for (const category of [
+        'content-type',
+        'invalid-json',
+        'invalid-utf8',
+        'top-level-type',
+        'deep-nesting',
+        'prototype-pollution',
+        'huge-string',
+        'oversize',
+        'unknown-field',
+        'route-specific',
+        'number-like',
+        'unknown-operator',
+        'bad-pattern',
+        'time-zone',
+        'if-match',
+      ]) {
+        expect(categories.get(category) ?? 0, category).toBeGreaterThanOrEqual(10)
+      }
+      expect(new Set(cases.map((c) => c.route.name)).size).toBe(ROUTES.length)
+      for (const status of [400, 413, 415]) expect(statuses.get(status) ?? 0, `status ${status}`).toBeGreaterThan(0)
 
-    // Nothing changed, nothing was audited, nothing was polluted.
-    expect(normalise(await admin.repository.loadSnapshot())).toEqual(before)
-    expect(await admin.repository.revision()).toBe(revision)
-    expect((await admin.api('GET', '/audit')).body.total).toBe(0)
-    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeKeys)
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
-    expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined()
-    console.log(`admin fuzz (seed ${SEED}): ${cases.length} cases; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; categories ${JSON.stringify(Object.fromEntries([...categories].sort()))}`)
-  })
+      // Nothing changed, nothing was audited, nothing was polluted.
+      expect(normalise(await admin.repository.loadSnapshot())).toEqual(before)
+      expect(await admin.repository.revision()).toBe(revision)
+      expect((await admin.api('GET', '/audit')).body.total).toBe(0)
+      expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeKeys)
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+      expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined()
+      console.log(
+        `admin fuzz (seed ${SEED}): ${cases.length} cases; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; categories ${JSON.stringify(Object.fromEntries([...categories].sort()))}`,
+      )
+    },
+  )
 })

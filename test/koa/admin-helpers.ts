@@ -84,7 +84,8 @@ export function expectJsonError(response: ApiResponse, status?: number, code?: s
 
 /** A snapshot with its lists in a stable order, for before / after comparisons. */
 export function normalise(snapshot: SnapshotData): unknown {
-  const by = <T>(items: readonly T[], key: (item: T) => string) => [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
+  const by = <T>(items: readonly T[], key: (item: T) => string) =>
+    [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
   return JSON.parse(
     JSON.stringify({
       revision: snapshot.revision,

@@ -22,7 +22,11 @@ function smoke(name: string, open: () => Promise<Store>) {
       const created = await admin.api('POST', '/flags', { key: 'checkout', type: 'string', defaultValue: 'old' })
       expect(created.status).toBe(201)
       expectJsonError(await admin.api('POST', '/flags', { key: 'checkout', type: 'string' }), 409)
-      const rule = await admin.api('POST', '/flags/checkout/rules', { id: 'nordics', conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }], serveValue: 'new' })
+      const rule = await admin.api('POST', '/flags/checkout/rules', {
+        id: 'nordics',
+        conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }],
+        serveValue: 'new',
+      })
       expect(rule.headers.get('etag')).toBe('"2"')
       expectJsonError(await admin.api('PUT', '/flags/checkout', { type: 'string' }, { headers: { 'if-match': '"1"' } }), 412)
       expect((await admin.api('PUT', '/flags/checkout/overrides/user/u-9', { enabled: true, value: 'vip' })).status).toBe(201)
@@ -35,22 +39,44 @@ function smoke(name: string, open: () => Promise<Store>) {
 
       // Hostile bodies change nothing on this store either.
       const before = normalise(await repository.loadSnapshot())
-      for (const raw of ['{"key":"x","type":"boolean","__proto__":{"polluted":1}}', '['.repeat(5000) + ']'.repeat(5000), '{"key":"x","type":"boolean","rules":[{"id":"r","conditions":[{"attribute":"a","operator":"sometimes","value":1}]}]}']) {
+      for (const raw of [
+        '{"key":"x","type":"boolean","__proto__":{"polluted":1}}',
+        '['.repeat(5000) + ']'.repeat(5000),
+        '{"key":"x","type":"boolean","rules":[{"id":"r","conditions":[{"attribute":"a","operator":"sometimes","value":1}]}]}',
+      ]) {
         expectJsonError(await admin.api('POST', '/flags', undefined, { raw }), 400)
       }
-      expectJsonError(await admin.api('PUT', '/flags/checkout/time-schedules', [{ id: 't', recurrence: 'daily', start: '09:00', end: '10:00', timezone: 'Nowhere/Special' }]), 400)
+      expectJsonError(
+        await admin.api('PUT', '/flags/checkout/time-schedules', [
+          { id: 't', recurrence: 'daily', start: '09:00', end: '10:00', timezone: 'Nowhere/Special' },
+        ]),
+        400,
+      )
       expect(normalise(await repository.loadSnapshot())).toEqual(before)
 
       const nordic = await admin.api('POST', '/evaluate', { flagKey: 'checkout', context: { userId: 'u-1', country: 'SE' } })
       expect(nordic.body).toMatchObject({ value: 'new', reason: 'TARGETING_MATCH', variant: 'nordics' })
       const vip = await admin.api('POST', '/evaluate', { flagKey: 'checkout', context: { userId: 'u-9', country: 'SE' } })
       expect(vip.body).toMatchObject({ value: 'vip', reason: 'OVERRIDE' })
-      const staging = await admin.api('POST', '/evaluate', { flagKey: 'checkout', context: { environment: 'staging', country: 'SE' } })
+      const staging = await admin.api('POST', '/evaluate', {
+        flagKey: 'checkout',
+        context: { environment: 'staging', country: 'SE' },
+      })
       expect(staging.body).toMatchObject({ value: 'old', reason: 'DISABLED' })
 
       const audit = await admin.api('GET', '/audit?flagKey=checkout')
-      expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['environmentFlag.set', 'override.set', 'rule.create', 'flag.create'])
-      expect(audit.body.items[2]).toMatchObject({ actor: 'admin', target: 'flag:checkout', before: { version: 1 }, after: { version: 2 } })
+      expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual([
+        'environmentFlag.set',
+        'override.set',
+        'rule.create',
+        'flag.create',
+      ])
+      expect(audit.body.items[2]).toMatchObject({
+        actor: 'admin',
+        target: 'flag:checkout',
+        before: { version: 1 },
+        after: { version: 2 },
+      })
       expect((await admin.api('DELETE', '/flags/checkout')).status).toBe(204)
       expect(await repository.listOverrides('checkout')).toEqual([])
       expect(admin.errors).toEqual([])

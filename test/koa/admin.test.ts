@@ -39,11 +39,23 @@ async function auditOf(admin: Admin, query = ''): Promise<Entry[]> {
 describe('admin API: flags', () => {
   it('creates (201, Location, ETag), refuses duplicates (409), reads with ETag and 304', async () => {
     const admin = await start()
-    const created = await admin.api('POST', '/flags', { key: 'checkout', type: 'boolean', tags: ['web'], description: 'New checkout' })
+    const created = await admin.api('POST', '/flags', {
+      key: 'checkout',
+      type: 'boolean',
+      tags: ['web'],
+      description: 'New checkout',
+    })
     expect(created.status).toBe(201)
     expect(created.headers.get('location')).toBe(`${PREFIX}/flags/checkout`)
     expect(created.headers.get('etag')).toBe('"1"')
-    expect(created.body).toMatchObject({ key: 'checkout', name: 'checkout', type: 'boolean', status: 'active', version: 1, tags: ['web'] })
+    expect(created.body).toMatchObject({
+      key: 'checkout',
+      name: 'checkout',
+      type: 'boolean',
+      status: 'active',
+      version: 1,
+      tags: ['web'],
+    })
     expect(created.headers.get('cache-control')).toBe('no-store')
 
     // A duplicate is a 409 and must not disturb the existing flag's overrides.
@@ -59,10 +71,14 @@ describe('admin API: flags', () => {
     expect(read.body.description).toBe('New checkout')
     // (fetch would add Cache-Control: no-cache to a conditional request, which turns freshness off.)
     const cached = await new Promise<number>((resolve, reject) => {
-      get(`${admin.url}${PREFIX}/flags/checkout`, { headers: { authorization: `Bearer ${TOKEN}`, 'if-none-match': '"1"' } }, (res) => {
-        res.resume()
-        resolve(res.statusCode ?? 0)
-      }).on('error', reject)
+      get(
+        `${admin.url}${PREFIX}/flags/checkout`,
+        { headers: { authorization: `Bearer ${TOKEN}`, 'if-none-match': '"1"' } },
+        (res) => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        },
+      ).on('error', reject)
     })
     expect(cached).toBe(304)
 
@@ -76,7 +92,13 @@ describe('admin API: flags', () => {
   it('lists with status / tag / search filters and limit / offset pagination', async () => {
     const admin = await start()
     for (let i = 0; i < 12; i++) {
-      await admin.repository.createFlag({ key: `f${String(i).padStart(2, '0')}`, type: 'boolean', tags: i % 2 === 0 ? ['even'] : [], status: i < 3 ? 'inactive' : 'active', description: i === 7 ? 'The Seventh' : undefined })
+      await admin.repository.createFlag({
+        key: `f${String(i).padStart(2, '0')}`,
+        type: 'boolean',
+        tags: i % 2 === 0 ? ['even'] : [],
+        status: i < 3 ? 'inactive' : 'active',
+        description: i === 7 ? 'The Seventh' : undefined,
+      })
     }
     const all = await admin.api('GET', '/flags')
     expect(all.body).toMatchObject({ total: 12, limit: 50, offset: 0 })
@@ -124,7 +146,11 @@ describe('admin API: flags', () => {
   it('PATCH merges (RFC 7396), honours If-Match, and names the bad field', async () => {
     const admin = await start()
     await admin.api('POST', '/flags', { key: 'f', type: 'boolean', description: 'old', metadata: { team: 'web', owner: 'ann' } })
-    const patched = await admin.api('PATCH', '/flags/f', { description: null, metadata: { owner: null, ticket: 'FS-1' }, defaultEnabled: true })
+    const patched = await admin.api('PATCH', '/flags/f', {
+      description: null,
+      metadata: { owner: null, ticket: 'FS-1' },
+      defaultEnabled: true,
+    })
     expect(patched.status).toBe(200)
     expect(patched.body.description).toBeUndefined()
     expect(patched.body.metadata).toEqual({ team: 'web', ticket: 'FS-1' })
@@ -132,7 +158,9 @@ describe('admin API: flags', () => {
     expect(patched.headers.get('etag')).toBe('"2"')
     expectJsonError(await admin.api('PATCH', '/flags/f', { name: 'x' }, { headers: { 'if-match': '"1"' } }), 412)
     expectJsonError(await admin.api('PATCH', '/flags/f', { name: 'x', version: 1 }), 409)
-    const bad = await admin.api('PATCH', '/flags/f', { rules: [{ id: 'r', conditions: [{ attribute: 'a', operator: 'almost', value: 1 }] }] })
+    const bad = await admin.api('PATCH', '/flags/f', {
+      rules: [{ id: 'r', conditions: [{ attribute: 'a', operator: 'almost', value: 1 }] }],
+    })
     expectJsonError(bad, 400, 'INVALID_ARGUMENT')
     expect(bad.body.error.details.field).toBe('rules[0].conditions[0].operator')
     expectJsonError(await admin.api('PATCH', '/flags/f', [{ op: 'replace' }]), 400)
@@ -141,7 +169,10 @@ describe('admin API: flags', () => {
     const typo = await admin.api('PATCH', '/flags/f', { rolloutPercentag: null })
     expectJsonError(typo, 400)
     expect(typo.body.error.details.field).toBe('rolloutPercentag')
-    const merge = await admin.api('PATCH', '/flags/f', undefined, { raw: '{"name":"Merged"}', headers: { 'content-type': 'application/merge-patch+json' } })
+    const merge = await admin.api('PATCH', '/flags/f', undefined, {
+      raw: '{"name":"Merged"}',
+      headers: { 'content-type': 'application/merge-patch+json' },
+    })
     expect(merge.body.name).toBe('Merged')
   })
 
@@ -171,16 +202,26 @@ describe('admin API: the parts of a flag', () => {
   it('rules: add (201, appended), replace, reorder, delete; duplicates 409; fields named relative to the body', async () => {
     const admin = await start()
     await admin.api('POST', '/flags', { key: 'f', type: 'string', defaultValue: 'off' })
-    const first = await admin.api('POST', '/flags/f/rules', { id: 'nordics', conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }], serveValue: 'nordic' })
+    const first = await admin.api('POST', '/flags/f/rules', {
+      id: 'nordics',
+      conditions: [{ attribute: 'country', operator: 'in', value: ['NO', 'SE'] }],
+      serveValue: 'nordic',
+    })
     expect(first.status).toBe(201)
     expect(first.headers.get('location')).toBe(`${PREFIX}/flags/f/rules/nordics`)
     expect(first.headers.get('etag')).toBe('"2"')
     expect(first.body).toMatchObject({ id: 'nordics', priority: 0, enabled: true })
-    const second = await admin.api('POST', '/flags/f/rules', { conditions: [{ attribute: 'plan', operator: 'eq', value: 'pro' }], serveValue: 'pro' })
+    const second = await admin.api('POST', '/flags/f/rules', {
+      conditions: [{ attribute: 'plan', operator: 'eq', value: 'pro' }],
+      serveValue: 'pro',
+    })
     expect(second.body.id).toMatch(/^rule-[0-9a-f]{12}$/)
     expect(second.body.priority).toBe(1)
     expectJsonError(await admin.api('POST', '/flags/f/rules', { id: 'nordics' }), 409, 'CONFLICT')
-    const bad = await admin.api('POST', '/flags/f/rules', { id: 'x', conditions: [{ attribute: 'a', operator: 'matches', value: '(a+)+$' }] })
+    const bad = await admin.api('POST', '/flags/f/rules', {
+      id: 'x',
+      conditions: [{ attribute: 'a', operator: 'matches', value: '(a+)+$' }],
+    })
     expectJsonError(bad, 400, 'INVALID_ARGUMENT')
     expect(bad.body.error.details.field).toBe('conditions[0].value')
     expect(bad.body.error.message).toMatch(/^conditions\[0\]\.value: /)
@@ -188,7 +229,10 @@ describe('admin API: the parts of a flag', () => {
     expect(wrongType.body.error.details.field).toBe('serveValue')
     expectJsonError(await admin.api('POST', '/flags/f/rules', [{ id: 'z' }]), 400)
 
-    const replaced = await admin.api('PUT', '/flags/f/rules/nordics', { conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }], serveValue: 'norway' })
+    const replaced = await admin.api('PUT', '/flags/f/rules/nordics', {
+      conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }],
+      serveValue: 'norway',
+    })
     expect(replaced.status).toBe(200)
     expect(replaced.body).toMatchObject({ id: 'nordics', priority: 0, serveValue: 'norway' })
     expectJsonError(await admin.api('PUT', '/flags/f/rules/nope', { serveValue: 'x' }), 404)
@@ -219,7 +263,9 @@ describe('admin API: the parts of a flag', () => {
   it('edits without If-Match are re-applied when they race: 12 concurrent rule additions all land', async () => {
     const admin = await start()
     await admin.api('POST', '/flags', { key: 'f', type: 'boolean' })
-    const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => admin.api('POST', '/flags/f/rules', { id: `r${i}` })))
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => admin.api('POST', '/flags/f/rules', { id: `r${i}` })),
+    )
     expect(responses.map((r) => r.status)).toEqual(Array(12).fill(201))
     const flag = await admin.repository.getFlag('f')
     expect(flag!.rules.map((r) => r.id).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `r${i}`).sort())
@@ -247,7 +293,9 @@ describe('admin API: the parts of a flag', () => {
     expect((await admin.api('PUT', '/flags/f/variants/d', { value: 'D!', weight: 5 })).status).toBe(200)
     expect((await admin.api('DELETE', '/flags/f/variants/a')).status).toBe(204)
     expectJsonError(await admin.api('DELETE', '/flags/f/variants/a'), 404)
-    expect((await admin.api('GET', '/flags/f/variants')).body.items.map((v: { key: string; value: string }) => `${v.key}=${v.value}`)).toEqual(['b=B', 'c=C', 'd=D!'])
+    expect(
+      (await admin.api('GET', '/flags/f/variants')).body.items.map((v: { key: string; value: string }) => `${v.key}=${v.value}`),
+    ).toEqual(['b=B', 'c=C', 'd=D!'])
   })
 
   it('scheduled changes, rollout phases and time schedules', async () => {
@@ -272,9 +320,13 @@ describe('admin API: the parts of a flag', () => {
     expect(phases.body.items).toHaveLength(2)
     expectJsonError(await admin.api('PUT', '/flags/f/rollout-phases', [{ at: '2030-01-01T00:00:00Z', percentage: 101 }]), 400)
 
-    const windows = await admin.api('PUT', '/flags/f/time-schedules', [{ id: 'office', recurrence: 'weekly', start: '09:00', end: '17:00', daysOfWeek: [1, 2, 3, 4, 5], timezone: 'Europe/Oslo' }])
+    const windows = await admin.api('PUT', '/flags/f/time-schedules', [
+      { id: 'office', recurrence: 'weekly', start: '09:00', end: '17:00', daysOfWeek: [1, 2, 3, 4, 5], timezone: 'Europe/Oslo' },
+    ])
     expect(windows.status).toBe(200)
-    const zone = await admin.api('PUT', '/flags/f/time-schedules', [{ id: 'x', recurrence: 'daily', start: '09:00', end: '17:00', timezone: 'Mars/Olympus_Mons' }])
+    const zone = await admin.api('PUT', '/flags/f/time-schedules', [
+      { id: 'x', recurrence: 'daily', start: '09:00', end: '17:00', timezone: 'Mars/Olympus_Mons' },
+    ])
     expectJsonError(zone, 400)
     expect(zone.body.error.details.field).toBe('[0].timezone')
     expect((await admin.api('GET', '/flags/f/time-schedules')).body.items[0].timezone).toBe('Europe/Oslo')
@@ -294,7 +346,10 @@ describe('admin API: the parts of a flag', () => {
     const wrongType = await admin.api('PUT', '/flags/f/overrides/user/u-2', { enabled: true, value: 3 })
     expect(wrongType.body.error.details.field).toBe('value')
     expectJsonError(await admin.api('PUT', '/flags/f/overrides/user/u-2', { enabled: true, entityId: 'u-3' }), 400)
-    expectJsonError(await admin.api('PUT', '/flags/f/overrides/user/u-2', { enabled: true, expiresAt: '2000-01-01T00:00:00Z' }), 400)
+    expectJsonError(
+      await admin.api('PUT', '/flags/f/overrides/user/u-2', { enabled: true, expiresAt: '2000-01-01T00:00:00Z' }),
+      400,
+    )
     expectJsonError(await admin.api('PUT', `/flags/f/overrides/user/${'%F0%9F%98%80'.repeat(100)}`, { enabled: true }), 400)
     expectJsonError(await admin.api('PUT', '/flags/missing/overrides/user/u-1', { enabled: true }), 404)
     const evaluated = await admin.api('POST', '/evaluate', { flagKey: 'f', context: { userId: 'u-1' } })
@@ -315,7 +370,10 @@ describe('admin API: the parts of a flag', () => {
 describe('admin API: segments, environments, promotion', () => {
   it('segments: CRUD, duplicates 409, cycles 400, a parent cannot be deleted (409)', async () => {
     const admin = await start()
-    const base = await admin.api('POST', '/segments', { key: 'staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] })
+    const base = await admin.api('POST', '/segments', {
+      key: 'staff',
+      conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }],
+    })
     expect(base.status).toBe(201)
     expect(base.headers.get('location')).toBe(`${PREFIX}/segments/staff`)
     expectJsonError(await admin.api('POST', '/segments', { key: 'staff' }), 409)
@@ -340,7 +398,10 @@ describe('admin API: segments, environments, promotion', () => {
     expectJsonError(await admin.api('POST', '/environments', { slug: 'staging' }), 409)
     expectJsonError(await admin.api('PUT', '/environments/production', { parent: 'staging' }), 400)
     expect((await admin.api('PUT', '/environments/staging', { name: 'Staging', parent: 'production' })).body.name).toBe('Staging')
-    expect((await admin.api('GET', '/environments')).body.items.map((e: { slug: string }) => e.slug)).toEqual(['production', 'staging'])
+    expect((await admin.api('GET', '/environments')).body.items.map((e: { slug: string }) => e.slug)).toEqual([
+      'production',
+      'staging',
+    ])
 
     const settings = await admin.api('PUT', '/environments/staging/flags/f', { enabled: true, percentage: 25 })
     expect(settings.status).toBe(201)
@@ -349,7 +410,11 @@ describe('admin API: segments, environments, promotion', () => {
     expectJsonError(await admin.api('PUT', '/environments/nowhere/flags/f', { enabled: true }), 404)
     expect((await admin.api('GET', '/environments/staging/flags')).body.total).toBe(1)
     const resolved = await admin.api('GET', '/environments/staging/flags/f/resolve')
-    expect(resolved.body).toMatchObject({ chain: ['staging', 'production'], enabled: { value: true, source: 'staging' }, rules: { source: 'flag' } })
+    expect(resolved.body).toMatchObject({
+      chain: ['staging', 'production'],
+      enabled: { value: true, source: 'staging' },
+      rules: { source: 'flag' },
+    })
 
     const revision = await admin.repository.revision()
     const dry = await admin.api('POST', '/promote', { flagKey: 'f', from: 'staging', to: 'production', dryRun: true })
@@ -363,9 +428,19 @@ describe('admin API: segments, environments, promotion', () => {
     expect(await admin.repository.getEnvironmentFlag('production', 'f')).toBeNull()
     const promoted = await admin.api('POST', '/promote', { flagKey: 'all', from: 'staging', to: 'production', confirm: true })
     expect(promoted.status).toBe(200)
-    expect(await admin.repository.getEnvironmentFlag('production', 'f')).toEqual({ environment: 'production', flagKey: 'f', enabled: true, percentage: 25 })
+    expect(await admin.repository.getEnvironmentFlag('production', 'f')).toEqual({
+      environment: 'production',
+      flagKey: 'f',
+      enabled: true,
+      percentage: 25,
+    })
     const promoteEntry = (await auditOf(admin))[0]!
-    expect(promoteEntry).toMatchObject({ action: 'promote', target: 'environmentFlag:production/f', before: null, details: { from: 'staging', to: 'production' } })
+    expect(promoteEntry).toMatchObject({
+      action: 'promote',
+      target: 'environmentFlag:production/f',
+      before: null,
+      details: { from: 'staging', to: 'production' },
+    })
     expectJsonError(await admin.api('POST', '/promote', { flagKey: 'f', from: 'staging', to: 'staging', confirm: true }), 400)
     expectJsonError(await admin.api('POST', '/promote', { flagKey: 'f', from: 'staging', to: 'nowhere' }), 404)
     expectJsonError(await admin.api('POST', '/promote', { flagKey: 'f', from: 'staging', to: 'production', force: true }), 400)
@@ -380,7 +455,12 @@ describe('admin API: segments, environments, promotion', () => {
 
   it('apply-due-changes folds due scheduled changes and audits each flag it rewrote', async () => {
     const admin = await start()
-    await admin.api('POST', '/flags', { key: 'f', type: 'boolean', status: 'inactive', scheduledChanges: [{ id: 'go', at: '2020-01-01T00:00:00Z', change: 'enable' }] })
+    await admin.api('POST', '/flags', {
+      key: 'f',
+      type: 'boolean',
+      status: 'inactive',
+      scheduledChanges: [{ id: 'go', at: '2020-01-01T00:00:00Z', change: 'enable' }],
+    })
     const folded = await admin.api('POST', '/apply-due-changes')
     expect(folded.body).toEqual({ applied: 1, flags: ['f'] })
     const entry = (await auditOf(admin))[0]!
@@ -391,25 +471,43 @@ describe('admin API: segments, environments, promotion', () => {
 describe('admin API: POST /evaluate explains decisions', () => {
   it('rule match with condition results, split with the variant, disabled, missing flag, environment chain', async () => {
     const admin = await start()
-    await admin.api('POST', '/segments', { key: 'staff', conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }] })
+    await admin.api('POST', '/segments', {
+      key: 'staff',
+      conditions: [{ attribute: 'email', operator: 'ends_with', value: '@example.com' }],
+    })
     await admin.api('POST', '/flags', {
       key: 'checkout',
       type: 'string',
       defaultValue: 'old',
       rules: [
         { id: 'staff', priority: 0, conditions: [{ attribute: '', operator: 'in_segment', value: 'staff' }], serveValue: 'new' },
-        { id: 'norway', priority: 1, conditions: [{ attribute: 'country', operator: 'eq', value: 'NO' }, { attribute: 'appVersion', operator: 'semver_gte', value: '2.0.0' }], serveValue: 'norway' },
+        {
+          id: 'norway',
+          priority: 1,
+          conditions: [
+            { attribute: 'country', operator: 'eq', value: 'NO' },
+            { attribute: 'appVersion', operator: 'semver_gte', value: '2.0.0' },
+          ],
+          serveValue: 'norway',
+        },
       ],
       variants: [
         { key: 'a', value: 'A', weight: 1 },
         { key: 'b', value: 'B', weight: 1 },
       ],
     })
-    const staff = await admin.api('POST', '/evaluate', { flagKey: 'checkout', type: 'string', context: { userId: 'u', attributes: { email: 'ann@example.com' } } })
+    const staff = await admin.api('POST', '/evaluate', {
+      flagKey: 'checkout',
+      type: 'string',
+      context: { userId: 'u', attributes: { email: 'ann@example.com' } },
+    })
     expect(staff.body).toMatchObject({ value: 'new', reason: 'TARGETING_MATCH', variant: 'staff' })
     expect(staff.body.explanation.rule.id).toBe('staff')
 
-    const almost = await admin.api('POST', '/evaluate', { flagKey: 'checkout', context: { targetingKey: 'user-7', country: 'NO', appVersion: '1.9.0' } })
+    const almost = await admin.api('POST', '/evaluate', {
+      flagKey: 'checkout',
+      context: { targetingKey: 'user-7', country: 'NO', appVersion: '1.9.0' },
+    })
     expect(almost.body.reason).toBe('SPLIT')
     expect(['a', 'b']).toContain(almost.body.variant)
     expect(almost.body.explanation.variant.key).toBe(almost.body.variant)
@@ -424,9 +522,16 @@ describe('admin API: POST /evaluate explains decisions', () => {
 
     await admin.api('POST', '/environments', { slug: 'production' })
     await admin.api('PUT', '/environments/production/flags/checkout', { enabled: false })
-    const off = await admin.api('POST', '/evaluate', { flagKey: 'checkout', context: { environment: 'production', attributes: { email: 'ann@example.com' } } })
+    const off = await admin.api('POST', '/evaluate', {
+      flagKey: 'checkout',
+      context: { environment: 'production', attributes: { email: 'ann@example.com' } },
+    })
     expect(off.body).toMatchObject({ value: 'old', reason: 'DISABLED' })
-    expect(off.body.explanation.environment).toMatchObject({ slug: 'production', known: true, sources: { enabled: 'production', rules: 'flag' } })
+    expect(off.body.explanation.environment).toMatchObject({
+      slug: 'production',
+      known: true,
+      sources: { enabled: 'production', rules: 'flag' },
+    })
     expect(off.body.explanation.status).toBe('inactive')
 
     // Evaluation at a given instant, and a changed flag is seen at once (the cache follows the revision).
@@ -435,7 +540,14 @@ describe('admin API: POST /evaluate explains decisions', () => {
     expect(later.body).toMatchObject({ value: 'newer', reason: 'DEFAULT' })
     expect(later.body.explanation.now).toBe('2031-01-01T00:00:00.000Z')
 
-    for (const body of [{}, { flagKey: 'x', context: { userID: 'u' } }, { flagKey: 'x', context: { now: 'tomorrow' } }, { flagKey: 'x', type: 'bool' }, { flagKey: 'x', type: 'number', defaultValue: 'x' }, { flagKey: 'x', extra: 1 }]) {
+    for (const body of [
+      {},
+      { flagKey: 'x', context: { userID: 'u' } },
+      { flagKey: 'x', context: { now: 'tomorrow' } },
+      { flagKey: 'x', type: 'bool' },
+      { flagKey: 'x', type: 'number', defaultValue: 'x' },
+      { flagKey: 'x', extra: 1 },
+    ]) {
       expectJsonError(await admin.api('POST', '/evaluate', body), 400, 'INVALID_ARGUMENT')
     }
   })
@@ -518,11 +630,30 @@ describe('admin API: HTTP errors', () => {
     const options = await admin.api('OPTIONS', '/flags/x')
     expect(options.status).toBe(200)
     expect(options.headers.get('allow')).toBe('HEAD, GET, PUT, PATCH, DELETE')
-    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'application/xml']) {
-      expectJsonError(await admin.api('POST', '/flags', undefined, { raw: '{"key":"a","type":"boolean"}', headers: { 'content-type': type } }), 415, 'UNSUPPORTED_MEDIA_TYPE')
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/json; charset=latin1',
+      'application/xml',
+    ]) {
+      expectJsonError(
+        await admin.api('POST', '/flags', undefined, { raw: '{"key":"a","type":"boolean"}', headers: { 'content-type': type } }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      )
     }
-    expectJsonError(await admin.api('POST', '/flags', undefined, { raw: '{"key":"a","type":"boolean"}', headers: { 'content-type': '' } }), 415)
-    expect((await admin.api('POST', '/flags', undefined, { raw: '{"key":"a","type":"boolean"}', headers: { 'content-type': 'application/json; charset=UTF-8' } })).status).toBe(201)
+    expectJsonError(
+      await admin.api('POST', '/flags', undefined, { raw: '{"key":"a","type":"boolean"}', headers: { 'content-type': '' } }),
+      415,
+    )
+    expect(
+      (
+        await admin.api('POST', '/flags', undefined, {
+          raw: '{"key":"a","type":"boolean"}',
+          headers: { 'content-type': 'application/json; charset=UTF-8' },
+        })
+      ).status,
+    ).toBe(201)
     const large = await admin.api('POST', '/flags', { key: 'b', type: 'string', description: 'x'.repeat(5000) })
     expectJsonError(large, 413, 'PAYLOAD_TOO_LARGE')
     expectJsonError(await admin.api('POST', '/flags', undefined, { raw: '' }), 400)
@@ -537,7 +668,8 @@ describe('admin API: HTTP errors', () => {
       get(target, property) {
         const value: unknown = Reflect.get(target, property)
         if (typeof value !== 'function') return value
-        return (...args: unknown[]) => (failure === undefined ? (value as (...a: unknown[]) => unknown).apply(target, args) : Promise.reject(failure))
+        return (...args: unknown[]) =>
+          failure === undefined ? (value as (...a: unknown[]) => unknown).apply(target, args) : Promise.reject(failure)
       },
     }) as FlagRepository
     const admin = await start({ repository: flaky })
@@ -558,7 +690,9 @@ describe('admin API: HTTP errors', () => {
   })
 
   it('a read-only repository answers writes with 405 UNSUPPORTED and still reads and evaluates', async () => {
-    const admin = await start({ repository: new StaticFlagRepository({ flags: [{ key: 'a', type: 'boolean', defaultEnabled: true }] }) })
+    const admin = await start({
+      repository: new StaticFlagRepository({ flags: [{ key: 'a', type: 'boolean', defaultEnabled: true }] }),
+    })
     expect((await admin.api('GET', '/flags/a')).status).toBe(200)
     const write = await admin.api('PATCH', '/flags/a', { defaultEnabled: false })
     expectJsonError(write, 405, 'UNSUPPORTED')

@@ -106,7 +106,7 @@ describe('environment()', () => {
     expect(options).toEqual({ allowed: ['production'], fallback: 'production' })
   })
 
-  it('the allowed list is copied: changing the caller\'s array later changes nothing', async () => {
+  it("the allowed list is copied: changing the caller's array later changes nothing", async () => {
     const allowed = ['production']
     const app = new Koa()
     app.use(environment({ allowed }))

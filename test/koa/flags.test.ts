@@ -91,7 +91,13 @@ describe('flags()', () => {
     expect(await alice.json()).toEqual({
       beta: true,
       theme: 'dark',
-      context: { targetingKey: 'alice', userId: 'alice', ipAddress: '127.0.0.1', userAgent: 'test-agent/1', environment: 'staging' },
+      context: {
+        targetingKey: 'alice',
+        userId: 'alice',
+        ipAddress: '127.0.0.1',
+        userAgent: 'test-agent/1',
+        environment: 'staging',
+      },
     })
     const bob = (await (await get('/', { 'x-user': 'bob' })).json()) as { beta: boolean; context: Record<string, unknown> }
     expect(bob.beta).toBe(false)
@@ -116,7 +122,10 @@ describe('flags()', () => {
       beta: true,
       context: { targetingKey: 'carol', userId: 'carol', ipAddress: '127.0.0.1', country: 'NO', attributes: { plan: 'pro' } },
     })
-    const free = (await (await get('/', { 'x-plan': 'free', 'user-agent': 'ua' })).json()) as { beta: boolean; context: Record<string, unknown> }
+    const free = (await (await get('/', { 'x-plan': 'free', 'user-agent': 'ua' })).json()) as {
+      beta: boolean
+      context: Record<string, unknown>
+    }
     expect(free.beta).toBe(false)
     expect('userAgent' in free.context).toBe(false)
   })
@@ -282,9 +291,19 @@ describe('flags()', () => {
   })
 
   it('rejects bad options up front and never mutates them', () => {
-    const bad: unknown[] = [null, { store: '' }, { store: 3 }, { context: 'user' }, { pollInterval: -1 }, { readyTimeout: 'soon' }, { onError: true }]
+    const bad: unknown[] = [
+      null,
+      { store: '' },
+      { store: 3 },
+      { context: 'user' },
+      { pollInterval: -1 },
+      { readyTimeout: 'soon' },
+      { onError: true },
+    ]
     for (const options of bad) {
-      expect(() => flags(options as FlagsOptions), JSON.stringify(options)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error)
+      expect(() => flags(options as FlagsOptions), JSON.stringify(options)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error,
+      )
     }
     const options = { store: 'flags', pollInterval: 500 }
     flags(options)

@@ -148,4 +148,6 @@ function exactness(name: string, url: string, available: boolean, cleanup?: () =
 exactness('Redis', REDIS_URL, await serviceAvailable('Redis', REDIS_URL))
 exactness('PostgreSQL', DATABASE_URL, await serviceAvailable('PostgreSQL', DATABASE_URL))
 const sqliteDir = mkdtempSync(join(tmpdir(), 'flagstone-rl-'))
-exactness('SQLite', `sqlite://${join(sqliteDir, 'rate-limit.sqlite')}`, true, () => rmSync(sqliteDir, { recursive: true, force: true }))
+exactness('SQLite', `sqlite://${join(sqliteDir, 'rate-limit.sqlite')}`, true, () =>
+  rmSync(sqliteDir, { recursive: true, force: true }),
+)

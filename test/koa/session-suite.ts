@@ -84,7 +84,10 @@ export function sessionSuite({ name, open }: SessionSuiteOptions): void {
             return
           case '/typed-set':
             ctx.session.when = new Date('2024-02-29T12:34:56.789Z')
-            ctx.session.map = new Map<string, unknown>([['a', 1], ['b', new Date(0)]])
+            ctx.session.map = new Map<string, unknown>([
+              ['a', 1],
+              ['b', new Date(0)],
+            ])
             ctx.session.set = new Set([1, 'two', 3n])
             ctx.session.big = 2n ** 70n
             ctx.session.nested = { deep: [new Date(1), undefined, null] }
@@ -273,12 +276,20 @@ export function sessionSuite({ name, open }: SessionSuiteOptions): void {
       expect(secure?.attributes.get('samesite')).toBe('lax')
 
       const http = await fetch(`${proxied.served.url}/set?x=1`, { headers: { 'x-forwarded-proto': 'http' } })
-      expect(setCookies(http).find((c) => c.name === COOKIE)?.attributes.has('secure')).toBe(false)
+      expect(
+        setCookies(http)
+          .find((c) => c.name === COOKIE)
+          ?.attributes.has('secure'),
+      ).toBe(false)
 
       // without app.proxy the header is not trusted
       const direct = await start()
       const spoofed = await fetch(`${direct.served.url}/set?x=1`, { headers: { 'x-forwarded-proto': 'https' } })
-      expect(setCookies(spoofed).find((c) => c.name === COOKIE)?.attributes.has('secure')).toBe(false)
+      expect(
+        setCookies(spoofed)
+          .find((c) => c.name === COOKIE)
+          ?.attributes.has('secure'),
+      ).toBe(false)
     })
 
     it('a forged, unknown or malformed id starts a fresh empty session and is never adopted', async () => {
@@ -361,7 +372,12 @@ export function sessionSuite({ name, open }: SessionSuiteOptions): void {
     it('signed: true without app.keys fails with an error that says so', async () => {
       const { served, errors } = await start({ signed: true })
       expect((await fetch(`${served.url}/peek`)).status).toBe(500)
-      expect(errors).toEqual([expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'session({ signed: true }) needs app.keys to sign the cookie' })])
+      expect(errors).toEqual([
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          message: 'session({ signed: true }) needs app.keys to sign the cookie',
+        }),
+      ])
     })
 
     it('reports a wiring mistake: ctx.session on a request session() did not handle', async () => {

@@ -364,7 +364,26 @@ export function storeConformance(backend: BackendUnderTest): void {
 
       it('keeps keys and namespaces with special characters, case and unicode apart', async () => {
         const s = fresh()
-        const keys = ['k', 'K', 'a_b', 'aXb', 'a%b', 'a%', 'a*', 'a*b', 'a:b', 'a/b', 'a\\b', 'ä', 'a', 'ａ', '日本', '😀', 'a b', "'; DROP TABLE x; --"]
+        const keys = [
+          'k',
+          'K',
+          'a_b',
+          'aXb',
+          'a%b',
+          'a%',
+          'a*',
+          'a*b',
+          'a:b',
+          'a/b',
+          'a\\b',
+          'ä',
+          'a',
+          'ａ',
+          '日本',
+          '😀',
+          'a b',
+          "'; DROP TABLE x; --",
+        ]
         for (const key of keys) await s.set(key, `v:${key}`)
         for (const key of keys) expect(text(await s.get(key))).toBe(`v:${key}`)
         expect(await collect(s.keys())).toEqual([...keys].sort())
@@ -484,7 +503,8 @@ export function storeConformance(backend: BackendUnderTest): void {
           await other.deleteAll() // a root whose name extends ours: must not touch `rootName` keys either
           await other.close()
           await root.withNamespace('zz').deleteAll()
-          for (const key of foreign.filter((k) => !k.startsWith(`${rootName}x/`))) expect(await raw.read(key), key).toBe('foreign')
+          for (const key of foreign.filter((k) => !k.startsWith(`${rootName}x/`)))
+            expect(await raw.read(key), key).toBe('foreign')
           expect(await collect(root.keys())).toEqual([])
         } finally {
           for (const key of foreign) await raw.delete(key)
@@ -520,7 +540,10 @@ export function storeConformance(backend: BackendUnderTest): void {
           const s = fresh()
           expect(s.pushAcrossProcesses).toBe(false)
           await expectCode(s.publish('changes', 'x'), 'UNSUPPORTED')
-          await expectCode(s.subscribe('changes', () => undefined), 'UNSUPPORTED')
+          await expectCode(
+            s.subscribe('changes', () => undefined),
+            'UNSUPPORTED',
+          )
         })
         return
       }

@@ -16,10 +16,19 @@ describe('createStore', () => {
   })
 
   it('rejects unknown schemes and bad options with INVALID_ARGUMENT naming the problem', async () => {
-    await expect(createStore('mysql://localhost')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('mysql://') })
+    await expect(createStore('mysql://localhost')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('mysql://'),
+    })
     await expect(createStore('not a url')).rejects.toBeInstanceOf(FlagstoneError)
-    await expect(createStore('memory://', { namespace: 'a:b' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('namespace') })
-    await expect(createStore('memory://', { maxValueBytes: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('maxValueBytes') })
+    await expect(createStore('memory://', { namespace: 'a:b' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('namespace'),
+    })
+    await expect(createStore('memory://', { maxValueBytes: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('maxValueBytes'),
+    })
     await expect(createStore('sqlite://')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
   })
 

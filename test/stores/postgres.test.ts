@@ -9,12 +9,16 @@ async function raw(): Promise<RawAccess> {
   const q = async (sql: string, params: unknown[]) => (await pool.query(sql, params)).rows as Record<string, unknown>[]
   return {
     write: async (key, value) =>
-      void (await q(`INSERT INTO flagstone_store (key, value) VALUES ($1, convert_to($2, 'UTF8')) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, value])),
+      void (await q(
+        `INSERT INTO flagstone_store (key, value) VALUES ($1, convert_to($2, 'UTF8')) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [key, value],
+      )),
     read: async (key) => {
       const row = (await q(`SELECT convert_from(value, 'UTF8') AS v FROM flagstone_store WHERE key = $1`, [key]))[0]
       return row === undefined ? null : String(row.v)
     },
-    count: async (prefix) => Number((await q('SELECT count(*) AS n FROM flagstone_store WHERE left(key, $1) = $2', [prefix.length, prefix]))[0]?.n),
+    count: async (prefix) =>
+      Number((await q('SELECT count(*) AS n FROM flagstone_store WHERE left(key, $1) = $2', [prefix.length, prefix]))[0]?.n),
     delete: async (key) => void (await q('DELETE FROM flagstone_store WHERE key = $1', [key])),
     close: () => pool.end(),
   }

@@ -53,7 +53,10 @@ describe('redis outage and recovery (own redis-server)', () => {
     const back = Date.now()
     let ok = false
     while (!ok && Date.now() - back < 5_000) {
-      ok = await store.set('k', 'again').then(() => true, () => false)
+      ok = await store.set('k', 'again').then(
+        () => true,
+        () => false,
+      )
       if (!ok) await sleep(50)
     }
     expect(ok).toBe(true)

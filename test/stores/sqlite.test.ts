@@ -15,21 +15,31 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 async function raw(): Promise<RawAccess> {
   const db = new sqlite3.Database(file)
   const all = (sql: string, ...params: unknown[]) =>
-    new Promise<Record<string, unknown>[]>((resolve, reject) => db.all(sql, params, (e, rows) => (e ? reject(e) : resolve(rows as Record<string, unknown>[]))))
+    new Promise<Record<string, unknown>[]>((resolve, reject) =>
+      db.all(sql, params, (e, rows) => (e ? reject(e) : resolve(rows as Record<string, unknown>[]))),
+    )
   await all('PRAGMA busy_timeout = 5000')
   return {
-    write: async (key, value) => void (await all('INSERT OR REPLACE INTO flagstone_store (key, value) VALUES (?, CAST(? AS BLOB))', key, value)),
+    write: async (key, value) =>
+      void (await all('INSERT OR REPLACE INTO flagstone_store (key, value) VALUES (?, CAST(? AS BLOB))', key, value)),
     read: async (key) => {
       const row = (await all('SELECT CAST(value AS TEXT) AS v FROM flagstone_store WHERE key = ?', key))[0]
       return row === undefined ? null : String(row.v)
     },
-    count: async (prefix) => Number((await all('SELECT count(*) AS n FROM flagstone_store WHERE substr(key, 1, ?) = ?', prefix.length, prefix))[0]?.n),
+    count: async (prefix) =>
+      Number((await all('SELECT count(*) AS n FROM flagstone_store WHERE substr(key, 1, ?) = ?', prefix.length, prefix))[0]?.n),
     delete: async (key) => void (await all('DELETE FROM flagstone_store WHERE key = ?', key)),
     close: () => new Promise<void>((resolve, reject) => db.close((e) => (e ? reject(e) : resolve()))),
   }
 }
 
-storeConformance({ name: 'sqlite', url: `sqlite://${file}`, open: (namespace) => createStore(`sqlite://${file}`, { namespace }), raw, push: 'none' })
+storeConformance({
+  name: 'sqlite',
+  url: `sqlite://${file}`,
+  open: (namespace) => createStore(`sqlite://${file}`, { namespace }),
+  raw,
+  push: 'none',
+})
 
 describe('sqlite specifics', () => {
   it('reports an unusable database file as STORE_UNAVAILABLE, not a silent miss (keyv defect 9)', async () => {
