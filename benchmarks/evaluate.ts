@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import unleashPackage from 'unleash-client'
-import { compileSnapshot, evaluate } from '../src/flags/evaluate.js'
+import { compileSnapshot, evaluate } from '../src/flags/evaluation/evaluate.js'
 import type { EvaluationContext, FeatureFlag } from '../src/flags/model.js'
 import { writeSection } from './report.js'
 

@@ -1,11 +1,11 @@
 /** The flag core: model, codec, hashing, operators, schedules, environments and the evaluator. */
 export * from './model.js'
-export * from './codec.js'
-export * from './hash.js'
-export * from './operators.js'
-export * from './evaluate.js'
-export { SafeRegex, RegexPatternError, compileSafeRegex, checkSafePattern, MAX_PATTERN_LENGTH } from './regex.js'
-export { compileTimeSchedule, isTimeScheduleOpen, isCronScheduleOpen, cronProblem } from './time-windows.js'
+export * from './codec/codec.js'
+export * from './evaluation/hash.js'
+export * from './matchers/operators.js'
+export * from './evaluation/evaluate.js'
+export { SafeRegex, RegexPatternError, compileSafeRegex, checkSafePattern, MAX_PATTERN_LENGTH } from './matchers/regex.js'
+export { compileTimeSchedule, isTimeScheduleOpen, isCronScheduleOpen, cronProblem } from './matchers/time-windows.js'
 export {
   applyScheduledChange,
   flagAt,
@@ -16,7 +16,7 @@ export {
   withEnabled,
   type FoldResult,
   type ScheduledState,
-} from './schedules.js'
+} from './evaluation/schedules.js'
 export {
   BASE_SOURCE,
   ENVIRONMENT_FIELDS,
@@ -38,9 +38,9 @@ export {
   type PromotionPlan,
   type ResolveChainOptions,
   type ResolvedField,
-} from './environments.js'
-export { parseCidr, parseIp, cidrContains, type CidrBlock } from './cidr.js'
-export type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repository.js'
-export { StoreFlagRepository, type StoreFlagRepositoryOptions } from './store-repository.js'
-export { StaticFlagRepository, type StaticFlagDocument } from './static-repository.js'
-export { FlagClient, type FlagClientOptions, type FlagClientStatus, type FlagClientEvents } from './client.js'
+} from './evaluation/environments.js'
+export { parseCidr, parseIp, cidrContains, type CidrBlock } from './matchers/cidr.js'
+export type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repositories/repository.js'
+export { StoreFlagRepository, type StoreFlagRepositoryOptions } from './repositories/store-repository.js'
+export { StaticFlagRepository, type StaticFlagDocument } from './repositories/static-repository.js'
+export { FlagClient, type FlagClientOptions, type FlagClientStatus, type FlagClientEvents } from './client/client.js'

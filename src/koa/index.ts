@@ -18,4 +18,4 @@ export {
   type AuditQuery,
   AuditLog,
   adminRouter,
-} from './admin.js'
+} from './admin/router.js'

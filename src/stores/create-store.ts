@@ -1,6 +1,6 @@
 /** `createStore(url)`: the one place that maps URL schemes to backends. */
 import { FlagstoneError } from '../errors.js'
-import { MemoryStore } from './memory.js'
+import { MemoryStore } from './drivers/memory.js'
 import type { BaseStoreOptions, Store } from './types.js'
 
 export interface CreateStoreOptions extends BaseStoreOptions {
@@ -22,17 +22,17 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
     case 'memory':
       return new MemoryStore(options)
     case 'sqlite': {
-      const { createSqliteStore } = await import('./sqlite.js')
+      const { createSqliteStore } = await import('./drivers/sqlite.js')
       return createSqliteStore({ ...options, path: sqlitePath(url) })
     }
     case 'redis':
     case 'rediss': {
-      const { createRedisStore } = await import('./redis.js')
+      const { createRedisStore } = await import('./drivers/redis.js')
       return createRedisStore({ ...options, url })
     }
     case 'postgres':
     case 'postgresql': {
-      const { createPostgresStore } = await import('./postgres.js')
+      const { createPostgresStore } = await import('./drivers/postgres.js')
       return createPostgresStore({ ...options, url })
     }
     default:

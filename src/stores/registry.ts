@@ -1,6 +1,6 @@
 /** Hands out stores by name, so integrations (`flags`, `sessions`, `rate_limit`, …) find theirs. */
 import { FlagstoneError } from '../errors.js'
-import { MemoryStore } from './memory.js'
+import { MemoryStore } from './drivers/memory.js'
 import type { Store } from './types.js'
 
 export type StoreFactory = (name: string) => Store

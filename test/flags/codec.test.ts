@@ -20,7 +20,7 @@ import {
   validateFlagInput,
   validateOverride,
   validateSegment,
-} from '../../src/flags/codec.js'
+} from '../../src/flags/codec/codec.js'
 import type { FeatureFlag, FlagOverride, Segment } from '../../src/flags/model.js'
 import { makeFlag, makeRule, T0 } from './fixtures.js'
 

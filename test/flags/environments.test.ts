@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest'
-import { checkEnvironmentCycles, validateEnvironment } from '../../src/flags/codec.js'
+import { checkEnvironmentCycles, validateEnvironment } from '../../src/flags/codec/codec.js'
 import {
   diffEnvironmentFlags,
   effectiveFlag,
   environmentChain,
   planPromotion,
   resolveChain,
-} from '../../src/flags/environments.js'
-import { compileSnapshot, type SnapshotInput } from '../../src/flags/evaluate.js'
-import { rolloutBucket } from '../../src/flags/hash.js'
+} from '../../src/flags/evaluation/environments.js'
+import { compileSnapshot, type SnapshotInput } from '../../src/flags/evaluation/evaluate.js'
+import { rolloutBucket } from '../../src/flags/evaluation/hash.js'
 import type { Environment, EnvironmentFlag, EvaluationContext, FlagValue, Reason } from '../../src/flags/model.js'
-import { foldDueChanges } from '../../src/flags/schedules.js'
+import { foldDueChanges } from '../../src/flags/evaluation/schedules.js'
 import { FlagstoneError } from '../../src/errors.js'
 import { makeFlag, makeRule } from './fixtures.js'
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { compileSnapshot, errorDetails, evaluate, type SnapshotInput } from '../../src/flags/evaluate.js'
-import { pickVariant, rolloutBucket } from '../../src/flags/hash.js'
+import { compileSnapshot, errorDetails, evaluate, type SnapshotInput } from '../../src/flags/evaluation/evaluate.js'
+import { pickVariant, rolloutBucket } from '../../src/flags/evaluation/hash.js'
 import type {
   Condition,
   ErrorCode,

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import type { Condition, EvaluationContext, Segment } from '../../src/flags/model.js'
-import { checkConditionValue, compileCondition, evaluateCondition, OPERATORS, parseIsoDate } from '../../src/flags/operators.js'
+import {
+  checkConditionValue,
+  compileCondition,
+  evaluateCondition,
+  OPERATORS,
+  parseIsoDate,
+} from '../../src/flags/matchers/operators.js'
 
 const NOW = Date.parse('2025-06-15T12:00:00Z')
 

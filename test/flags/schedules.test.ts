@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { validateFlag, validateFlagInput } from '../../src/flags/codec.js'
-import { compileSnapshot, evaluate, type SnapshotInput } from '../../src/flags/evaluate.js'
-import { rolloutBucket } from '../../src/flags/hash.js'
+import { validateFlag, validateFlagInput } from '../../src/flags/codec/codec.js'
+import { compileSnapshot, evaluate, type SnapshotInput } from '../../src/flags/evaluation/evaluate.js'
+import { rolloutBucket } from '../../src/flags/evaluation/hash.js'
 import type {
   EvaluationContext,
   FeatureFlag,
@@ -12,7 +12,13 @@ import type {
   RolloutPhase,
   ScheduledChange,
 } from '../../src/flags/model.js'
-import { flagAt, foldDueChanges, nextScheduleInstant, rolloutPercentageAt, scheduleInstants } from '../../src/flags/schedules.js'
+import {
+  flagAt,
+  foldDueChanges,
+  nextScheduleInstant,
+  rolloutPercentageAt,
+  scheduleInstants,
+} from '../../src/flags/evaluation/schedules.js'
 import { FlagstoneError } from '../../src/errors.js'
 import { makeFlag, makeRule } from './fixtures.js'
 

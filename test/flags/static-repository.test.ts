@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { FlagRepository } from '../../src/flags/repository.js'
-import { StaticFlagRepository } from '../../src/flags/static-repository.js'
-import { StoreFlagRepository } from '../../src/flags/store-repository.js'
+import type { FlagRepository } from '../../src/flags/repositories/repository.js'
+import { StaticFlagRepository } from '../../src/flags/repositories/static-repository.js'
+import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
 import { MemoryStore } from '../../src/index.js'
 import { input, READ_DOCUMENT, repositoryReadConformance } from './repository-conformance.js'
 

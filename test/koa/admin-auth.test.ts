@@ -7,9 +7,9 @@ import { request as httpRequest } from 'node:http'
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FlagstoneError } from '../../src/errors.js'
-import { StoreFlagRepository } from '../../src/flags/store-repository.js'
+import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
 import { adminRouter } from '../../src/koa/index.js'
-import { MemoryStore } from '../../src/stores/memory.js'
+import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import { type Admin, expectJsonError, PREFIX, startAdmin, TOKEN } from './admin-helpers.js'
 
 const running: Admin[] = []

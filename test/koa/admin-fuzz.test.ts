@@ -11,8 +11,8 @@
  * segment / environment cycles, or a malformed / stale If-Match.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StoreFlagRepository } from '../../src/flags/store-repository.js'
-import { MemoryStore } from '../../src/stores/memory.js'
+import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
+import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import { type Admin, type ApiResponse, expectJsonError, normalise, prng, startAdmin } from './admin-helpers.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_121)

@@ -1,10 +1,10 @@
 /** Real HTTP against the admin API: a Koa app with `adminRouter` on an ephemeral port, and a small JSON client. */
 import Koa from 'koa'
 import { expect } from 'vitest'
-import type { FlagRepository, SnapshotData } from '../../src/flags/repository.js'
-import { StoreFlagRepository } from '../../src/flags/store-repository.js'
+import type { FlagRepository, SnapshotData } from '../../src/flags/repositories/repository.js'
+import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
 import { type AdminRouterOptions, adminRouter } from '../../src/koa/index.js'
-import { MemoryStore } from '../../src/stores/memory.js'
+import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import { collectErrors, type Served, serve } from './helpers.js'
 
 export const TOKEN = 'test-admin-token-0123456789abcdef'

@@ -6,9 +6,9 @@
  */
 import Koa from 'koa'
 import { afterAll, describe, expect, it } from 'vitest'
-import { StoreFlagRepository } from '../../src/flags/store-repository.js'
+import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
 import { createStore } from '../../src/index.js'
-import { adminRouter } from '../../src/koa/admin.js'
+import { adminRouter } from '../../src/koa/admin/router.js'
 import { closeFlags, closeStores, flags, requireFlag, startFlags, stores } from '../../src/koa/index.js'
 import { StoreRegistry } from '../../src/stores/registry.js'
 import type { Store } from '../../src/stores/types.js'

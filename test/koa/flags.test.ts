@@ -2,9 +2,9 @@
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isFlagstoneError } from '../../src/errors.js'
-import type { FlagClient } from '../../src/flags/client.js'
+import type { FlagClient } from '../../src/flags/client/client.js'
 import type { FlagDraft } from '../../src/flags/model.js'
-import { StoreFlagRepository } from '../../src/flags/store-repository.js'
+import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
 import {
   closeFlags,
   closeStores,
@@ -16,8 +16,8 @@ import {
   startFlags,
   stores,
 } from '../../src/koa/index.js'
-import { adminRouter } from '../../src/koa/admin.js'
-import { MemoryStore } from '../../src/stores/memory.js'
+import { adminRouter } from '../../src/koa/admin/router.js'
+import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import { StoreRegistry } from '../../src/stores/registry.js'
 import { sleep } from '../helpers/services.js'
 import { collectErrors, type Served, serve } from './helpers.js'

@@ -3,7 +3,7 @@ import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isFlagstoneError } from '../../src/errors.js'
 import { type RateLimitOptions, rateLimit, stores } from '../../src/koa/index.js'
-import { MemoryStore } from '../../src/stores/memory.js'
+import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import { StoreRegistry } from '../../src/stores/registry.js'
 import { collectErrors, type Served, serve } from './helpers.js'
 

@@ -2,7 +2,7 @@ import Koa, { type Middleware } from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FlagstoneError, isFlagstoneError } from '../../src/errors.js'
 import { closeStores, rateLimit, responseCache, session, storeFor, stores } from '../../src/koa/index.js'
-import { MemoryStore } from '../../src/stores/memory.js'
+import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import { StoreRegistry } from '../../src/stores/registry.js'
 import { collectErrors, type Served, serve } from './helpers.js'
 

@@ -2,10 +2,10 @@
 import type { KeyvPostgres as KeyvPostgresType, KeyvPostgresOptions } from '@keyv/postgres'
 import { createHash } from 'node:crypto'
 import type { Pool, PoolClient, PoolConfig } from 'pg'
-import { DriverStore, resolveBaseOptions } from './driver.js'
+import { DriverStore, resolveBaseOptions } from '../driver.js'
 import { MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
 import { checkTable } from './sqlite.js'
-import type { BaseStoreOptions, MessageListener, Store } from './types.js'
+import type { BaseStoreOptions, MessageListener, Store } from '../types.js'
 
 export interface PostgresStoreOptions extends BaseStoreOptions {
   /** Connection string, e.g. `postgresql://postgres@127.0.0.1:5432/test`. */

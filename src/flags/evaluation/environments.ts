@@ -33,7 +33,7 @@
  * An unknown environment (or none) evaluates the base flag; an `EnvironmentFlag` naming an unknown
  * environment is ignored.
  */
-import type { Environment, EnvironmentFlag, FeatureFlag, FlagRule, FlagVariant } from './model.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagRule, FlagVariant } from '../model.js'
 import { flagAt, withEnabled } from './schedules.js'
 
 /** The `source` of a value that no environment in the chain sets. Environment slugs cannot be `flag` (rejected on write). */

@@ -3,12 +3,12 @@
  * scheduled changes, and the audit trail.
  */
 import type { Router } from '@koa/router'
-import { FlagstoneError } from '../errors.js'
-import { validateEnvironment, validateEnvironmentFlag, validateSegment } from '../flags/codec.js'
-import { resolveChain } from '../flags/environments.js'
-import { ENVIRONMENT_SLUG_PATTERN, FLAG_KEY_PATTERN, type FeatureFlag } from '../flags/model.js'
-import type { AuditLog } from './admin-audit.js'
-import { pageOf, paginate, queryString } from './admin-http.js'
+import { FlagstoneError } from '../../../errors.js'
+import { validateEnvironment, validateEnvironmentFlag, validateSegment } from '../../../flags/codec/codec.js'
+import { resolveChain } from '../../../flags/evaluation/environments.js'
+import { ENVIRONMENT_SLUG_PATTERN, FLAG_KEY_PATTERN, type FeatureFlag } from '../../../flags/model.js'
+import type { AuditLog } from '../audit.js'
+import { pageOf, paginate, queryString } from '../http.js'
 import {
   type AdminKit,
   type Ctx,
@@ -20,8 +20,8 @@ import {
   slugParam,
   subjectNotFound,
   withPathField,
-} from './admin-kit.js'
-import { parseInstant } from './admin-evaluate.js'
+} from '../kit.js'
+import { parseInstant } from './evaluate.js'
 
 export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog): void {
   const { repository } = kit

@@ -3,10 +3,10 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type KeyvSqlite from '@keyv/sqlite'
 import type { Database as SqliteDatabase, Statement as SqliteStatement } from 'sqlite3'
-import { FlagstoneError } from '../errors.js'
-import { DriverStore, resolveBaseOptions } from './driver.js'
+import { FlagstoneError } from '../../errors.js'
+import { DriverStore, resolveBaseOptions } from '../driver.js'
 import { MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
-import type { BaseStoreOptions, Store } from './types.js'
+import type { BaseStoreOptions, Store } from '../types.js'
 
 export interface SqliteStoreOptions extends BaseStoreOptions {
   /** Database file, or `':memory:'`. Missing parent directories are created. @default './data/flagstone.sqlite' */

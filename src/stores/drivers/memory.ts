@@ -1,11 +1,11 @@
 /** In-process store on a plain `Map` — the embedded default for tests and single-process apps. */
 import { EventEmitter } from 'node:events'
-import { FlagstoneError } from '../errors.js'
-import { bytesEqual, checkCounterResult, copyBytes, counterBytes, parseCounter } from './bytes.js'
-import { type Driver, DriverStore, resolveBaseOptions } from './driver.js'
-import { isExpired, remainingMs } from './expiry.js'
-import type { KeySpace } from './namespace.js'
-import type { BaseStoreOptions, Store } from './types.js'
+import { FlagstoneError } from '../../errors.js'
+import { bytesEqual, checkCounterResult, copyBytes, counterBytes, parseCounter } from '../bytes.js'
+import { type Driver, DriverStore, resolveBaseOptions } from '../driver.js'
+import { isExpired, remainingMs } from '../expiry.js'
+import type { KeySpace } from '../namespace.js'
+import type { BaseStoreOptions, Store } from '../types.js'
 
 export interface MemoryStoreOptions extends BaseStoreOptions {
   /**

@@ -26,7 +26,7 @@
  * `value`, and otherwise (and when disabled, or served with `enabled: false`) the flag's
  * `defaultValue`, or the caller's default when the flag has none.
  */
-import { validateEnvironment, validateEnvironmentFlag, validateFlag, validateOverride, validateSegment } from './codec.js'
+import { validateEnvironment, validateEnvironmentFlag, validateFlag, validateOverride, validateSegment } from '../codec/codec.js'
 import { applyOverlayToState, environmentOverlay, resolveChain, type EnvironmentOverlay } from './environments.js'
 import { hashWithPrefix, inRolloutPrefixed, compareKeys, utf8 } from './hash.js'
 import type {
@@ -42,7 +42,7 @@ import type {
   FlagValue,
   Reason,
   Segment,
-} from './model.js'
+} from '../model.js'
 import {
   allOf,
   compileCondition,
@@ -51,9 +51,9 @@ import {
   type AttributeReader,
   type CompiledCondition,
   type ConditionTest,
-} from './operators.js'
+} from '../matchers/operators.js'
 import { flagAt, scheduleInstants } from './schedules.js'
-import { compileTimeSchedule } from './time-windows.js'
+import { compileTimeSchedule } from '../matchers/time-windows.js'
 
 /** What a snapshot is made of: arrays (as repositories return them) or maps keyed by key. */
 export interface SnapshotInput {

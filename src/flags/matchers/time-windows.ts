@@ -20,7 +20,7 @@
  * - **`cron`**: see `isCronScheduleOpen`.
  */
 import { CronExpressionParser, type CronExpression } from 'cron-parser'
-import type { TimeSchedule } from './model.js'
+import type { TimeSchedule } from '../model.js'
 
 interface LocalTime {
   /** Days since 1970-01-01 in the local calendar. */

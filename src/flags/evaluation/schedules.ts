@@ -44,7 +44,7 @@
  * evaluating the stored one, in every environment (environments override the base flag's fields
  * whether the base was folded or not).
  */
-import type { FeatureFlag, FlagValue, RolloutPhase, ScheduledChange } from './model.js'
+import type { FeatureFlag, FlagValue, RolloutPhase, ScheduledChange } from '../model.js'
 
 /** The flag as it is at an instant, and the interval over which that holds. */
 export interface ScheduledState {

@@ -2,11 +2,11 @@
 import { createHash } from 'node:crypto'
 import type KeyvRedis from '@keyv/redis'
 import { RESP_TYPES, type RedisArgument, type RedisClientType } from '@redis/client'
-import { FlagstoneError } from '../errors.js'
-import { counterError, parseCounter } from './bytes.js'
-import { type Driver, DriverStore, resolveBaseOptions } from './driver.js'
-import { escapeGlob, type KeySpace } from './namespace.js'
-import type { BaseStoreOptions, Store } from './types.js'
+import { FlagstoneError } from '../../errors.js'
+import { counterError, parseCounter } from '../bytes.js'
+import { type Driver, DriverStore, resolveBaseOptions } from '../driver.js'
+import { escapeGlob, type KeySpace } from '../namespace.js'
+import type { BaseStoreOptions, Store } from '../types.js'
 
 export interface RedisStoreOptions extends BaseStoreOptions {
   /** `redis://` or `rediss://` URL. @default 'redis://127.0.0.1:6379' */

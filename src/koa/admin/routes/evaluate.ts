@@ -5,10 +5,10 @@
  * conditions with their results, and the variant picked.
  */
 import type { Router } from '@koa/router'
-import { FlagstoneError } from '../errors.js'
-import { validateFlagValue, validateJson } from '../flags/codec.js'
-import { effectiveFlag, resolveChain } from '../flags/environments.js'
-import { compileSnapshot, type CompiledSnapshot, evaluate } from '../flags/evaluate.js'
+import { FlagstoneError } from '../../../errors.js'
+import { validateFlagValue, validateJson } from '../../../flags/codec/codec.js'
+import { effectiveFlag, resolveChain } from '../../../flags/evaluation/environments.js'
+import { compileSnapshot, type CompiledSnapshot, evaluate } from '../../../flags/evaluation/evaluate.js'
 import type {
   EvaluationContext,
   EvaluationDetails,
@@ -17,13 +17,13 @@ import type {
   FlagType,
   FlagValue,
   JsonObject,
-} from '../flags/model.js'
-import { evaluateCondition, parseIsoDate, readAttribute } from '../flags/operators.js'
-import type { FlagRepository, SnapshotData } from '../flags/repository.js'
-import { flagAt } from '../flags/schedules.js'
-import { isTimeScheduleOpen } from '../flags/time-windows.js'
-import { type AdminKit, type Ctx, onlyFields, requireObject } from './admin-kit.js'
-import { FLAG_KEY_PATTERN } from '../flags/model.js'
+} from '../../../flags/model.js'
+import { evaluateCondition, parseIsoDate, readAttribute } from '../../../flags/matchers/operators.js'
+import type { FlagRepository, SnapshotData } from '../../../flags/repositories/repository.js'
+import { flagAt } from '../../../flags/evaluation/schedules.js'
+import { isTimeScheduleOpen } from '../../../flags/matchers/time-windows.js'
+import { type AdminKit, type Ctx, onlyFields, requireObject } from '../kit.js'
+import { FLAG_KEY_PATTERN } from '../../../flags/model.js'
 
 const STRING_FIELDS = [
   'targetingKey',

@@ -13,8 +13,8 @@
  * store's `changes` channel where it can push.
  */
 import { randomInt } from 'node:crypto'
-import { FlagstoneError } from '../errors.js'
-import type { Store } from '../stores/types.js'
+import { FlagstoneError } from '../../errors.js'
+import type { Store } from '../../stores/types.js'
 import {
   checkSegmentCycles,
   decodeFlag,
@@ -34,9 +34,9 @@ import {
   validateFlagInput,
   validateOverride,
   validateSegment,
-} from './codec.js'
-import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from './model.js'
-import { planPromotion } from './environments.js'
+} from '../codec/codec.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from '../model.js'
+import { planPromotion } from '../evaluation/environments.js'
 import type {
   ChangeListener,
   FlagFilter,
@@ -46,7 +46,7 @@ import type {
   PromotionResult,
   SnapshotData,
 } from './repository.js'
-import { foldDueChanges, scheduleInstants } from './schedules.js'
+import { foldDueChanges, scheduleInstants } from '../evaluation/schedules.js'
 
 const FLAG = 'flag/'
 const OVERRIDE = 'override/'

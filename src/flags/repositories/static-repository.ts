@@ -7,7 +7,7 @@
  * Flags may omit `version` (1), `createdAt` / `updatedAt` (the epoch) and every collection. The
  * whole document is validated up front: an invalid one throws `INVALID_ARGUMENT` naming the field.
  */
-import { FlagstoneError } from '../errors.js'
+import { FlagstoneError } from '../../errors.js'
 import {
   checkEnvironmentCycles,
   checkSegmentCycles,
@@ -17,8 +17,8 @@ import {
   validateFlagInput,
   validateOverride,
   validateSegment,
-} from './codec.js'
-import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from './model.js'
+} from '../codec/codec.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from '../model.js'
 import type { FlagFilter, FlagRepository, SnapshotData } from './repository.js'
 
 export interface StaticFlagDocument {

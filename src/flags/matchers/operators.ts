@@ -14,7 +14,7 @@
  */
 import semver from 'semver'
 import { cidrContains, parseCidr, parseIp, type CidrBlock } from './cidr.js'
-import { FLAG_KEY_PATTERN, type Condition, type EvaluationContext, type Operator, type Segment } from './model.js'
+import { FLAG_KEY_PATTERN, type Condition, type EvaluationContext, type Operator, type Segment } from '../model.js'
 import { compileSafeRegex, RegexPatternError } from './regex.js'
 
 export const OPERATORS: readonly Operator[] = Object.freeze([

@@ -4,9 +4,9 @@
  * — no `LIKE`, no wildcard or case-folding surprises. Every operation is one statement, so each is
  * atomic across processes; expiry uses the database's own clock.
  */
-import { asBuffer, counterError, parseCounter } from './bytes.js'
-import type { Driver } from './driver.js'
-import { type KeySpace, prefixEnd } from './namespace.js'
+import { asBuffer, counterError, parseCounter } from '../bytes.js'
+import type { Driver } from '../driver.js'
+import { type KeySpace, prefixEnd } from '../namespace.js'
 
 export interface SqlDialect {
   readonly backend: 'sqlite' | 'postgres'

@@ -7,10 +7,10 @@
  * there first. Answers carry the flag's new `ETag`.
  */
 import type { Router } from '@koa/router'
-import { FlagstoneError } from '../errors.js'
-import { validateOverride } from '../flags/codec.js'
-import type { FeatureFlag, FlagInput, FlagRule, FlagVariant } from '../flags/model.js'
-import { ifMatchOf, pageOf, paginate } from './admin-http.js'
+import { FlagstoneError } from '../../../errors.js'
+import { validateOverride } from '../../../flags/codec/codec.js'
+import type { FeatureFlag, FlagInput, FlagRule, FlagVariant } from '../../../flags/model.js'
+import { ifMatchOf, pageOf, paginate } from '../http.js'
 import {
   type AdminKit,
   type Ctx,
@@ -29,7 +29,7 @@ import {
   toInput,
   validatePart,
   withPathField,
-} from './admin-kit.js'
+} from '../kit.js'
 
 const byPriority = (rules: readonly FlagRule[]) =>
   rules

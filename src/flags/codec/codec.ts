@@ -14,9 +14,9 @@
  *   and dropped on decode (a newer process may have written a field this one does not know).
  */
 import superjson from 'superjson'
-import { FlagstoneError } from '../errors.js'
-import { checkConditionValue, isOperator, OPERATORS, parseIsoDate, segmentDependencies } from './operators.js'
-import { cronProblem } from './time-windows.js'
+import { FlagstoneError } from '../../errors.js'
+import { checkConditionValue, isOperator, OPERATORS, parseIsoDate, segmentDependencies } from '../matchers/operators.js'
+import { cronProblem } from '../matchers/time-windows.js'
 import {
   ENVIRONMENT_SLUG_PATTERN,
   FLAG_KEY_PATTERN,
@@ -41,7 +41,7 @@ import {
   type ScheduledChangeKind,
   type Segment,
   type TimeSchedule,
-} from './model.js'
+} from '../model.js'
 
 /** Limits that keep one document from making evaluation or storage slow. */
 export const LIMITS = Object.freeze({

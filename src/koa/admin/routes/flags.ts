@@ -1,9 +1,9 @@
 /** Admin API: the flag collection and flag documents (`/flags`, `/flags/:key`, archive, restore). */
 import type { Router } from '@koa/router'
-import { FlagstoneError } from '../errors.js'
-import { FLAG_INPUT_FIELDS, validateFlagInput } from '../flags/codec.js'
-import type { FeatureFlag, FlagStatus } from '../flags/model.js'
-import { HttpProblem, ifMatchOf, pageOf, paginate, preconditionOf, queryString } from './admin-http.js'
+import { FlagstoneError } from '../../../errors.js'
+import { FLAG_INPUT_FIELDS, validateFlagInput } from '../../../flags/codec/codec.js'
+import type { FeatureFlag, FlagStatus } from '../../../flags/model.js'
+import { HttpProblem, ifMatchOf, pageOf, paginate, preconditionOf, queryString } from '../http.js'
 import {
   type AdminKit,
   type Ctx,
@@ -16,7 +16,7 @@ import {
   sendWithEtag,
   toInput,
   withPathField,
-} from './admin-kit.js'
+} from '../kit.js'
 
 const STATUSES: readonly FlagStatus[] = ['active', 'inactive', 'archived']
 /**

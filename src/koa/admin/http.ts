@@ -3,8 +3,8 @@
  * middleware, pagination and `If-Match` preconditions. Authentication is in `admin-auth.ts`.
  */
 import type { Context, Middleware, ParameterizedContext } from 'koa'
-import { FlagstoneError, type FlagstoneErrorCode } from '../errors.js'
-import { sendJsonError } from './json-error.js'
+import { FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
+import { sendJsonError } from '../json-error.js'
 
 type AnyContext = Context | ParameterizedContext
 

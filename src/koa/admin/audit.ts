@@ -11,8 +11,8 @@
  * sort of the keys, and a page reads only its own entries. The entry is written before its index
  * keys; a crash in between leaves an entry that only the unfiltered listing shows.
  */
-import { FlagstoneError } from '../errors.js'
-import type { Store } from '../stores/types.js'
+import { FlagstoneError } from '../../errors.js'
+import type { Store } from '../../stores/types.js'
 
 export interface AuditEntry {
   /** The entry's sequence number, zero-padded (sorts as written). */

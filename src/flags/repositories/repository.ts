@@ -3,8 +3,8 @@
  * conformance suite (`test/flags/repository-conformance.ts`) runs against every implementation
  * on every backend.
  */
-import type { PromotionPlan } from './environments.js'
-import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from './model.js'
+import type { PromotionPlan } from '../evaluation/environments.js'
+import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from '../model.js'
 
 export interface FlagFilter {
   status?: FlagStatus

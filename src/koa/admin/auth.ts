@@ -1,8 +1,8 @@
 /** Admin API authentication: a bearer token compared in constant time, or the caller's `auth(ctx)`. */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Context } from 'koa'
-import { FlagstoneError } from '../errors.js'
-import { HttpProblem } from './admin-http.js'
+import { FlagstoneError } from '../../errors.js'
+import { HttpProblem } from './http.js'
 
 /** What a custom `auth(ctx)` answers: `false` → 401; `true` → allowed as 'admin'; `{ actor }` → allowed as that actor. */
 export type AdminAuthResult = boolean | { actor: string }

@@ -7,7 +7,7 @@
  * runs on every rollout and variant evaluation. Hashing never calls user code, so the buffer cannot
  * be re-entered.
  */
-import type { FlagVariant } from './model.js'
+import type { FlagVariant } from '../model.js'
 
 const C1 = 0xcc9e2d51
 const C2 = 0x1b873593

@@ -16,10 +16,10 @@
  * (value and variant unchanged). It recovers by itself: polling continues, and the store
  * re-subscribes after a reconnect.
  */
-import { FlagstoneError, type FlagstoneErrorCode } from '../errors.js'
-import { type CompiledSnapshot, compileSnapshot, errorDetails } from './evaluate.js'
-import type { EvaluationContext, EvaluationDetails, FlagType, FlagValue, JsonValue } from './model.js'
-import type { FlagRepository } from './repository.js'
+import { FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
+import { type CompiledSnapshot, compileSnapshot, errorDetails } from '../evaluation/evaluate.js'
+import type { EvaluationContext, EvaluationDetails, FlagType, FlagValue, JsonValue } from '../model.js'
+import type { FlagRepository } from '../repositories/repository.js'
 
 /** Node's timers treat longer delays as 1 ms. */
 const MAX_TIMER_MS = 2_147_483_647
