@@ -15,6 +15,7 @@
  */
 import superjson from 'superjson'
 import { FlagstoneError } from '../../errors.js'
+import { FORBIDDEN_KEYS, isPlainObject } from '../../internal/objects.js'
 import { checkConditionValue, isOperator, OPERATORS, parseIsoDate, segmentDependencies } from '../matchers/operators.js'
 import { cronProblem } from '../matchers/time-windows.js'
 import {
@@ -67,7 +68,6 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
 const ENTITY_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
 const TIME_PATTERN = /^([01]\d|2[0-3]):[0-5]\d$/
 
-const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
 const FLAG_TYPES: readonly FlagType[] = ['boolean', 'string', 'number', 'json']
 const FLAG_STATUSES: readonly FlagStatus[] = ['active', 'inactive', 'archived']
 const CHANGE_KINDS: readonly ScheduledChangeKind[] = ['enable', 'disable', 'setValue', 'setRollout']
@@ -101,12 +101,6 @@ function describe(value: unknown): string {
   if (typeof value === 'object') return 'an object'
   if (typeof value === 'string') return `"${value.length > 64 ? `${value.slice(0, 64)}…` : value}"`
   return `${typeof value} ${String(value)}`
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
-  const proto: unknown = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
 }
 
 function checkKeys(value: object, path: string): void {

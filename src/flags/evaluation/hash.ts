@@ -147,10 +147,9 @@ export function inRolloutPrefixed(prefix: Uint8Array, targetingKey: string | und
   return (hashWithPrefix(prefix, targetingKey) % 100) + 1 <= percentage
 }
 
-/** Compares variant keys by UTF-16 code unit, which equals Python's order for the ASCII keys the codec allows. */
-export function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
+// Variant keys are ordered by UTF-16 code unit, which equals Python's order for the ASCII keys the codec allows.
+export { compareKeys } from '../../internal/objects.js'
+import { compareKeys } from '../../internal/objects.js'
 
 /**
  * Picks a variant: variants with weight > 0 sorted by key, `h = murmur3(flagKey + ':variant:' +

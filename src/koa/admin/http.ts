@@ -4,6 +4,7 @@
  */
 import type { Context, Middleware, ParameterizedContext } from 'koa'
 import { FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
+import { FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { sendJsonError } from '../json-error.js'
 
 type AnyContext = Context | ParameterizedContext
@@ -142,7 +143,6 @@ export function errorBoundary(): Middleware {
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 /** Deeper bodies are refused before any validator walks them (flag documents need about 8 levels, metadata 32). */
 export const MAX_BODY_DEPTH = 64
-const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
 const JSON_TYPE = /^application\/(?:[a-z0-9.!#$&^_-]+\+)?json$/
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
