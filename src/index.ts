@@ -1,3 +1,25 @@
-export { FlagstoneError, type FlagstoneErrorCode, isFlagstoneError } from './errors.js'
-export * from './stores/index.js'
+export { FlagstoneError, type FlagstoneErrorCode, type FlagstoneErrorOptions, isFlagstoneError } from './errors.js'
+export {
+  type BaseStoreOptions,
+  createMemoryStore,
+  createPostgresStore,
+  createRedisStore,
+  createSqliteStore,
+  createStore,
+  type CreateStoreOptions,
+  type GetOptions,
+  MemoryStore,
+  type MemoryStoreOptions,
+  type MessageListener,
+  type PostgresStoreOptions,
+  type RedisStoreOptions,
+  type RegisterOptions,
+  type SetOptions,
+  type SqliteStoreOptions,
+  type Store,
+  StoreRegistry,
+  type StoreFactory,
+  type StoreRegistryOptions,
+  type StoreValue,
+} from './stores/index.js'
 export * from './flags/index.js'

@@ -6,7 +6,7 @@
 import { FlagstoneError } from '../errors.js'
 import { checkStep, DEFAULT_MAX_VALUE_BYTES, toBytes } from './bytes.js'
 import { checkTtl } from './expiry.js'
-import { checkKey, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './namespace.js'
+import { checkKey, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './keys.js'
 import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreValue } from './types.js'
 
 /**
@@ -42,6 +42,11 @@ export interface Driver {
     subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>>
   }
   close(): Promise<void>
+}
+
+/** Wait before reconnect attempt `attempt` (0, 1, …): 50 ms doubling, capped at 1 s, the same on every networked backend. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** attempt, 1000)
 }
 
 export interface Shared {

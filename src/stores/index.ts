@@ -1,7 +1,9 @@
+// The public face of the store layer: the contract, `createStore`, the registry and one factory per backend.
+// Internals (DriverStore, the Driver interface, key/expiry/byte helpers, SQL dialects) stay inside.
+export type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreValue } from './types.js'
 export { createStore, type CreateStoreOptions } from './create-store.js'
+export { type RegisterOptions, StoreRegistry, type StoreFactory, type StoreRegistryOptions } from './registry.js'
 export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from './drivers/memory.js'
+export { createSqliteStore, type SqliteStoreOptions } from './drivers/sqlite.js'
 export { createPostgresStore, type PostgresStoreOptions } from './drivers/postgres.js'
 export { createRedisStore, type RedisStoreOptions } from './drivers/redis.js'
-export { type RegisterOptions, StoreRegistry, type StoreFactory, type StoreRegistryOptions } from './registry.js'
-export { createSqliteStore, type SqliteStoreOptions } from './drivers/sqlite.js'
-export type { BaseStoreOptions, GetOptions, SetOptions, Store, StoreValue } from './types.js'

@@ -3,8 +3,8 @@ import { EventEmitter } from 'node:events'
 import { FlagstoneError } from '../../errors.js'
 import { bytesEqual, checkCounterResult, copyBytes, counterBytes, parseCounter } from '../bytes.js'
 import { type Driver, DriverStore, resolveBaseOptions } from '../driver.js'
-import { isExpired, remainingMs } from '../expiry.js'
-import type { KeySpace } from '../namespace.js'
+import { expiresAtFor, isExpired, remainingMs } from '../expiry.js'
+import type { KeySpace } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
 
 export interface MemoryStoreOptions extends BaseStoreOptions {
@@ -66,7 +66,7 @@ function memoryDriver(sweepInterval: number): Driver {
       return copyBytes(entry.value)
     },
     set(key, value, ttlMs) {
-      map.set(key, { value, expiresAt: ttlMs === undefined ? null : Date.now() + ttlMs })
+      map.set(key, { value, expiresAt: expiresAtFor(ttlMs, Date.now()) })
     },
     delete(key) {
       map.delete(key)
@@ -98,7 +98,7 @@ function memoryDriver(sweepInterval: number): Driver {
       const entry = live(key, now)
       if (entry === undefined) {
         const n = checkCounterResult(by, label)
-        map.set(key, { value: counterBytes(n), expiresAt: ttlMs === undefined ? null : now + ttlMs })
+        map.set(key, { value: counterBytes(n), expiresAt: expiresAtFor(ttlMs, now) })
         return n
       }
       const n = checkCounterResult(parseCounter(entry.value, label) + by, label)
@@ -109,7 +109,7 @@ function memoryDriver(sweepInterval: number): Driver {
       const now = Date.now()
       const entry = live(key, now)
       const matches = expected === null ? entry === undefined : entry !== undefined && bytesEqual(entry.value, expected)
-      if (matches) map.set(key, { value, expiresAt: ttlMs === undefined ? null : now + ttlMs })
+      if (matches) map.set(key, { value, expiresAt: expiresAtFor(ttlMs, now) })
       return matches
     },
     pubsub: {

@@ -2,9 +2,8 @@
 import type { KeyvPostgres as KeyvPostgresType, KeyvPostgresOptions } from '@keyv/postgres'
 import { createHash } from 'node:crypto'
 import type { Pool, PoolClient, PoolConfig } from 'pg'
-import { DriverStore, resolveBaseOptions } from '../driver.js'
-import { MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
-import { checkTable } from './sqlite.js'
+import { DriverStore, reconnectDelay, resolveBaseOptions } from '../driver.js'
+import { checkTable, MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
 import type { BaseStoreOptions, MessageListener, Store } from '../types.js'
 
 export interface PostgresStoreOptions extends BaseStoreOptions {
@@ -143,7 +142,7 @@ function listenNotify(pool: Pool) {
         retry = undefined
         connect().catch(scheduleReconnect)
       },
-      Math.min(50 * 2 ** attempts++, 1000),
+      reconnectDelay(attempts++),
     )
     retry.unref()
   }

@@ -4,8 +4,8 @@ import type KeyvRedis from '@keyv/redis'
 import { RESP_TYPES, type RedisArgument, type RedisClientType } from '@redis/client'
 import { FlagstoneError } from '../../errors.js'
 import { counterError, parseCounter } from '../bytes.js'
-import { type Driver, DriverStore, resolveBaseOptions } from '../driver.js'
-import { escapeGlob, type KeySpace } from '../namespace.js'
+import { type Driver, DriverStore, reconnectDelay, resolveBaseOptions } from '../driver.js'
+import type { KeySpace } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
 
 export interface RedisStoreOptions extends BaseStoreOptions {
@@ -46,6 +46,11 @@ return 1`
 const sha1 = (script: string) => createHash('sha1').update(script).digest('hex')
 const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } }
 const SCAN_COUNT = '1000'
+
+/** Escapes a literal for a `SCAN MATCH` glob. */
+function escapeGlob(literal: string): string {
+  return literal.replace(/[*?[\]\\]/g, '\\$&')
+}
 
 function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
   const client = adapter.client as RedisClientType
@@ -191,7 +196,7 @@ export async function createRedisStore(options: RedisStoreOptions = {}): Promise
         // reconnecting with capped backoff so the store recovers by itself.
         reconnectStrategy: (retries: number, cause: Error) =>
           everReady
-            ? Math.min(50 * 2 ** retries, 1000)
+            ? reconnectDelay(retries)
             : new FlagstoneError('STORE_UNAVAILABLE', `cannot connect to Redis: ${cause.message}`, { cause }),
       },
     }) as RedisClientType)

@@ -4,9 +4,10 @@
  * — no `LIKE`, no wildcard or case-folding surprises. Every operation is one statement, so each is
  * atomic across processes; expiry uses the database's own clock.
  */
-import { asBuffer, counterError, parseCounter } from '../bytes.js'
+import { FlagstoneError } from '../../errors.js'
+import { asBuffer, counterBytes, counterError, parseCounter } from '../bytes.js'
 import type { Driver } from '../driver.js'
-import { type KeySpace, prefixEnd } from '../namespace.js'
+import { type KeySpace, prefixEnd } from '../keys.js'
 
 export interface SqlDialect {
   readonly backend: 'sqlite' | 'postgres'
@@ -27,6 +28,18 @@ export interface SqlConnection {
 const PAGE = 500
 /** `Number.MAX_SAFE_INTEGER` as SQL text, for the dialects' range checks. */
 export const MAX_SAFE_SQL = '9007199254740991'
+/** An identifier both dialects accept unquoted (Postgres stops at 63 bytes), so it is safe to splice into SQL. */
+const TABLE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+/** Validates a table (or schema) name before it is spliced into statements. */
+export function checkTable(table: unknown): string {
+  if (typeof table !== 'string' || !TABLE.test(table)) {
+    throw new FlagstoneError('INVALID_ARGUMENT', `invalid table name ${JSON.stringify(table)}: use [A-Za-z_][A-Za-z0-9_]{0,62}`, {
+      details: { field: 'table' },
+    })
+  }
+  return table
+}
 
 function statements(table: string, dialect: SqlDialect) {
   const NOW = dialect.now
@@ -116,7 +129,7 @@ export function sqlDriver(table: string, dialect: SqlDialect, conn: SqlConnectio
       }
     },
     async increment(key, by, ttlMs, label) {
-      const rows = await run('increment', [key, Buffer.from(String(by)), ttlMs ?? null, by])
+      const rows = await run('increment', [key, counterBytes(by), ttlMs ?? null, by])
       const bytes = value(rows)
       if (bytes === null) throw counterError(label) // the upsert's WHERE refused the stored value
       return parseCounter(bytes, label)

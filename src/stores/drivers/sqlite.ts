@@ -3,9 +3,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type KeyvSqlite from '@keyv/sqlite'
 import type { Database as SqliteDatabase, Statement as SqliteStatement } from 'sqlite3'
-import { FlagstoneError } from '../../errors.js'
 import { DriverStore, resolveBaseOptions } from '../driver.js'
-import { MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
+import { checkTable, MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
 import type { BaseStoreOptions, Store } from '../types.js'
 
 export interface SqliteStoreOptions extends BaseStoreOptions {
@@ -19,8 +18,6 @@ export interface SqliteStoreOptions extends BaseStoreOptions {
   busyTimeout?: number
 }
 
-const TABLE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
-
 export const sqliteDialect: SqlDialect = {
   backend: 'sqlite',
   now: `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`,
@@ -28,15 +25,6 @@ export const sqliteDialect: SqlDialect = {
     `CASE WHEN CAST(CAST(CAST(${v} AS TEXT) AS INTEGER) AS TEXT) = CAST(${v} AS TEXT) ` +
     `THEN abs(CAST(CAST(${v} AS TEXT) AS INTEGER) + ${s}) <= ${MAX_SAFE_SQL} ELSE 0 END`,
   add: (v, s) => `CAST(CAST(CAST(CAST(${v} AS TEXT) AS INTEGER) + ${s} AS TEXT) AS BLOB)`,
-}
-
-export function checkTable(table: unknown): string {
-  if (typeof table !== 'string' || !TABLE.test(table)) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `invalid table name ${JSON.stringify(table)}: use [A-Za-z_][A-Za-z0-9_]{0,62}`, {
-      details: { field: 'table' },
-    })
-  }
-  return table
 }
 
 /** What the SQL driver needs from a database: statements by name, and DDL. */

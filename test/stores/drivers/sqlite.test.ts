@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import sqlite3 from 'sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import KeyvSqlite from '@keyv/sqlite'
-import { createSqliteStore, createStore } from '../../src/index.js'
-import { type RawAccess, storeConformance } from './conformance.js'
+import { createSqliteStore, createStore } from '../../../src/index.js'
+import { type RawAccess, storeConformance } from '../conformance.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'flagstone-sqlite-'))
 const file = join(dir, 'store.sqlite')

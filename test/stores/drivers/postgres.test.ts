@@ -1,8 +1,8 @@
 import pg from 'pg'
 import { describe } from 'vitest'
-import { createStore } from '../../src/index.js'
-import { DATABASE_URL, serviceAvailable } from '../helpers/services.js'
-import { type RawAccess, storeConformance } from './conformance.js'
+import { createStore } from '../../../src/index.js'
+import { DATABASE_URL, serviceAvailable } from '../../helpers/services.js'
+import { type RawAccess, storeConformance } from '../conformance.js'
 
 async function raw(): Promise<RawAccess> {
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 })

@@ -1,9 +1,9 @@
 import { createClient } from '@redis/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createStore } from '../../src/index.js'
-import { RedisServer } from '../helpers/redis-server.js'
-import { REDIS_URL, serviceAvailable, sleep } from '../helpers/services.js'
-import { type RawAccess, storeConformance } from './conformance.js'
+import { createStore } from '../../../src/index.js'
+import { RedisServer } from '../../helpers/redis-server.js'
+import { REDIS_URL, serviceAvailable, sleep } from '../../helpers/services.js'
+import { type RawAccess, storeConformance } from '../conformance.js'
 
 async function raw(): Promise<RawAccess> {
   const client = createClient({ url: REDIS_URL })

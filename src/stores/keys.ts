@@ -67,8 +67,3 @@ export function prefixEnd(prefix: string): string {
   const last = prefix.charCodeAt(prefix.length - 1)
   return prefix.slice(0, -1) + String.fromCharCode(last + 1)
 }
-
-/** Escapes a literal for a Redis `SCAN MATCH` glob. */
-export function escapeGlob(literal: string): string {
-  return literal.replace(/[*?[\]\\]/g, '\\$&')
-}
