@@ -137,13 +137,10 @@ function listenNotify(pool: Pool) {
   }
   const scheduleReconnect = () => {
     if (closed || retry !== undefined || listeners.size === 0) return
-    retry = setTimeout(
-      () => {
-        retry = undefined
-        connect().catch(scheduleReconnect)
-      },
-      reconnectDelay(attempts++),
-    )
+    retry = setTimeout(() => {
+      retry = undefined
+      connect().catch(scheduleReconnect)
+    }, reconnectDelay(attempts++))
     retry.unref()
   }
   const connect = () =>
