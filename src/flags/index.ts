@@ -40,7 +40,11 @@ export {
   type ResolvedField,
 } from './evaluation/environments.js'
 export { parseCidr, parseIp, cidrContains, type CidrBlock } from './matchers/cidr.js'
-export type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repositories/repository.js'
-export { StoreFlagRepository, type StoreFlagRepositoryOptions } from './repositories/store-repository.js'
-export { StaticFlagRepository, type StaticFlagDocument } from './repositories/static-repository.js'
-export { FlagClient, type FlagClientOptions, type FlagClientStatus, type FlagClientEvents } from './client/client.js'
+export type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repositories/index.js'
+export {
+  StoreFlagRepository,
+  StaticFlagRepository,
+  type StoreFlagRepositoryOptions,
+  type StaticFlagDocument,
+} from './repositories/index.js'
+export { FlagClient, type FlagClientOptions, type FlagClientStatus, type FlagClientEvents } from './client/index.js'

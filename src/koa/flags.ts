@@ -155,7 +155,7 @@ export class RequestFlags {
 
   /** Whether a boolean flag is on for this request; `defaultValue` when it is missing, of another type, or not loaded. */
   isEnabled(flagKey: string, defaultValue = false): boolean {
-    return this.#client.isEnabled(flagKey, this.context, defaultValue)
+    return this.#client.isEnabled(flagKey, defaultValue, this.context)
   }
 
   getBoolean(flagKey: string, defaultValue: boolean): boolean {

@@ -8,6 +8,7 @@
  * whole document is validated up front: an invalid one throws `INVALID_ARGUMENT` naming the field.
  */
 import { FlagstoneError } from '../../errors.js'
+import { compareKeys } from '../../internal/objects.js'
 import {
   checkEnvironmentCycles,
   checkSegmentCycles,
@@ -19,6 +20,7 @@ import {
   validateSegment,
 } from '../codec/codec.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from '../model.js'
+import { filterFlags } from './flag-filter.js'
 import type { FlagFilter, FlagRepository, SnapshotData } from './repository.js'
 
 export interface StaticFlagDocument {
@@ -118,12 +120,7 @@ export class StaticFlagRepository implements FlagRepository {
   }
 
   async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
-    const search = filter.search?.toLowerCase()
-    return [...this.#flags.values()]
-      .filter((f) => filter.status === undefined || f.status === filter.status)
-      .filter((f) => filter.tag === undefined || f.tags.includes(filter.tag))
-      .filter((f) => search === undefined || `${f.key}\n${f.name}\n${f.description ?? ''}`.toLowerCase().includes(search))
-      .sort((a, b) => (a.key < b.key ? -1 : 1))
+    return filterFlags(this.#flags.values(), filter)
   }
 
   async getFlag(key: string): Promise<FeatureFlag | null> {
@@ -140,7 +137,7 @@ export class StaticFlagRepository implements FlagRepository {
   }
 
   async listSegments(): Promise<Segment[]> {
-    return [...this.#segments.values()].sort((a, b) => (a.key < b.key ? -1 : 1))
+    return [...this.#segments.values()].sort((a, b) => compareKeys(a.key, b.key))
   }
 
   async getSegment(key: string): Promise<Segment | null> {
@@ -148,7 +145,7 @@ export class StaticFlagRepository implements FlagRepository {
   }
 
   async listEnvironments(): Promise<Environment[]> {
-    return [...this.#environments.values()].sort((a, b) => (a.slug < b.slug ? -1 : 1))
+    return [...this.#environments.values()].sort((a, b) => compareKeys(a.slug, b.slug))
   }
 
   async getEnvironment(slug: string): Promise<Environment | null> {

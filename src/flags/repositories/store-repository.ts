@@ -1,42 +1,33 @@
 /**
- * `FlagRepository` on any `Store`. Layout inside the store's namespace:
- *
- *   flag/<key>                               one document per flag (rules, variants, schedules inside)
- *   override/<flagKey>/<entityType>/<entityId>  one per override, with the store's native expiry
- *   segment/<key>
- *   env/<slug>
- *   envflag/<flagKey>/<slug>                  a flag's settings in one environment
- *   revision                                  change counter, bumped with `increment` after every write
+ * `FlagRepository` on any `Store` (the key layout is in `store-ts`; segments and
+ * environments go through one `StoredCollection` each).
  *
  * Every flag write is a single-key `compareAndSet` against the bytes that were read, so two writers
  * can never both win (no lost updates) and no write is half-done. Changes are announced on the
  * store's `changes` channel where it can push.
  */
-import { randomInt } from 'node:crypto'
 import { FlagstoneError } from '../../errors.js'
+import { compareKeys } from '../../internal/objects.js'
 import type { Store } from '../../stores/types.js'
 import {
-  checkSegmentCycles,
+  decodeEnvironmentFlag,
   decodeFlag,
+  decodeEnvironment,
   decodeOverride,
   decodeSegment,
-  checkEnvironmentCycles,
-  decodeEnvironment,
-  decodeEnvironmentFlag,
-  encodeEnvironment,
   encodeEnvironmentFlag,
-  validateEnvironment,
-  validateEnvironmentFlag,
   encodeFlag,
   encodeOverride,
-  encodeSegment,
+  validateEnvironmentFlag,
   validateFlag,
   validateFlagInput,
   validateOverride,
-  validateSegment,
 } from '../codec/codec.js'
+import { foldDueChanges, scheduleInstants } from '../evaluation/schedules.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from '../model.js'
-import { planPromotion } from '../evaluation/environments.js'
+import { environmentCollection, segmentCollection, type StoredCollection } from './collection.js'
+import { filterFlags } from './flag-filter.js'
+import { promote } from './promote.js'
 import type {
   ChangeListener,
   FlagFilter,
@@ -46,43 +37,25 @@ import type {
   PromotionResult,
   SnapshotData,
 } from './repository.js'
-import { foldDueChanges, scheduleInstants } from '../evaluation/schedules.js'
-
-const FLAG = 'flag/'
-const OVERRIDE = 'override/'
-const SEGMENT = 'segment/'
-const ENVIRONMENT = 'env/'
-const ENVIRONMENT_FLAG = 'envflag/'
-const REVISION = 'revision'
-const CHANNEL = 'changes'
-/** Parallel reads while loading a snapshot: enough to fill a pipeline, few enough for a small pool. */
-const READ_CONCURRENCY = 32
-
-const part = (text: string) => encodeURIComponent(text)
-const environmentFlagKey = (flagKey: string, slug: string) => `${ENVIRONMENT_FLAG}${flagKey}/${slug}`
-const overrideKey = (flagKey: string, entityType: string, entityId: string) =>
-  `${OVERRIDE}${part(flagKey)}/${part(entityType)}/${part(entityId)}`
-
-function notFound(what: string, key: string): FlagstoneError {
-  return new FlagstoneError('NOT_FOUND', `${what} "${key}" does not exist`, { details: { key } })
-}
-
-function conflict(message: string, key: string): FlagstoneError {
-  return new FlagstoneError('CONFLICT', message, { details: { key } })
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
+import {
+  CHANNEL,
+  ENVIRONMENT,
+  ENVIRONMENT_FLAG,
+  FLAG,
+  OVERRIDE,
+  READ_CONCURRENCY,
+  SEGMENT,
+  conflict,
+  environmentFlagKey,
+  mapLimit,
+  notFound,
+  overrideKey,
+  overridePrefix,
+  readAll,
+  readRevision,
+  signalChange,
+  type ReadAllResult,
+} from './store-layout.js'
 
 export interface StoreFlagRepositoryOptions {
   /** Clock for `createdAt` / `updatedAt` and override expiry (tests inject one). @default Date.now */
@@ -93,28 +66,20 @@ export class StoreFlagRepository implements FlagRepository {
   readonly readOnly = false
   readonly #store: Store
   readonly #now: () => number
+  readonly #segments: StoredCollection<Segment>
+  readonly #environments: StoredCollection<Environment>
 
   constructor(store: Store, options: StoreFlagRepositoryOptions = {}) {
     this.#store = store
     this.#now = options.now ?? Date.now
+    this.#segments = segmentCollection(store)
+    this.#environments = environmentCollection(store)
   }
 
   // ---- flags ----
 
   async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
-    const { items } = await this.#readAll(FLAG, decodeFlag)
-    const search = filter.search?.toLowerCase()
-    return items
-      .filter((f) => filter.status === undefined || f.status === filter.status)
-      .filter((f) => filter.tag === undefined || f.tags.includes(filter.tag))
-      .filter(
-        (f) =>
-          search === undefined ||
-          f.key.toLowerCase().includes(search) ||
-          f.name.toLowerCase().includes(search) ||
-          (f.description ?? '').toLowerCase().includes(search),
-      )
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return filterFlags((await this.#readAll(FLAG, decodeFlag)).items, filter)
   }
 
   async getFlag(key: string): Promise<FeatureFlag | null> {
@@ -172,7 +137,7 @@ export class StoreFlagRepository implements FlagRepository {
   // ---- overrides ----
 
   async listOverrides(flagKey: string): Promise<FlagOverride[]> {
-    const { items } = await this.#readAll(`${OVERRIDE}${part(flagKey)}/`, decodeOverride)
+    const { items } = await this.#readAll(overridePrefix(flagKey), decodeOverride)
     const now = this.#now()
     return items.filter((o) => o.expiresAt === undefined || o.expiresAt.getTime() > now)
   }
@@ -212,102 +177,57 @@ export class StoreFlagRepository implements FlagRepository {
     return existed
   }
 
-  // ---- segments ----
+  // ---- segments and environments: one collection helper ----
 
-  async listSegments(): Promise<Segment[]> {
-    return (await this.#readAll(SEGMENT, decodeSegment)).items.sort((a, b) => (a.key < b.key ? -1 : 1))
+  listSegments(): Promise<Segment[]> {
+    return this.#segments.list()
   }
 
-  async getSegment(key: string): Promise<Segment | null> {
-    const bytes = await this.#store.get(SEGMENT + key)
-    return bytes === null ? null : decodeSegment(bytes, SEGMENT + key)
+  getSegment(key: string): Promise<Segment | null> {
+    return this.#segments.get(key)
   }
 
-  async createSegment(input: Segment): Promise<Segment> {
-    const segment = validateSegment(input)
-    const bytes = encodeSegment(segment)
-    await this.#checkSegmentGraph(segment)
-    if (!(await this.#store.compareAndSet(SEGMENT + segment.key, null, bytes))) {
-      throw conflict(`segment "${segment.key}" already exists`, segment.key)
-    }
-    await this.#changed()
-    return segment
+  createSegment(input: Segment): Promise<Segment> {
+    return this.#segments.create(input)
   }
 
-  async updateSegment(input: Segment): Promise<Segment> {
-    const segment = validateSegment(input)
-    const bytes = encodeSegment(segment)
-    const current = await this.#store.get(SEGMENT + segment.key)
-    if (current === null) throw notFound('segment', segment.key)
-    await this.#checkSegmentGraph(segment)
-    if (!(await this.#store.compareAndSet(SEGMENT + segment.key, current, bytes))) {
-      throw conflict(`segment "${segment.key}" changed while updating it; read it again`, segment.key)
-    }
-    await this.#changed()
-    return segment
+  updateSegment(input: Segment): Promise<Segment> {
+    return this.#segments.update(input)
   }
 
-  async deleteSegment(key: string): Promise<boolean> {
-    const segments = await this.listSegments()
-    const child = segments.find((s) => s.parent === key)
-    if (child !== undefined) throw conflict(`segment "${key}" is the parent of "${child.key}"`, key)
-    const existed = segments.some((s) => s.key === key)
-    if (existed) {
-      await this.#store.delete(SEGMENT + key)
-      await this.#changed()
-    }
-    return existed
+  deleteSegment(key: string): Promise<boolean> {
+    return this.#segments.delete(key)
   }
 
-  // ---- environments ----
-
-  async listEnvironments(): Promise<Environment[]> {
-    return (await this.#readAll(ENVIRONMENT, decodeEnvironment)).items.sort((a, b) => (a.slug < b.slug ? -1 : 1))
+  listEnvironments(): Promise<Environment[]> {
+    return this.#environments.list()
   }
 
-  async getEnvironment(slug: string): Promise<Environment | null> {
-    const bytes = await this.#store.get(ENVIRONMENT + slug)
-    return bytes === null ? null : decodeEnvironment(bytes, ENVIRONMENT + slug)
+  getEnvironment(slug: string): Promise<Environment | null> {
+    return this.#environments.get(slug)
   }
 
-  async createEnvironment(input: Environment): Promise<Environment> {
-    const environment = validateEnvironment(input)
-    await this.#checkEnvironmentGraph(environment)
-    if (!(await this.#store.compareAndSet(ENVIRONMENT + environment.slug, null, encodeEnvironment(environment)))) {
-      throw conflict(`environment "${environment.slug}" already exists`, environment.slug)
-    }
-    await this.#changed()
-    return environment
+  createEnvironment(input: Environment): Promise<Environment> {
+    return this.#environments.create(input)
   }
 
-  async updateEnvironment(input: Environment): Promise<Environment> {
-    const environment = validateEnvironment(input)
-    const current = await this.#store.get(ENVIRONMENT + environment.slug)
-    if (current === null) throw notFound('environment', environment.slug)
-    await this.#checkEnvironmentGraph(environment)
-    if (!(await this.#store.compareAndSet(ENVIRONMENT + environment.slug, current, encodeEnvironment(environment)))) {
-      throw conflict(`environment "${environment.slug}" changed while updating it; read it again`, environment.slug)
-    }
-    await this.#changed()
-    return environment
+  updateEnvironment(input: Environment): Promise<Environment> {
+    return this.#environments.update(input)
   }
 
-  async deleteEnvironment(slug: string): Promise<boolean> {
-    const environments = await this.listEnvironments()
-    const child = environments.find((e) => e.parent === slug)
-    if (child !== undefined) throw conflict(`environment "${slug}" is the parent of "${child.slug}"`, slug)
-    if (!environments.some((e) => e.slug === slug)) return false
-    await this.#store.delete(ENVIRONMENT + slug)
-    const settings = (await this.listEnvironmentFlags()).filter((s) => s.environment === slug)
-    await mapLimit(settings, READ_CONCURRENCY, (s) => this.#store.delete(environmentFlagKey(s.flagKey, slug)))
-    await this.#changed()
-    return true
+  deleteEnvironment(slug: string): Promise<boolean> {
+    return this.#environments.delete(slug, async () => {
+      const settings = (await this.listEnvironmentFlags()).filter((s) => s.environment === slug)
+      await mapLimit(settings, READ_CONCURRENCY, (s) => this.#store.delete(environmentFlagKey(s.flagKey, slug)))
+    })
   }
+
+  // ---- flag settings per environment ----
 
   async listEnvironmentFlags(flagKey?: string): Promise<EnvironmentFlag[]> {
     const prefix = flagKey === undefined ? ENVIRONMENT_FLAG : `${ENVIRONMENT_FLAG}${flagKey}/`
-    return (await this.#readAll(prefix, decodeEnvironmentFlag)).items.sort((a, b) =>
-      a.flagKey === b.flagKey ? (a.environment < b.environment ? -1 : 1) : a.flagKey < b.flagKey ? -1 : 1,
+    return (await this.#readAll(prefix, decodeEnvironmentFlag)).items.sort(
+      (a, b) => compareKeys(a.flagKey, b.flagKey) || compareKeys(a.environment, b.environment),
     )
   }
 
@@ -337,46 +257,8 @@ export class StoreFlagRepository implements FlagRepository {
     return existed
   }
 
-  async promote(flagKey: string, from: string, to: string, options: PromoteOptions = {}): Promise<PromotionResult> {
-    const { dryRun = false, confirm = false } = options
-    if (from === to) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `to: cannot promote environment "${from}" into itself`, {
-        details: { field: 'to' },
-      })
-    }
-    const [environments, source, target] = await Promise.all([
-      this.listEnvironments(),
-      this.getEnvironment(from),
-      this.getEnvironment(to),
-    ])
-    if (source === null) throw notFound('environment', from)
-    if (target === null) throw notFound('environment', to)
-    if (target.settings.protected === true && !confirm && !dryRun) {
-      throw new FlagstoneError('FORBIDDEN', `environment "${to}" is protected: promote into it with { confirm: true }`, {
-        details: { field: 'confirm', environment: to },
-      })
-    }
-    let flags: FeatureFlag[]
-    if (flagKey === 'all') flags = await this.listFlags()
-    else {
-      const flag = await this.getFlag(flagKey)
-      if (flag === null) throw notFound('flag', flagKey)
-      flags = [flag]
-    }
-    const settings = await this.listEnvironmentFlags(flagKey === 'all' ? undefined : flagKey)
-    const plans = flags.map((f) => planPromotion(environments, settings, f.key, from, to)).filter((p) => p.changes.length > 0)
-    if (!dryRun && plans.length > 0) {
-      const byKey = new Map(flags.map((f) => [f.key, f]))
-      // Each flag's settings are one key, so a crash part-way leaves some flags promoted and the
-      // rest as they were; promoting again finishes the job.
-      await mapLimit(plans, READ_CONCURRENCY, async (plan) => {
-        const key = environmentFlagKey(plan.flagKey, to)
-        if (plan.after === undefined) await this.#store.delete(key)
-        else await this.#store.set(key, encodeEnvironmentFlag(plan.after, byKey.get(plan.flagKey)))
-      })
-      await this.#changed()
-    }
-    return { from, to, dryRun, plans }
+  promote(flagKey: string, from: string, to: string, options: PromoteOptions = {}): Promise<PromotionResult> {
+    return promote(this, this.#store, flagKey, from, to, options)
   }
 
   async applyDueChanges(now: number = this.#now()): Promise<FoldResult> {
@@ -439,8 +321,7 @@ export class StoreFlagRepository implements FlagRepository {
   }
 
   async revision(): Promise<number> {
-    const bytes = await this.#store.get(REVISION)
-    return bytes === null ? 0 : Number(Buffer.from(bytes).toString('utf8'))
+    return readRevision(this.#store)
   }
 
   async watch(listener: ChangeListener): Promise<(() => Promise<void>) | null> {
@@ -495,65 +376,17 @@ export class StoreFlagRepository implements FlagRepository {
   /** Everything that hangs off a flag: its overrides and its environment settings. */
   async #deleteOverridesOf(flagKey: string): Promise<void> {
     const keys: string[] = []
-    for (const prefix of [`${OVERRIDE}${part(flagKey)}/`, `${ENVIRONMENT_FLAG}${flagKey}/`]) {
+    for (const prefix of [overridePrefix(flagKey), `${ENVIRONMENT_FLAG}${flagKey}/`]) {
       for await (const key of this.#store.keys(prefix)) keys.push(key)
     }
     await mapLimit(keys, READ_CONCURRENCY, (key) => this.#store.delete(key))
   }
 
-  async #checkEnvironmentGraph(environment: Environment): Promise<void> {
-    const others = (await this.listEnvironments()).filter((e) => e.slug !== environment.slug)
-    if (environment.parent !== undefined && !others.some((e) => e.slug === environment.parent)) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `parent: environment "${environment.parent}" does not exist`, {
-        details: { field: 'parent' },
-      })
-    }
-    checkEnvironmentCycles([...others, environment])
+  #readAll<T>(prefix: string, decode: (bytes: Uint8Array, key: string) => T): Promise<ReadAllResult<T>> {
+    return readAll(this.#store, prefix, decode)
   }
 
-  async #checkSegmentGraph(segment: Segment): Promise<void> {
-    const others = (await this.listSegments()).filter((s) => s.key !== segment.key)
-    if (segment.parent !== undefined && !others.some((s) => s.key === segment.parent)) {
-      throw new FlagstoneError('INVALID_ARGUMENT', `parent: segment "${segment.parent}" does not exist`, {
-        details: { field: 'parent' },
-      })
-    }
-    checkSegmentCycles([...others, segment])
-  }
-
-  async #readAll<T>(
-    prefix: string,
-    decode: (bytes: Uint8Array, key: string) => T,
-  ): Promise<{ items: T[]; corrupt: Array<{ key: string; message: string }> }> {
-    const keys: string[] = []
-    for await (const key of this.#store.keys(prefix)) keys.push(key)
-    const corrupt: Array<{ key: string; message: string }> = []
-    const items = await mapLimit(keys, READ_CONCURRENCY, async (key) => {
-      const bytes = await this.#store.get(key)
-      if (bytes === null) return undefined // deleted since it was listed
-      try {
-        return decode(bytes, key)
-      } catch (error) {
-        if (error instanceof FlagstoneError && error.code === 'CORRUPT_VALUE') {
-          corrupt.push({ key, message: error.message })
-          return undefined
-        }
-        throw error
-      }
-    })
-    return { items: items.filter((x): x is Awaited<T> => x !== undefined) as T[], corrupt }
-  }
-
-  async #changed(): Promise<void> {
-    let revision = await this.#store.increment(REVISION)
-    if (revision === 1) {
-      // The counter was just (re)created — a new repository, or a store that lost its data (a Redis
-      // restart without persistence). Jump to a random start so that a client still holding a
-      // revision from the counter's previous life cannot mistake new data for what it has.
-      const start = randomInt(2, 2 ** 40)
-      revision = (await this.#store.compareAndSet(REVISION, Buffer.from('1'), String(start))) ? start : await this.revision()
-    }
-    // Push is only a wake-up call (and UNSUPPORTED on SQLite): pollers still see the new revision.
-    await this.#store.publish(CHANNEL, String(revision)).catch(() => undefined)
+  #changed(): Promise<void> {
+    return signalChange(this.#store)
   }
 }

@@ -1,6 +1,6 @@
 import { describe } from 'vitest'
-import { createStore } from '../../src/index.js'
-import { DATABASE_URL, serviceAvailable } from '../helpers/services.js'
+import { createStore } from '../../../src/index.js'
+import { DATABASE_URL, serviceAvailable } from '../../helpers/services.js'
 import { repositoryConformance } from './repository-conformance.js'
 
 describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('postgres', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { FlagRepository } from '../../src/flags/repositories/repository.js'
-import { StaticFlagRepository } from '../../src/flags/repositories/static-repository.js'
-import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
-import { MemoryStore } from '../../src/index.js'
+import type { FlagRepository } from '../../../src/flags/repositories/repository.js'
+import { StaticFlagRepository } from '../../../src/flags/repositories/static-repository.js'
+import { StoreFlagRepository } from '../../../src/flags/repositories/store-repository.js'
+import { MemoryStore } from '../../../src/index.js'
 import { input, READ_DOCUMENT, repositoryReadConformance } from './repository-conformance.js'
 
 repositoryReadConformance('static (JSON text)', async () => new StaticFlagRepository(JSON.stringify(READ_DOCUMENT)))

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll } from 'vitest'
-import { createStore } from '../../src/index.js'
+import { createStore } from '../../../src/index.js'
 import { repositoryConformance } from './repository-conformance.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'flagstone-repo-'))

@@ -2,17 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FlagClient, type FlagClientOptions } from '../../src/flags/client/client.js'
-import { compileSnapshot } from '../../src/flags/evaluation/evaluate.js'
-import type { FeatureFlag } from '../../src/flags/model.js'
-import type { FlagRepository } from '../../src/flags/repositories/repository.js'
-import { StaticFlagRepository } from '../../src/flags/repositories/static-repository.js'
-import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
-import { createStore, FlagstoneError, MemoryStore, type Store } from '../../src/index.js'
-import { RedisServer } from '../helpers/redis-server.js'
-import { DATABASE_URL, randomNamespace, REDIS_URL, serviceAvailable, sleep } from '../helpers/services.js'
+import { FlagClient, type FlagClientOptions } from '../../../src/flags/client/client.js'
+import { compileSnapshot } from '../../../src/flags/evaluation/evaluate.js'
+import type { FeatureFlag } from '../../../src/flags/model.js'
+import type { FlagRepository } from '../../../src/flags/repositories/repository.js'
+import { StaticFlagRepository } from '../../../src/flags/repositories/static-repository.js'
+import { StoreFlagRepository } from '../../../src/flags/repositories/store-repository.js'
+import { createStore, FlagstoneError, MemoryStore, type Store } from '../../../src/index.js'
+import { RedisServer } from '../../helpers/redis-server.js'
+import { DATABASE_URL, randomNamespace, REDIS_URL, serviceAvailable, sleep } from '../../helpers/services.js'
 import { input, nextEvent, waitFor } from './fixtures/client-helpers.js'
-import { makeFlag, makeRule } from './fixtures.js'
+import { makeFlag, makeRule } from '../fixtures.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'flagstone-client-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -109,7 +109,7 @@ function clientBasics(name: string, open: () => Promise<Store>, canPush: boolean
       await client.ready()
       expect(client.isEnabled('checkout')).toBe(true)
       expect(client.isEnabled('beta')).toBe(false)
-      expect(client.isEnabled('beta', { country: 'NO' })).toBe(true)
+      expect(client.isEnabled('beta', false, { country: 'NO' })).toBe(true)
       expect(client.getBooleanDetails('beta', false, { country: 'NO' })).toMatchObject({
         value: true,
         reason: 'TARGETING_MATCH',
@@ -127,7 +127,7 @@ function clientBasics(name: string, open: () => Promise<Store>, canPush: boolean
       expect(client.getString('checkout', 'nope')).toBe('nope')
       expect(client.getNumberDetails('banner', 7)).toMatchObject({ value: 7, reason: 'ERROR', errorCode: 'TYPE_MISMATCH' })
       expect(client.getBooleanDetails('layout', true)).toMatchObject({ value: true, errorCode: 'TYPE_MISMATCH' })
-      expect(client.isEnabled('limit', {}, true)).toBe(true)
+      expect(client.isEnabled('limit', true, {})).toBe(true)
       expect(client.getObjectDetails('checkout', { a: 1 })).toMatchObject({ value: { a: 1 }, errorCode: 'TYPE_MISMATCH' })
 
       expect(client.getBooleanDetails('missing', true)).toMatchObject({
@@ -248,8 +248,8 @@ describe('FlagClient (memory store)', () => {
     let on = 0
     for (let i = 0; i < 100_000; i++) {
       const context = { userId: i % 100 === 0 ? 'vip' : `u${i}`, country: i % 3 === 0 ? 'NO' : 'SE' }
-      if (client.isEnabled('checkout', context)) on++
-      if (client.isEnabled('beta', context)) on++
+      if (client.isEnabled('checkout', false, context)) on++
+      if (client.isEnabled('beta', false, context)) on++
       if (client.getString('banner', 'x', context) === 'blue') on++
       if (client.getNumber('limit', 0, context) === 10) on++
     }
@@ -337,7 +337,7 @@ describe('FlagClient (memory store)', () => {
     expect(client.isEnabled('f')).toBe(true)
     flaky.down = false
 
-    await waitFor(() => !client.isEnabled('f', {}, true), 2_000)
+    await waitFor(() => !client.isEnabled('f', true, {}), 2_000)
     expect(client.revision).toBe(held)
     expect(changed).toHaveBeenCalledWith(held, held)
     await client.close()
@@ -397,8 +397,8 @@ describe('FlagClient (memory store)', () => {
       }
     }
     expect(client.isEnabled('f')).toBe(true)
-    expect(client.isEnabled('f', { environment: 'production' })).toBe(false)
-    expect(client.isEnabled('later', { now: new Date('2031-01-01T00:00:00Z') })).toBe(true)
+    expect(client.isEnabled('f', false, { environment: 'production' })).toBe(false)
+    expect(client.isEnabled('later', false, { now: new Date('2031-01-01T00:00:00Z') })).toBe(true)
     await client.close()
   })
 

@@ -1,0 +1,397 @@
+/**
+ * The client's sync loop: keeps a compiled snapshot current in the background (poll, push,
+ * reload, outage) and tells the client's listeners about it. `FlagClient` (client.ts) reads the
+ * snapshot from here and evaluates; nothing here evaluates.
+ *
+ * Following changes, cheapest first:
+ * - push: `repository.watch()` (Redis pub/sub, Postgres LISTEN/NOTIFY, memory in-process) wakes the
+ *   client at once; a subscription that failed (store down at start) is retried with backoff;
+ * - poll: `repository.revision()` (one GET) every `pollInterval`; a different revision → reload;
+ * - safety net: a full reload every `fullRefreshInterval`, and one after every outage (a store that
+ *   lost its data may have restarted its revision counter at a value we already saw).
+ * All of it runs through one work loop, so at most one store operation of the client is in flight:
+ * requests that arrive during a load are coalesced into one more load after it.
+ */
+import { FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
+import { type CompiledSnapshot, compileSnapshot } from '../evaluation/evaluate.js'
+import type { FlagRepository } from '../repositories/repository.js'
+import { ClientEvents } from './events.js'
+import type { FlagClientEvents, ResolvedClientOptions } from './options.js'
+
+/** Longest wait between two attempts to subscribe again after `watch()` failed. */
+const MAX_WATCH_RETRY_MS = 30_000
+
+interface Waiter {
+  resolve: () => void
+  reject: (error: Error) => void
+  timer?: NodeJS.Timeout
+}
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)))
+
+export class SnapshotSync {
+  readonly #options: ResolvedClientOptions
+  readonly #repository: FlagRepository
+
+  #snapshot: CompiledSnapshot | undefined
+  #revision: number | undefined
+  #stale = false
+  #closed = false
+  #closing: Promise<void> | undefined
+
+  // Work loop: at most one store operation in flight; requests made meanwhile are merged.
+  #running = false
+  #wantCheck = false
+  #wantLoad = false
+  /** A load was asked for without a revision to compare (poll saw a difference, refresh, outage). */
+  #mustLoad = false
+  /** Highest revision announced by pushes since the last load started. */
+  #pushed: number | undefined
+  #refreshWaiters: Waiter[] = []
+
+  // Push subscription.
+  #unwatch: (() => Promise<void>) | undefined
+  #watch: 'idle' | 'pending' | 'active' | 'unsupported' = 'idle'
+  #watchSettledOnce = false
+  #watchRetryDelay: number
+  #watchRetryAt = 0
+  #watchWarned = false
+
+  /** Inside an outage: the last read failed. */
+  #failing = false
+  /** The next installed snapshot is announced as a change even at an unchanged revision (after an outage). */
+  #announce = false
+  #retryTimer: NodeJS.Timeout | undefined
+  #lastError: Error | undefined
+  #readyEmitted = false
+  #readyWaiters = new Set<Waiter>()
+  #pollTimer: NodeJS.Timeout | undefined
+  #refreshTimer: NodeJS.Timeout | undefined
+  #staleTimer: NodeJS.Timeout | undefined
+  /** A listener that throws is reported like a failed poll (never after `close()`). */
+  readonly events = new ClientEvents((error) => {
+    if (!this.#closed) this.#report(error, true)
+  })
+
+  constructor(options: ResolvedClientOptions) {
+    this.#options = options
+    this.#repository = options.repository
+    this.#watchRetryDelay = this.#retryBase()
+    const { pollInterval, fullRefreshInterval } = this.#options
+    if (Number.isFinite(pollInterval)) {
+      this.#pollTimer = setInterval(() => this.#request('check'), pollInterval).unref()
+    }
+    if (Number.isFinite(fullRefreshInterval)) {
+      this.#refreshTimer = setInterval(() => this.#request('load'), fullRefreshInterval).unref()
+    }
+    this.#request('load')
+    this.#subscribe()
+  }
+
+  get snapshot(): CompiledSnapshot | undefined {
+    return this.#snapshot
+  }
+
+  get revision(): number | undefined {
+    return this.#revision
+  }
+
+  /** Nothing has confirmed the snapshot for `staleAfter` ms, or the client is closed. */
+  get stale(): boolean {
+    return this.#stale
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  get watching(): boolean {
+    return this.#watch === 'active'
+  }
+
+  ready(): Promise<void> {
+    if (this.#readyEmitted) return Promise.resolve()
+    if (this.#closed) return Promise.reject(this.#closedError())
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject }
+      const timeout = this.#options.readyTimeout
+      if (Number.isFinite(timeout)) {
+        waiter.timer = setTimeout(() => {
+          this.#readyWaiters.delete(waiter)
+          // Loaded, only the subscription has not answered: usable (changes are polled meanwhile).
+          if (this.#snapshot !== undefined) resolve()
+          else reject(this.#notReadyError(timeout))
+        }, timeout)
+      }
+      this.#readyWaiters.add(waiter)
+    })
+  }
+
+  /** See `FlagClient`: ready, refresh and close are documented there. */
+  refresh(): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError())
+    return new Promise<void>((resolve, reject) => {
+      this.#refreshWaiters.push({ resolve, reject })
+      this.#request('load')
+    })
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  // ---- the work loop ----
+
+  #request(kind: 'check' | 'load', pushed?: number): void {
+    if (this.#closed) return
+    if (kind === 'check') {
+      this.#wantCheck = true
+    } else {
+      this.#wantLoad = true
+      if (pushed === undefined) this.#mustLoad = true
+      else this.#pushed = this.#pushed === undefined ? pushed : Math.max(this.#pushed, pushed)
+    }
+    if (!this.#running) this.#run().catch((error: unknown) => this.#report(asError(error), true))
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true
+    try {
+      while (!this.#closed) {
+        if (this.#wantLoad || (this.#wantCheck && this.#snapshot === undefined)) {
+          const skip = !this.#mustLoad && this.#pushed !== undefined && this.#pushed === this.#revision
+          this.#wantLoad = this.#mustLoad = false
+          this.#pushed = undefined
+          if (skip) continue // every push since the last load announced the revision we hold
+          this.#wantCheck = false // a load reads the revision too
+          await this.#load(this.#refreshWaiters.splice(0))
+        } else if (this.#wantCheck) {
+          this.#wantCheck = false
+          await this.#check()
+        } else {
+          break
+        }
+      }
+    } finally {
+      this.#running = false
+    }
+  }
+
+  async #load(waiters: Waiter[]): Promise<void> {
+    let compiled: CompiledSnapshot
+    let revision: number
+    try {
+      const data = await this.#repository.loadSnapshot()
+      revision = data.revision
+      compiled = compileSnapshot(data)
+    } catch (error) {
+      this.#failed(error)
+      for (const w of waiters) w.reject(asError(error))
+      if (this.#snapshot === undefined && !Number.isFinite(this.#options.pollInterval)) {
+        // No poll will retry the first load: do it here.
+        this.#retryTimer ??= setTimeout(() => {
+          this.#retryTimer = undefined
+          this.#request('load')
+        }, 1000).unref()
+      }
+      return
+    }
+    if (this.#closed) {
+      for (const w of waiters) w.reject(this.#closedError())
+      return
+    }
+    const announce = this.#reachable() || this.#announce
+    this.#announce = false
+    const previous = this.#revision
+    this.#snapshot = compiled
+    this.#revision = revision
+    this.#confirmed()
+    for (const w of waiters) w.resolve()
+    if (previous === undefined) this.#maybeReady()
+    else if (previous !== revision || announce) this.#emit('change', revision, previous)
+  }
+
+  async #check(): Promise<void> {
+    let revision: number
+    try {
+      revision = await this.#repository.revision()
+    } catch (error) {
+      this.#failed(error)
+      return
+    }
+    if (this.#closed) return
+    // After an outage reload in any case, and announce it: a store that lost its data restarts its
+    // counter, possibly at the very revision we hold. A different revision means our snapshot is
+    // known to be old: only a successful load confirms it then.
+    if (this.#reachable()) {
+      this.#announce = true
+      this.#request('load')
+    } else if (revision !== this.#revision) {
+      this.#request('load')
+    } else {
+      this.#confirmed()
+    }
+  }
+
+  /**
+   * A read succeeded: the outage (if any) is over; retry a failed subscription when it is due.
+   * Returns whether this ended an outage (while a snapshot was held).
+   */
+  #reachable(): boolean {
+    const recovered = this.#failing && this.#snapshot !== undefined
+    this.#failing = false
+    this.#lastError = undefined
+    if (this.#watch === 'idle' && Date.now() >= this.#watchRetryAt) this.#subscribe()
+    return recovered
+  }
+
+  /** The snapshot is known current now. */
+  #confirmed(): void {
+    const staleAfter = this.#options.staleAfter
+    if (Number.isFinite(staleAfter)) {
+      if (this.#staleTimer === undefined) this.#staleTimer = setTimeout(() => this.#becomeStale(), staleAfter).unref()
+      else this.#staleTimer.refresh() // re-arms it, also after it fired
+    }
+    if (this.#stale) {
+      this.#stale = false
+      if (this.#readyEmitted) this.#emit('ready')
+    }
+  }
+
+  #becomeStale(): void {
+    if (this.#closed || this.#stale || this.#snapshot === undefined) return
+    this.#stale = true
+    this.#emit('stale')
+  }
+
+  #failed(error: unknown): void {
+    if (this.#closed) return
+    const err = asError(error)
+    const first = !this.#failing
+    this.#failing = true
+    this.#lastError = err
+    if (this.#snapshot === undefined && err instanceof FlagstoneError && err.code === 'STORE_CLOSED') {
+      // Nothing will ever load from a closed store: do not make ready() callers wait for the timeout.
+      this.#rejectReady(err)
+    }
+    this.#report(err, first)
+  }
+
+  // ---- push ----
+
+  #subscribe(): void {
+    if (this.#closed || this.#watch !== 'idle') return
+    this.#watch = 'pending'
+    let watching: Promise<(() => Promise<void>) | null>
+    try {
+      watching = this.#repository.watch((revision) => this.#request('load', Number.isFinite(revision) ? revision : undefined))
+    } catch (error) {
+      watching = Promise.reject(error)
+    }
+    const subscribed = (unwatch: (() => Promise<void>) | null) => {
+      if (unwatch === null) {
+        this.#watch = 'unsupported'
+      } else if (this.#closed) {
+        unwatch().catch(() => undefined) // closed meanwhile: nobody to report to
+        return
+      } else {
+        this.#unwatch = unwatch
+        this.#watch = 'active'
+        this.#watchRetryDelay = this.#retryBase()
+        this.#watchWarned = false
+        // A change made while we were subscribing was not pushed to us: look now.
+        if (this.#snapshot !== undefined) this.#request('check')
+      }
+      this.#watchSettled()
+    }
+    const failed = (error: unknown) => {
+      this.#watch = 'idle'
+      this.#watchRetryAt = Date.now() + this.#watchRetryDelay
+      this.#watchRetryDelay = Math.min(this.#watchRetryDelay * 2, MAX_WATCH_RETRY_MS)
+      if (!this.#closed) {
+        this.#report(asError(error), !this.#watchWarned)
+        this.#watchWarned = true
+      }
+      this.#watchSettled()
+    }
+    watching.then(subscribed, failed).catch((error: unknown) => this.#report(asError(error), true))
+  }
+
+  #retryBase(): number {
+    return Math.min(Number.isFinite(this.#options.pollInterval) ? this.#options.pollInterval : 1000, MAX_WATCH_RETRY_MS)
+  }
+
+  #watchSettled(): void {
+    this.#watchSettledOnce = true
+    this.#maybeReady()
+  }
+
+  // ---- ready, events, errors ----
+
+  #maybeReady(): void {
+    if (this.#readyEmitted || this.#closed || this.#snapshot === undefined || !this.#watchSettledOnce) return
+    this.#readyEmitted = true
+    for (const waiter of this.#readyWaiters) {
+      clearTimeout(waiter.timer)
+      waiter.resolve()
+    }
+    this.#readyWaiters.clear()
+    this.#emit('ready')
+  }
+
+  #rejectReady(error: Error): void {
+    for (const waiter of this.#readyWaiters) {
+      clearTimeout(waiter.timer)
+      waiter.reject(error)
+    }
+    this.#readyWaiters.clear()
+  }
+
+  #emit<E extends keyof FlagClientEvents>(event: E, ...args: Parameters<FlagClientEvents[E]>): void {
+    this.events.emit(event, ...args)
+  }
+
+  /** To `onError`, or by default a warning for the first failure of each outage. */
+  #report(error: Error, first: boolean): void {
+    const onError = this.#options.onError
+    try {
+      if (onError !== undefined) onError(error)
+      else if (first) {
+        const serving = this.#snapshot === undefined ? 'no snapshot yet' : 'serving the last snapshot'
+        console.warn(`flagstone: flag client: ${error.message} (${serving}; retrying)`)
+      }
+    } catch {
+      // An onError that throws must not break the client nor surface as an unhandled rejection.
+    }
+  }
+
+  #notReadyError(timeout: number): FlagstoneError {
+    const last = this.#lastError
+    const code: FlagstoneErrorCode = last instanceof FlagstoneError ? last.code : 'STORE_UNAVAILABLE'
+    const why = last === undefined ? 'the store did not answer' : last.message
+    return new FlagstoneError(code, `flag client not ready after ${timeout} ms: ${why} (still retrying in the background)`, {
+      cause: last,
+    })
+  }
+
+  #closedError(): FlagstoneError {
+    return new FlagstoneError('STORE_CLOSED', 'the flag client is closed')
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#pollTimer)
+    clearInterval(this.#refreshTimer)
+    clearTimeout(this.#staleTimer)
+    clearTimeout(this.#retryTimer)
+    if (this.#snapshot !== undefined) this.#stale = true // nothing follows changes any more
+    this.#rejectReady(this.#closedError())
+    for (const w of this.#refreshWaiters.splice(0)) w.reject(this.#closedError())
+    const unwatch = this.#unwatch
+    this.#unwatch = undefined
+    this.#watch = 'idle'
+    // The store may be down; an unsubscribe that fails leaves nothing behind that we could fix.
+    if (unwatch !== undefined) await unwatch().catch(() => undefined)
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Segments and environments are stored the same way: one document per key, a `parent` that must
+ * exist and must not close a cycle, and no delete while another names it as parent. One helper
+ * serves both, so the two cannot drift apart.
+ */
+import { FlagstoneError } from '../../errors.js'
+import type { Store } from '../../stores/types.js'
+import { compareKeys } from '../../internal/objects.js'
+import {
+  checkEnvironmentCycles,
+  checkSegmentCycles,
+  decodeEnvironment,
+  decodeSegment,
+  encodeEnvironment,
+  encodeSegment,
+  validateEnvironment,
+  validateSegment,
+} from '../codec/codec.js'
+import type { Environment, Segment } from '../model.js'
+import { ENVIRONMENT, SEGMENT, conflict, notFound, readAll, signalChange } from './store-layout.js'
+
+export interface CollectionSpec<T extends { readonly parent?: string }> {
+  /** The noun in messages: `segment`, `environment`. */
+  readonly what: string
+  /** The store key prefix, e.g. `segment/`. */
+  readonly prefix: string
+  readonly keyOf: (item: T) => string
+  readonly validate: (input: unknown) => T
+  readonly encode: (item: T) => Uint8Array
+  readonly decode: (bytes: Uint8Array, key: string) => T
+  /** Throws `INVALID_ARGUMENT` naming the cycle. */
+  readonly checkCycles: (items: T[]) => void
+}
+
+export class StoredCollection<T extends { readonly parent?: string }> {
+  readonly #store: Store
+  readonly #spec: CollectionSpec<T>
+
+  constructor(store: Store, spec: CollectionSpec<T>) {
+    this.#store = store
+    this.#spec = spec
+  }
+
+  async list(): Promise<T[]> {
+    const { keyOf, prefix, decode } = this.#spec
+    return (await readAll(this.#store, prefix, decode)).items.sort((a, b) => compareKeys(keyOf(a), keyOf(b)))
+  }
+
+  async get(key: string): Promise<T | null> {
+    const bytes = await this.#store.get(this.#spec.prefix + key)
+    return bytes === null ? null : this.#spec.decode(bytes, this.#spec.prefix + key)
+  }
+
+  async create(input: T): Promise<T> {
+    const { what, prefix, keyOf } = this.#spec
+    const item = this.#spec.validate(input)
+    const key = keyOf(item)
+    await this.#checkGraph(item)
+    if (!(await this.#store.compareAndSet(prefix + key, null, this.#spec.encode(item)))) {
+      throw conflict(`${what} "${key}" already exists`, key)
+    }
+    await signalChange(this.#store)
+    return item
+  }
+
+  async update(input: T): Promise<T> {
+    const { what, prefix, keyOf } = this.#spec
+    const item = this.#spec.validate(input)
+    const key = keyOf(item)
+    const current = await this.#store.get(prefix + key)
+    if (current === null) throw notFound(what, key)
+    await this.#checkGraph(item)
+    if (!(await this.#store.compareAndSet(prefix + key, current, this.#spec.encode(item)))) {
+      throw conflict(`${what} "${key}" changed while updating it; read it again`, key)
+    }
+    await signalChange(this.#store)
+    return item
+  }
+
+  /** Whether there was one to delete; `dependents` runs after the document is gone, before the change signal. */
+  async delete(key: string, dependents?: () => Promise<void>): Promise<boolean> {
+    const { what, keyOf } = this.#spec
+    const items = await this.list()
+    const child = items.find((item) => item.parent === key)
+    if (child !== undefined) throw conflict(`${what} "${key}" is the parent of "${keyOf(child)}"`, key)
+    if (!items.some((item) => keyOf(item) === key)) return false
+    await this.#store.delete(this.#spec.prefix + key)
+    await dependents?.()
+    await signalChange(this.#store)
+    return true
+  }
+
+  async #checkGraph(item: T): Promise<void> {
+    const { what, keyOf } = this.#spec
+    const others = (await this.list()).filter((other) => keyOf(other) !== keyOf(item))
+    if (item.parent !== undefined && !others.some((other) => keyOf(other) === item.parent)) {
+      throw new FlagstoneError('INVALID_ARGUMENT', `parent: ${what} "${item.parent}" does not exist`, {
+        details: { field: 'parent' },
+      })
+    }
+    this.#spec.checkCycles([...others, item])
+  }
+}
+
+export const segmentCollection = (store: Store): StoredCollection<Segment> =>
+  new StoredCollection(store, {
+    what: 'segment',
+    prefix: SEGMENT,
+    keyOf: (s) => s.key,
+    validate: (input) => validateSegment(input),
+    encode: encodeSegment,
+    decode: decodeSegment,
+    checkCycles: checkSegmentCycles,
+  })
+
+export const environmentCollection = (store: Store): StoredCollection<Environment> =>
+  new StoredCollection(store, {
+    what: 'environment',
+    prefix: ENVIRONMENT,
+    keyOf: (e) => e.slug,
+    validate: (input) => validateEnvironment(input),
+    encode: encodeEnvironment,
+    decode: decodeEnvironment,
+    checkCycles: checkEnvironmentCycles,
+  })

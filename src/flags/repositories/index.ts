@@ -1,0 +1,12 @@
+/** Flag repositories: the interface, the one on any store, and the read-only one from a document. */
+export type {
+  ChangeListener,
+  FlagFilter,
+  FlagRepository,
+  FoldResult,
+  PromoteOptions,
+  PromotionResult,
+  SnapshotData,
+} from './repository.js'
+export { StoreFlagRepository, type StoreFlagRepositoryOptions } from './store-repository.js'
+export { StaticFlagRepository, type StaticFlagDocument } from './static-repository.js'
