@@ -566,6 +566,12 @@ export const READ_DOCUMENT = {
  */
 export function repositoryReadConformance(name: string, build: () => Promise<FlagRepository>): void {
   describe(`flag repository reads: ${name}`, () => {
+    it('a search matches within one of key, name and description, never across two', async () => {
+      const repo = await build()
+      expect((await repo.listFlags({ search: 'checkout\n' })).map((f) => f.key)).toEqual([])
+      expect((await repo.listFlags({ search: 'CHECKOUT FLOW' })).map((f) => f.key)).toEqual(['checkout'])
+    })
+
     it('reads flags, filters, overrides, segments and a snapshot', async () => {
       const repo = await build()
       expect((await repo.listFlags()).map((f) => f.key)).toEqual(['checkout', 'legacy', 'theme'])
