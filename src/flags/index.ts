@@ -1,11 +1,100 @@
-/** The flag core: model, codec, hashing, operators, schedules, environments and the evaluator. */
-export * from './model.js'
-export * from './codec/codec.js'
-export * from './evaluation/hash.js'
-export * from './matchers/operators.js'
-export * from './evaluation/evaluate.js'
-export { SafeRegex, RegexPatternError, compileSafeRegex, checkSafePattern, MAX_PATTERN_LENGTH } from './matchers/regex.js'
-export { compileTimeSchedule, isTimeScheduleOpen, isCronScheduleOpen, cronProblem } from './matchers/time-windows.js'
+/**
+ * The flag core's public face: the model and its lists, the codec, the evaluator and its
+ * explanation, schedules and environments, and the runtime (repositories, client). Everything else
+ * under `flags/` (compiled matchers, hashing internals, `LIMITS`) is internal.
+ */
+export {
+  BUILTIN_ENTITY_FIELDS,
+  BUILTIN_ENTITY_TYPES,
+  CONTEXT_FIELDS,
+  CONTEXT_STRING_FIELDS,
+  ENVIRONMENT_SLUG_PATTERN,
+  FLAG_KEY_PATTERN,
+  FLAG_STATUSES,
+  FLAG_TYPES,
+  OPERATORS,
+  RECURRENCES,
+  SCHEDULED_CHANGE_KINDS,
+  type BuiltinEntityType,
+  type Condition,
+  type ConditionValue,
+  type ContextField,
+  type ContextStringField,
+  type Environment,
+  type EnvironmentFlag,
+  type EnvironmentSettings,
+  type ErrorCode,
+  type EvaluationContext,
+  type EvaluationDetails,
+  type FeatureFlag,
+  type FlagDraft,
+  type FlagInput,
+  type FlagMetadata,
+  type FlagOverride,
+  type FlagRule,
+  type FlagRuleDraft,
+  type FlagStatus,
+  type FlagType,
+  type FlagValue,
+  type FlagVariant,
+  type JsonObject,
+  type JsonValue,
+  type Operator,
+  type Reason,
+  type Recurrence,
+  type RolloutPhase,
+  type ScheduledChange,
+  type ScheduledChangeKind,
+  type Segment,
+  type TimeSchedule,
+} from './model.js'
+export {
+  checkEnvironmentCycles,
+  checkSegmentCycles,
+  decodeDocument,
+  decodeEnvironment,
+  decodeEnvironmentFlag,
+  decodeFlag,
+  decodeOverride,
+  decodeSegment,
+  encodeDocument,
+  encodeEnvironment,
+  encodeEnvironmentFlag,
+  encodeFlag,
+  encodeOverride,
+  encodeSegment,
+  FLAG_INPUT_FIELDS,
+  ID_PATTERN,
+  isValidTimeZone,
+  validateCondition,
+  validateEnvironment,
+  validateEnvironmentFlag,
+  validateFlag,
+  validateFlagInput,
+  validateFlagValue,
+  validateJson,
+  validateOverride,
+  validateSegment,
+  type DocumentKind,
+  type ValidateOptions,
+} from './codec/index.js'
+export {
+  compileSnapshot,
+  CompiledSnapshot,
+  errorDetails,
+  evaluate,
+  explain,
+  matchingOverrides,
+  type ExplainedRule,
+  type Explanation,
+  type Snapshot,
+  type SnapshotInput,
+} from './evaluation/index.js'
+export { inRollout, pickVariant, rolloutBucket } from './evaluation/index.js'
+export { evaluateCondition, isOperator, parseIsoDate } from './matchers/index.js'
+export { SafeRegex, RegexPatternError, compileSafeRegex, checkSafePattern, MAX_PATTERN_LENGTH } from './matchers/index.js'
+export { compileTimeSchedule, isTimeScheduleOpen, isCronScheduleOpen, cronProblem } from './matchers/index.js'
+export { parseCidr, parseIp, cidrContains, type CidrBlock } from './matchers/index.js'
 export {
   applyScheduledChange,
   flagAt,
@@ -16,7 +105,7 @@ export {
   withEnabled,
   type FoldResult,
   type ScheduledState,
-} from './evaluation/schedules.js'
+} from './evaluation/index.js'
 export {
   BASE_SOURCE,
   ENVIRONMENT_FIELDS,
@@ -38,8 +127,7 @@ export {
   type PromotionPlan,
   type ResolveChainOptions,
   type ResolvedField,
-} from './evaluation/environments.js'
-export { parseCidr, parseIp, cidrContains, type CidrBlock } from './matchers/cidr.js'
+} from './evaluation/index.js'
 export type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repositories/index.js'
 export {
   StoreFlagRepository,

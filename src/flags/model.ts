@@ -17,44 +17,48 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 /** A JSON object (flag `metadata`, environment `settings`). */
 export type JsonObject = { [key: string]: JsonValue }
 
-export type FlagType = 'boolean' | 'string' | 'number' | 'json'
+export const FLAG_TYPES = ['boolean', 'string', 'number', 'json'] as const
+export type FlagType = (typeof FLAG_TYPES)[number]
 
 /** The value a flag serves; its runtime type always matches the flag's `type`. */
 export type FlagValue = boolean | string | number | JsonValue
 
-export type FlagStatus = 'active' | 'inactive' | 'archived'
+export const FLAG_STATUSES = ['active', 'inactive', 'archived'] as const
+export type FlagStatus = (typeof FLAG_STATUSES)[number]
 
 /**
  * Condition operators. An operator outside this list is rejected on write and never matches at
  * evaluation (litestar-flags treated an unknown operator as a match).
  */
-export type Operator =
-  | 'eq'
-  | 'ne'
-  | 'gt'
-  | 'gte'
-  | 'lt'
-  | 'lte'
-  | 'in'
-  | 'not_in'
-  | 'contains'
-  | 'not_contains'
-  | 'starts_with'
-  | 'ends_with'
-  | 'matches'
-  | 'exists'
-  | 'not_exists'
-  | 'semver_eq'
-  | 'semver_ne'
-  | 'semver_gt'
-  | 'semver_gte'
-  | 'semver_lt'
-  | 'semver_lte'
-  | 'date_before'
-  | 'date_after'
-  | 'in_cidr'
-  | 'in_segment'
-  | 'not_in_segment'
+export const OPERATORS = [
+  'eq',
+  'ne',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'not_in',
+  'contains',
+  'not_contains',
+  'starts_with',
+  'ends_with',
+  'matches',
+  'exists',
+  'not_exists',
+  'semver_eq',
+  'semver_ne',
+  'semver_gt',
+  'semver_gte',
+  'semver_lt',
+  'semver_lte',
+  'date_before',
+  'date_after',
+  'in_cidr',
+  'in_segment',
+  'not_in_segment',
+] as const
+export type Operator = (typeof OPERATORS)[number]
 
 /** What a condition compares against: which shape is allowed depends on the operator. */
 export type ConditionValue = string | number | boolean | Date | null | readonly (string | number | boolean)[]
@@ -97,7 +101,8 @@ export interface FlagVariant {
   weight: number
 }
 
-export type ScheduledChangeKind = 'enable' | 'disable' | 'setValue' | 'setRollout'
+export const SCHEDULED_CHANGE_KINDS = ['enable', 'disable', 'setValue', 'setRollout'] as const
+export type ScheduledChangeKind = (typeof SCHEDULED_CHANGE_KINDS)[number]
 
 export interface ScheduledChange {
   id: string
@@ -117,7 +122,8 @@ export interface RolloutPhase {
   percentage: number
 }
 
-export type Recurrence = 'daily' | 'weekly' | 'monthly' | 'cron'
+export const RECURRENCES = ['daily', 'weekly', 'monthly', 'cron'] as const
+export type Recurrence = (typeof RECURRENCES)[number]
 
 export interface TimeSchedule {
   id: string
@@ -178,8 +184,17 @@ export type FlagRuleDraft = Pick<FlagRule, 'id'> & Partial<Omit<FlagRule, 'id'>>
 export type FlagDraft = Pick<FlagInput, 'key' | 'type'> &
   Partial<Omit<FlagInput, 'key' | 'type' | 'rules'>> & { rules?: FlagRuleDraft[] }
 
-/** Built-in entity types, each read from the context field of the same meaning. */
-export type BuiltinEntityType = 'user' | 'organization' | 'tenant' | 'targetingKey'
+/** Built-in entity types, in the order overrides are tried; each read from the context field of the same meaning. */
+export const BUILTIN_ENTITY_TYPES = ['user', 'organization', 'tenant', 'targetingKey'] as const
+export type BuiltinEntityType = (typeof BUILTIN_ENTITY_TYPES)[number]
+
+/** The context field each built-in entity type reads. */
+export const BUILTIN_ENTITY_FIELDS: Readonly<Record<BuiltinEntityType, ContextStringField>> = Object.freeze({
+  user: 'userId',
+  organization: 'organizationId',
+  tenant: 'tenantId',
+  targetingKey: 'targetingKey',
+})
 
 export interface FlagOverride {
   flagKey: string
@@ -231,6 +246,24 @@ export interface EnvironmentFlag {
   rules?: FlagRule[]
   variants?: FlagVariant[]
 }
+
+/** The string fields of an evaluation context (conditions read them by name; anything else comes from `attributes`). */
+export const CONTEXT_STRING_FIELDS = [
+  'targetingKey',
+  'userId',
+  'organizationId',
+  'tenantId',
+  'environment',
+  'appVersion',
+  'ipAddress',
+  'userAgent',
+  'country',
+] as const
+export type ContextStringField = (typeof CONTEXT_STRING_FIELDS)[number]
+
+/** Every field of an evaluation context. */
+export const CONTEXT_FIELDS = [...CONTEXT_STRING_FIELDS, 'now', 'attributes'] as const
+export type ContextField = (typeof CONTEXT_FIELDS)[number]
 
 /** What an evaluation is about. All fields optional. */
 export interface EvaluationContext {

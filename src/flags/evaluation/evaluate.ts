@@ -26,192 +26,52 @@
  * `value`, and otherwise (and when disabled, or served with `enabled: false`) the flag's
  * `defaultValue`, or the caller's default when the flag has none.
  */
-import { validateEnvironment, validateEnvironmentFlag, validateFlag, validateOverride, validateSegment } from '../codec/codec.js'
-import { applyOverlayToState, environmentOverlay, resolveChain, type EnvironmentOverlay } from './environments.js'
-import { hashWithPrefix, inRolloutPrefixed, compareKeys, utf8 } from './hash.js'
+import { validateFlag } from '../codec/index.js'
+import { compileSegments, type CompiledCondition } from '../matchers/index.js'
 import type {
   Environment,
   EnvironmentFlag,
-  ErrorCode,
   EvaluationContext,
   EvaluationDetails,
   FeatureFlag,
-  FlagMetadata,
   FlagOverride,
   FlagType,
   FlagValue,
-  Reason,
   Segment,
 } from '../model.js'
 import {
-  allOf,
-  compileCondition,
-  compileReader,
-  compileSegments,
-  type AttributeReader,
-  type CompiledCondition,
-  type ConditionTest,
-} from '../matchers/operators.js'
-import { flagAt, scheduleInstants } from './schedules.js'
-import { compileTimeSchedule } from '../matchers/time-windows.js'
+  BUILTIN_ENTITIES,
+  type BrokenFlag,
+  type CompiledFlag,
+  type CompileScope,
+  compileFlag,
+  contextProblem,
+  type Details,
+  details,
+  type DynamicInfo,
+  EMPTY_CONTEXT,
+  EMPTY_METADATA,
+  type EnvState,
+  errorDetails,
+  firstLive,
+  intervalIndex,
+  MAX_CACHED_INTERVALS,
+  messageOf,
+  newEnvState,
+  resolve,
+  valuesOf,
+} from './compile.js'
+import { applyOverlayToState, environmentOverlay, resolveChain } from './environments.js'
+import { hashWithPrefix, inRolloutPrefixed } from './hash.js'
+import { flagAt } from './schedules.js'
+import { readSnapshotDocuments, type SnapshotInput } from './snapshot-documents.js'
 
-/** What a snapshot is made of: arrays (as repositories return them) or maps keyed by key. */
-export interface SnapshotInput {
-  readonly flags: Iterable<FeatureFlag> | ReadonlyMap<string, FeatureFlag>
-  /** All overrides, or overrides grouped by flag key. */
-  readonly overrides?: Iterable<FlagOverride> | ReadonlyMap<string, readonly FlagOverride[]>
-  readonly segments?: Iterable<Segment> | ReadonlyMap<string, Segment>
-  /** The repository's change counter; reported in each result's `flagMetadata.revision`. */
-  readonly revision?: number
-  /** Flags whose stored document could not be read: they evaluate to ERROR / PARSE_ERROR. */
-  readonly corrupt?: ReadonlyArray<{ readonly flagKey: string; readonly message: string }>
-  /** For evaluation step 3 (environments issue). */
-  readonly environments?: Iterable<Environment> | ReadonlyMap<string, Environment>
-  readonly environmentFlags?: Iterable<EnvironmentFlag>
-}
+export type { SnapshotInput }
+
+export { errorDetails }
 
 /** Anything `evaluate` accepts: a compiled snapshot, or raw input (compiled on first use and cached). */
 export type Snapshot = CompiledSnapshot | SnapshotInput
-
-type Details = EvaluationDetails<FlagValue>
-
-/** An outcome fixed at compile time: the frozen result when its value is known, else what to build. */
-interface Outcome {
-  readonly fixed: Details | undefined
-  readonly reason: Reason
-  readonly variant: string | undefined
-  /** For non-boolean flags without a defaultValue: undefined means "the caller's default". */
-  readonly value: FlagValue | undefined
-}
-
-interface CompiledOverride {
-  readonly expiresAt: number
-  readonly outcome: Outcome
-}
-
-interface CompiledRule {
-  readonly test: ConditionTest
-  readonly rollout: number
-  readonly outcome: Outcome
-}
-
-interface CompiledVariants {
-  readonly prefix: Uint8Array
-  readonly total: number
-  readonly cumulative: Float64Array
-  readonly outcomes: readonly Outcome[]
-}
-
-/** Steps 3–4 for one environment of one flag: the compiled effective flag for the current schedule interval. */
-interface EnvState {
-  /** `current` holds for `now` in `[from, until)`. */
-  from: number
-  until: number
-  current: CompiledFlag | BrokenFlag | undefined
-  readonly overlay: EnvironmentOverlay | undefined
-  /** Compiled effective flags by schedule interval index (bounded; see `MAX_CACHED_INTERVALS`). */
-  readonly intervals: Map<number, CompiledFlag | BrokenFlag>
-}
-
-/** What a flag with schedules or environment settings needs to resolve steps 3–4. */
-interface DynamicInfo {
-  /** Distinct schedule instants, ascending: interval `i` is `[instants[i-1], instants[i])`. */
-  readonly instants: Float64Array
-  /** No environment, an unknown one, or one whose chain sets nothing for this flag. */
-  readonly base: EnvState
-  /** Known environments only (so a hostile context cannot grow it). */
-  readonly byEnvironment: Map<string, EnvState>
-}
-
-const MAX_CACHED_INTERVALS = 8
-
-/** One flag ready to evaluate. */
-interface CompiledFlag {
-  readonly flag: FeatureFlag
-  readonly type: FlagType
-  readonly metadata: FlagMetadata
-  /** The whole answer when nothing depends on context, clock or the caller's default. */
-  readonly constant: Details | undefined
-  /** Set when steps 3–4 may change the flag (schedules or environment settings): resolve first. */
-  readonly dynamic: DynamicInfo | undefined
-  /** The rollout gate (environment or flag-level percentage), 0..100; 100 = none. */
-  readonly gate: number
-  readonly needsNow: boolean
-  readonly active: boolean
-  readonly disabled: Outcome
-  readonly overrides: ReadonlyMap<string, ReadonlyMap<string, readonly CompiledOverride[]>> | undefined
-  /** Entity types other than the four built-ins, in lexicographic order, with their attribute readers. */
-  readonly customEntityTypes: readonly { readonly type: string; readonly read: AttributeReader }[]
-  readonly timeWindows: readonly ((now: number) => boolean)[]
-  readonly rules: readonly CompiledRule[]
-  readonly rolloutPrefix: Uint8Array
-  readonly variants: CompiledVariants | undefined
-  readonly fallback: Outcome
-}
-
-interface BrokenFlag {
-  readonly parseError: string
-}
-
-const EMPTY_METADATA: FlagMetadata = Object.freeze({})
-const EMPTY_CONTEXT: EvaluationContext = Object.freeze({})
-
-const BUILTIN_ENTITIES: readonly (readonly [string, keyof EvaluationContext])[] = [
-  ['user', 'userId'],
-  ['organization', 'organizationId'],
-  ['tenant', 'tenantId'],
-  ['targetingKey', 'targetingKey'],
-]
-const BUILTIN_ENTITY_TYPES: ReadonlySet<string> = new Set(BUILTIN_ENTITIES.map(([type]) => type))
-
-function details(
-  flagKey: string,
-  value: FlagValue,
-  reason: Reason,
-  variant: string | undefined,
-  flagMetadata: FlagMetadata,
-  errorCode?: ErrorCode,
-  errorMessage?: string,
-): Details {
-  // Always the same seven keys in the same order: one object shape for the whole hot path.
-  return { flagKey, value, reason, variant, errorCode, errorMessage, flagMetadata }
-}
-
-/** An error result with the caller's default: for the client too (PROVIDER_NOT_READY and friends). */
-export function errorDetails<T extends FlagValue>(
-  flagKey: string,
-  defaultValue: T,
-  errorCode: ErrorCode,
-  errorMessage: string,
-  reason: Reason = 'ERROR',
-  flagMetadata: FlagMetadata = EMPTY_METADATA,
-): EvaluationDetails<T> {
-  return details(flagKey, defaultValue, reason, undefined, flagMetadata, errorCode, errorMessage) as EvaluationDetails<T>
-}
-
-function isMapLike<V>(value: Iterable<V> | ReadonlyMap<string, V>): value is ReadonlyMap<string, V> {
-  return (
-    typeof (value as ReadonlyMap<string, V>).get === 'function' && typeof (value as ReadonlyMap<string, V>).values === 'function'
-  )
-}
-
-function valuesOf<V>(input: Iterable<V> | ReadonlyMap<string, V> | undefined): Iterable<V> {
-  if (input === undefined) return []
-  return isMapLike(input) ? input.values() : input
-}
-
-function metadataOf(flag: FeatureFlag, revision: number | undefined): FlagMetadata {
-  const out: Record<string, string | number | boolean> = {}
-  // OpenFeature metadata holds primitives only: copy the flag's primitive metadata, then ours.
-  for (const [k, v] of Object.entries(flag.metadata)) {
-    if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) out[k] = v
-  }
-  out.flagType = flag.type
-  out.status = flag.status
-  out.version = flag.version
-  if (revision !== undefined) out.revision = revision
-  return Object.freeze(out)
-}
 
 /** A snapshot compiled for evaluation. Build with `compileSnapshot`. */
 export class CompiledSnapshot {
@@ -225,74 +85,28 @@ export class CompiledSnapshot {
   readonly environmentFlags: ReadonlyMap<string, ReadonlyMap<string, EnvironmentFlag>>
   readonly #compiled: Map<string, CompiledFlag | BrokenFlag>
   readonly #segmentTests: ReadonlyMap<string, CompiledCondition>
-  readonly #overridesByFlag: Map<string, FlagOverride[]>
+  readonly #overridesByFlag: ReadonlyMap<string, FlagOverride[]>
+  readonly #scope: CompileScope
   /** Environment flags that failed validation, by flag key then environment slug: their message. */
-  readonly #brokenEnvironmentFlags = new Map<string, Map<string, string>>()
+  readonly #brokenEnvironmentFlags: ReadonlyMap<string, ReadonlyMap<string, string>>
 
   constructor(input: SnapshotInput) {
     this.revision = input.revision
-    const segments = new Map<string, Segment>()
-    for (const raw of valuesOf(input.segments)) {
-      try {
-        const segment = validateSegment(raw, { unknownFields: 'strip' })
-        segments.set(segment.key, segment)
-      } catch {
-        // An invalid segment is left out: conditions naming it never match.
-      }
-    }
-    this.segments = segments
-    this.#segmentTests = compileSegments(segments)
-
-    this.#overridesByFlag = new Map()
-    const overrideInput = input.overrides
-    let overrideLists: Iterable<FlagOverride> = []
-    if (overrideInput !== undefined) {
-      overrideLists = isMapLike<readonly FlagOverride[]>(overrideInput as ReadonlyMap<string, readonly FlagOverride[]>)
-        ? [...(overrideInput as ReadonlyMap<string, readonly FlagOverride[]>).values()].flat()
-        : (overrideInput as Iterable<FlagOverride>)
-    }
-    for (const override of overrideLists) {
-      if (override === null || typeof override !== 'object') continue
-      const list = this.#overridesByFlag.get(override.flagKey)
-      if (list === undefined) this.#overridesByFlag.set(override.flagKey, [override])
-      else list.push(override)
-    }
-
-    const environments = new Map<string, Environment>()
-    for (const raw of valuesOf(input.environments)) {
-      try {
-        const environment = validateEnvironment(raw, { unknownFields: 'strip' })
-        environments.set(environment.slug, environment)
-      } catch {
-        // An invalid environment is left out: its slug evaluates the base flag.
-      }
-    }
-    this.environments = environments
-    const envFlags = new Map<string, Map<string, EnvironmentFlag>>()
-    for (const raw of input.environmentFlags ?? []) {
-      let ef: EnvironmentFlag
-      try {
-        // Rule and variant values are checked against the flag's type when the effective flag is compiled.
-        ef = validateEnvironmentFlag(raw, undefined, { unknownFields: 'strip' })
-      } catch (error) {
-        // Unreadable settings must not be skipped silently (an ignored `enabled: false` would turn the
-        // flag on): the flag is a PARSE_ERROR in every environment whose chain includes this one.
-        const flagKey = raw !== null && typeof raw === 'object' && typeof raw.flagKey === 'string' ? raw.flagKey : undefined
-        const environment =
-          raw !== null && typeof raw === 'object' && typeof raw.environment === 'string' ? raw.environment : undefined
-        if (flagKey !== undefined && environment !== undefined) {
-          let broken = this.#brokenEnvironmentFlags.get(flagKey)
-          if (broken === undefined) this.#brokenEnvironmentFlags.set(flagKey, (broken = new Map()))
-          broken.set(environment, messageOf(error))
-          if (!envFlags.has(flagKey)) envFlags.set(flagKey, new Map())
-        }
-        continue
-      }
-      let byEnv = envFlags.get(ef.flagKey)
-      if (byEnv === undefined) envFlags.set(ef.flagKey, (byEnv = new Map()))
-      byEnv.set(ef.environment, ef)
-    }
+    const documents = readSnapshotDocuments(input)
+    this.segments = documents.segments
+    this.#segmentTests = compileSegments(documents.segments)
+    this.#overridesByFlag = documents.overridesByFlag
+    this.environments = documents.environments
+    const envFlags = documents.environmentFlags
     this.environmentFlags = envFlags
+    this.#brokenEnvironmentFlags = documents.brokenEnvironmentFlags
+    const overridesByFlag = this.#overridesByFlag
+    this.#scope = {
+      revision: this.revision,
+      segmentTests: this.#segmentTests,
+      overridesOf: (flagKey) => overridesByFlag.get(flagKey) ?? [],
+      hasEnvironmentFlags: (flagKey) => envFlags.has(flagKey),
+    }
 
     this.#compiled = new Map()
     const flags = new Map<string, FeatureFlag>()
@@ -306,7 +120,7 @@ export class CompiledSnapshot {
         continue
       }
       flags.set(flag.key, flag)
-      this.#compiled.set(flag.key, this.#compileFlag(flag))
+      this.#compiled.set(flag.key, compileFlag(this.#scope, flag))
     }
     for (const { flagKey, message } of input.corrupt ?? []) {
       if (!flags.has(flagKey)) this.#compiled.set(flagKey, { parseError: message })
@@ -344,48 +158,37 @@ export class CompiledSnapshot {
     let cf = this.#compiled.get(flagKey)
     // 1. Missing.
     if (cf === undefined) {
-      return details(
-        flagKey,
-        defaultValue,
-        'DEFAULT',
-        undefined,
-        EMPTY_METADATA,
-        'FLAG_NOT_FOUND',
-        `flag "${flagKey}" does not exist`,
-      )
+      return errorDetails(flagKey, defaultValue, 'FLAG_NOT_FOUND', `flag "${flagKey}" does not exist`, 'DEFAULT')
     }
     if ('parseError' in cf) {
-      return details(
+      return errorDetails(
         flagKey,
         defaultValue,
-        'ERROR',
-        undefined,
-        EMPTY_METADATA,
         'PARSE_ERROR',
         `flag "${flagKey}" is unreadable: ${cf.parseError}`,
+        'ERROR',
+        EMPTY_METADATA,
       )
     }
     // 2. Type.
     if (expectedType !== undefined && expectedType !== cf.type) {
-      return details(
+      return errorDetails(
         flagKey,
         defaultValue,
-        'ERROR',
-        undefined,
-        cf.metadata,
         'TYPE_MISMATCH',
         `flag "${flagKey}" is of type ${cf.type}, not ${expectedType}`,
+        'ERROR',
+        cf.metadata,
       )
     }
     if (context === null || typeof context !== 'object') {
-      return details(
+      return errorDetails(
         flagKey,
         defaultValue,
-        'ERROR',
-        undefined,
-        cf.metadata,
         'INVALID_CONTEXT',
         'the evaluation context must be an object',
+        'ERROR',
+        cf.metadata,
       )
     }
     if (cf.constant !== undefined) return cf.constant
@@ -400,14 +203,13 @@ export class CompiledSnapshot {
       const given = nowArg ?? context.now
       now = given === undefined ? Date.now() : given instanceof Date ? given.getTime() : given
       if (!Number.isFinite(now)) {
-        return details(
+        return errorDetails(
           flagKey,
           defaultValue,
-          'ERROR',
-          undefined,
-          cf.metadata,
           'INVALID_CONTEXT',
           'now: must be a valid Date or epoch milliseconds',
+          'ERROR',
+          cf.metadata,
         )
       }
     }
@@ -521,15 +323,7 @@ export class CompiledSnapshot {
   /** Moves `state` to the schedule interval holding `now`, compiling that interval's effective flag if needed. */
   #advance(flag: FeatureFlag, dynamic: DynamicInfo, state: EnvState, now: number): CompiledFlag | BrokenFlag {
     const instants = dynamic.instants
-    // i = how many instants are <= now: the interval index.
-    let lo = 0
-    let hi = instants.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (instants[mid]! <= now) lo = mid + 1
-      else hi = mid
-    }
-    const i = lo
+    const i = intervalIndex(instants, now)
     let compiled = state.intervals.get(i)
     if (compiled === undefined) {
       try {
@@ -541,7 +335,8 @@ export class CompiledSnapshot {
           scheduled.until,
           state.overlay,
         )
-        compiled = this.#compileFlag(
+        compiled = compileFlag(
+          this.#scope,
           validateFlag(effective.flag, { unknownFields: 'strip' }),
           effective.rolloutPercentage ?? 100,
           false,
@@ -556,169 +351,6 @@ export class CompiledSnapshot {
     state.until = i === instants.length ? Infinity : instants[i]!
     state.current = compiled
     return compiled
-  }
-
-  /** `base`: a stored flag (steps 3–4 still to resolve when it has schedules or environment settings); else an effective flag. */
-  #compileFlag(flag: FeatureFlag, gate = 100, base = true): CompiledFlag {
-    const metadata = metadataOf(flag, this.revision)
-    const key = flag.key
-    const isBoolean = flag.type === 'boolean'
-    const outcome = (value: FlagValue | undefined, reason: Reason, variant?: string): Outcome => ({
-      value,
-      reason,
-      variant,
-      fixed: value === undefined ? undefined : Object.freeze(details(key, value, reason, variant, metadata)),
-    })
-    // Non-boolean flags fall back to their defaultValue, and without one to the caller's default.
-    const served = (enabled: boolean, value: FlagValue | undefined): FlagValue | undefined =>
-      isBoolean ? enabled : enabled && value !== undefined ? value : flag.defaultValue
-
-    let needsNow = false
-
-    // Overrides, checked against the flag's type; one that does not fit is ignored.
-    let overrides: Map<string, Map<string, CompiledOverride[]>> | undefined
-    for (const raw of this.#overridesByFlag.get(key) ?? []) {
-      let override: FlagOverride
-      try {
-        override = validateOverride(raw, flag, { unknownFields: 'strip' })
-      } catch {
-        continue
-      }
-      overrides ??= new Map()
-      let byId = overrides.get(override.entityType)
-      if (byId === undefined) overrides.set(override.entityType, (byId = new Map()))
-      let list = byId.get(override.entityId)
-      if (list === undefined) byId.set(override.entityId, (list = []))
-      const expiresAt = override.expiresAt?.getTime() ?? Infinity
-      if (expiresAt !== Infinity) needsNow = true
-      list.push({ expiresAt, outcome: outcome(served(override.enabled, override.value), 'OVERRIDE') })
-    }
-    const customEntityTypes =
-      overrides === undefined
-        ? []
-        : [...overrides.keys()]
-            .filter((t) => !BUILTIN_ENTITY_TYPES.has(t))
-            .sort(compareKeys)
-            .map((type) => ({ type, read: compileReader(type) }))
-
-    const timeWindows = flag.timeSchedules.map(compileTimeSchedule)
-    if (timeWindows.length > 0) needsNow = true
-
-    const segments = this.#segmentTests
-    const enabledRules = flag.rules
-      .map((rule, index) => ({ rule, index }))
-      .filter(({ rule }) => rule.enabled)
-      .sort((a, b) => a.rule.priority - b.rule.priority || a.index - b.index)
-    const rules: CompiledRule[] = enabledRules.map(({ rule }) => {
-      const condition = allOf(rule.conditions.map((c) => compileCondition(c, (k) => segments.get(k))))
-      if (condition.usesNow) needsNow = true
-      return {
-        test: condition.test,
-        rollout: rule.rolloutPercentage ?? 100,
-        outcome: outcome(served(rule.serveEnabled, rule.serveValue), 'TARGETING_MATCH', rule.id),
-      }
-    })
-
-    let variants: CompiledVariants | undefined
-    const weighted = flag.variants.filter((v) => v.weight > 0).sort((a, b) => compareKeys(a.key, b.key))
-    if (weighted.length > 0) {
-      const cumulative = new Float64Array(weighted.length)
-      let total = 0
-      weighted.forEach((v, i) => {
-        total += v.weight
-        cumulative[i] = total
-      })
-      variants = {
-        prefix: utf8(`${key}:variant:`),
-        total,
-        cumulative,
-        outcomes: weighted.map((v) => outcome(v.value, 'SPLIT', v.key)),
-      }
-    }
-
-    let dynamic: DynamicInfo | undefined
-    if (base && (flag.scheduledChanges.length > 0 || flag.rolloutPhases.length > 0 || this.environmentFlags.has(key))) {
-      dynamic = { instants: Float64Array.from(scheduleInstants(flag)), base: newEnvState(undefined), byEnvironment: new Map() }
-    }
-    const active = flag.status === 'active'
-    const disabled = outcome(isBoolean ? false : flag.defaultValue, 'DISABLED')
-    const fallback = outcome(isBoolean ? flag.defaultEnabled : flag.defaultValue, rules.length > 0 ? 'DEFAULT' : 'STATIC')
-
-    let constant: Details | undefined
-    if (dynamic === undefined) {
-      if (!active) constant = disabled.fixed
-      else if (
-        overrides === undefined &&
-        timeWindows.length === 0 &&
-        gate >= 100 &&
-        rules.length === 0 &&
-        variants === undefined
-      ) {
-        constant = fallback.fixed
-      }
-    }
-
-    return {
-      flag,
-      type: flag.type,
-      metadata,
-      constant,
-      dynamic,
-      gate,
-      needsNow,
-      active,
-      disabled,
-      overrides,
-      customEntityTypes,
-      timeWindows,
-      rules,
-      rolloutPrefix: utf8(`${key}:`),
-      variants,
-      fallback,
-    }
-  }
-}
-
-function newEnvState(overlay: EnvironmentOverlay | undefined): EnvState {
-  return { from: 0, until: 0, current: undefined, overlay, intervals: new Map() }
-}
-
-function resolve(flagKey: string, outcome: Outcome, defaultValue: FlagValue, metadata: FlagMetadata): Details {
-  return outcome.fixed ?? details(flagKey, outcome.value ?? defaultValue, outcome.reason, outcome.variant, metadata)
-}
-
-function firstLive(list: readonly CompiledOverride[] | undefined, now: number): Outcome | undefined {
-  if (list === undefined) return undefined
-  for (let i = 0; i < list.length; i++) {
-    const o = list[i]!
-    if (o.expiresAt > now) return o.outcome
-  }
-  return undefined
-}
-
-const STRING_FIELDS = ['targetingKey', 'userId', 'organizationId', 'tenantId', 'environment'] as const
-
-/** What makes a context unusable (the id fields overrides and bucketing read), or undefined. */
-function contextProblem(context: EvaluationContext): string | undefined {
-  for (let i = 0; i < STRING_FIELDS.length; i++) {
-    const field = STRING_FIELDS[i]!
-    const value: unknown = context[field]
-    if (value !== undefined && typeof value !== 'string') return `${field}: must be a string, got ${typeof value}`
-  }
-  const attributes: unknown = context.attributes
-  if (attributes !== undefined && (attributes === null || typeof attributes !== 'object')) {
-    return 'attributes: must be an object'
-  }
-  const now: unknown = context.now
-  if (now !== undefined && !(now instanceof Date) && typeof now !== 'number') return 'now: must be a Date or epoch milliseconds'
-  return undefined
-}
-
-function messageOf(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : String(error)
-  } catch {
-    return 'unknown error'
   }
 }
 

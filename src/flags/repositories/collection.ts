@@ -15,7 +15,7 @@ import {
   encodeSegment,
   validateEnvironment,
   validateSegment,
-} from '../codec/codec.js'
+} from '../codec/index.js'
 import type { Environment, Segment } from '../model.js'
 import { ENVIRONMENT, SEGMENT, conflict, notFound, readAll, signalChange } from './store-layout.js'
 

@@ -4,7 +4,7 @@
  */
 import { FlagstoneError } from '../../errors.js'
 import type { Store } from '../../stores/types.js'
-import { encodeEnvironmentFlag } from '../codec/codec.js'
+import { encodeEnvironmentFlag } from '../codec/index.js'
 import { planPromotion } from '../evaluation/environments.js'
 import type { FeatureFlag } from '../model.js'
 import type { FlagRepository, PromoteOptions, PromotionResult } from './repository.js'

@@ -18,7 +18,7 @@ import {
   validateFlagInput,
   validateOverride,
   validateSegment,
-} from '../codec/codec.js'
+} from '../codec/index.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from '../model.js'
 import { filterFlags } from './flag-filter.js'
 import type { FlagFilter, FlagRepository, SnapshotData } from './repository.js'

@@ -22,7 +22,7 @@ import {
   validateFlag,
   validateFlagInput,
   validateOverride,
-} from '../codec/codec.js'
+} from '../codec/index.js'
 import { foldDueChanges, scheduleInstants } from '../evaluation/schedules.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from '../model.js'
 import { environmentCollection, segmentCollection, type StoredCollection } from './collection.js'

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { Condition, EvaluationContext, Segment } from '../../src/flags/model.js'
-import {
-  checkConditionValue,
-  compileCondition,
-  evaluateCondition,
-  OPERATORS,
-  parseIsoDate,
-} from '../../src/flags/matchers/operators.js'
+import { OPERATORS, type Condition, type EvaluationContext, type Segment } from '../../../src/flags/model.js'
+import { checkConditionValue, compileCondition, evaluateCondition, parseIsoDate } from '../../../src/flags/matchers/index.js'
 
 const NOW = Date.parse('2025-06-15T12:00:00Z')
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { inRollout, murmur3, pickVariant, rolloutBucket } from '../../src/flags/evaluation/hash.js'
+import { inRollout, murmur3, pickVariant, rolloutBucket } from '../../../src/flags/evaluation/hash.js'
 
 /** Byte-at-a-time reference implementation over Buffer bytes: independent of the optimised one. */
 function referenceMurmur3(bytes: Uint8Array, seed = 0): number {

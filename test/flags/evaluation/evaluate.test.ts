@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { compileSnapshot, errorDetails, evaluate, type SnapshotInput } from '../../src/flags/evaluation/evaluate.js'
-import { pickVariant, rolloutBucket } from '../../src/flags/evaluation/hash.js'
+import { compileSnapshot, errorDetails, evaluate, type SnapshotInput } from '../../../src/flags/evaluation/evaluate.js'
+import { pickVariant, rolloutBucket } from '../../../src/flags/evaluation/hash.js'
 import type {
   Condition,
   ErrorCode,
@@ -12,8 +12,8 @@ import type {
   Reason,
   Segment,
   TimeSchedule,
-} from '../../src/flags/model.js'
-import { makeFlag, makeRule } from './fixtures.js'
+} from '../../../src/flags/model.js'
+import { makeFlag, makeRule } from '../fixtures.js'
 
 const NOW = Date.parse('2025-06-18T10:00:00Z') // a Wednesday; 12:00 in Oslo (CEST)
 const HOUR = 3_600_000

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkSafePattern, compileSafeRegex, MAX_PATTERN_LENGTH, SafeRegex } from '../../src/flags/matchers/regex.js'
+import { checkSafePattern, compileSafeRegex, MAX_PATTERN_LENGTH, SafeRegex } from '../../../src/flags/matchers/regex.js'
 
 const PATTERNS = [
   'abc',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { validateFlag, validateFlagInput } from '../../src/flags/codec/codec.js'
-import { compileSnapshot, evaluate, type SnapshotInput } from '../../src/flags/evaluation/evaluate.js'
-import { rolloutBucket } from '../../src/flags/evaluation/hash.js'
+import { validateFlag, validateFlagInput } from '../../../src/flags/codec/index.js'
+import { compileSnapshot, evaluate, type SnapshotInput } from '../../../src/flags/evaluation/evaluate.js'
+import { rolloutBucket } from '../../../src/flags/evaluation/hash.js'
 import type {
   EvaluationContext,
   FeatureFlag,
@@ -11,16 +11,16 @@ import type {
   Reason,
   RolloutPhase,
   ScheduledChange,
-} from '../../src/flags/model.js'
+} from '../../../src/flags/model.js'
 import {
   flagAt,
   foldDueChanges,
   nextScheduleInstant,
   rolloutPercentageAt,
   scheduleInstants,
-} from '../../src/flags/evaluation/schedules.js'
-import { FlagstoneError } from '../../src/errors.js'
-import { makeFlag, makeRule } from './fixtures.js'
+} from '../../../src/flags/evaluation/schedules.js'
+import { FlagstoneError } from '../../../src/errors.js'
+import { makeFlag, makeRule } from '../fixtures.js'
 
 const T = Date.parse('2026-06-01T12:00:00Z')
 const HOUR = 3_600_000

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { validateFlagInput } from '../../src/flags/codec/codec.js'
-import { compileSnapshot } from '../../src/flags/evaluation/evaluate.js'
-import type { TimeSchedule } from '../../src/flags/model.js'
-import { cronProblem, isCronScheduleOpen, isTimeScheduleOpen } from '../../src/flags/matchers/time-windows.js'
-import { FlagstoneError } from '../../src/errors.js'
-import { makeFlag } from './fixtures.js'
+import { validateFlagInput } from '../../../src/flags/codec/index.js'
+import { compileSnapshot } from '../../../src/flags/evaluation/evaluate.js'
+import type { TimeSchedule } from '../../../src/flags/model.js'
+import { cronProblem, isCronScheduleOpen, isTimeScheduleOpen } from '../../../src/flags/matchers/time-windows.js'
+import { FlagstoneError } from '../../../src/errors.js'
+import { makeFlag } from '../fixtures.js'
 
 const MINUTE = 60_000
 

@@ -1,6 +1,6 @@
 import superjson from 'superjson'
 import { describe, expect, it } from 'vitest'
-import { FlagstoneError } from '../../src/errors.js'
+import { FlagstoneError } from '../../../src/errors.js'
 import {
   checkEnvironmentCycles,
   checkSegmentCycles,
@@ -20,9 +20,9 @@ import {
   validateFlagInput,
   validateOverride,
   validateSegment,
-} from '../../src/flags/codec/codec.js'
-import type { FeatureFlag, FlagOverride, Segment } from '../../src/flags/model.js'
-import { makeFlag, makeRule, T0 } from './fixtures.js'
+} from '../../../src/flags/codec/index.js'
+import type { FeatureFlag, FlagOverride, Segment } from '../../../src/flags/model.js'
+import { makeFlag, makeRule, T0 } from '../fixtures.js'
 
 function fullFlag(): FeatureFlag {
   return makeFlag({

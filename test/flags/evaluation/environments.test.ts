@@ -1,18 +1,18 @@
 import { describe, expect, it } from 'vitest'
-import { checkEnvironmentCycles, validateEnvironment } from '../../src/flags/codec/codec.js'
+import { checkEnvironmentCycles, validateEnvironment } from '../../../src/flags/codec/index.js'
 import {
   diffEnvironmentFlags,
   effectiveFlag,
   environmentChain,
   planPromotion,
   resolveChain,
-} from '../../src/flags/evaluation/environments.js'
-import { compileSnapshot, type SnapshotInput } from '../../src/flags/evaluation/evaluate.js'
-import { rolloutBucket } from '../../src/flags/evaluation/hash.js'
-import type { Environment, EnvironmentFlag, EvaluationContext, FlagValue, Reason } from '../../src/flags/model.js'
-import { foldDueChanges } from '../../src/flags/evaluation/schedules.js'
-import { FlagstoneError } from '../../src/errors.js'
-import { makeFlag, makeRule } from './fixtures.js'
+} from '../../../src/flags/evaluation/environments.js'
+import { compileSnapshot, type SnapshotInput } from '../../../src/flags/evaluation/evaluate.js'
+import { rolloutBucket } from '../../../src/flags/evaluation/hash.js'
+import type { Environment, EnvironmentFlag, EvaluationContext, FlagValue, Reason } from '../../../src/flags/model.js'
+import { foldDueChanges } from '../../../src/flags/evaluation/schedules.js'
+import { FlagstoneError } from '../../../src/errors.js'
+import { makeFlag, makeRule } from '../fixtures.js'
 
 const NOW = Date.parse('2026-06-01T12:00:00Z')
 const HOUR = 3_600_000

@@ -1,0 +1,26 @@
+/** The codec's public face: validation (`validateX`), bytes (`encodeX` / `decodeX`) and the id patterns. */
+export { ID_PATTERN, isValidTimeZone, LIMITS, validateFlagValue, validateJson, type ValidateOptions } from './fields.js'
+export { FLAG_INPUT_FIELDS, validateCondition, validateFlag, validateFlagInput } from './flag.js'
+export {
+  checkEnvironmentCycles,
+  checkSegmentCycles,
+  validateEnvironment,
+  validateEnvironmentFlag,
+  validateOverride,
+  validateSegment,
+} from './documents.js'
+export {
+  decodeDocument,
+  decodeEnvironment,
+  decodeEnvironmentFlag,
+  decodeFlag,
+  decodeOverride,
+  decodeSegment,
+  type DocumentKind,
+  encodeDocument,
+  encodeEnvironment,
+  encodeEnvironmentFlag,
+  encodeFlag,
+  encodeOverride,
+  encodeSegment,
+} from './bytes.js'
