@@ -77,6 +77,8 @@ export {
   validateSegment,
   type DocumentKind,
   type ValidateOptions,
+  type ValidFlag,
+  type ValidFlagInput,
 } from './codec/index.js'
 export {
   compileSnapshot,

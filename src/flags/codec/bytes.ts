@@ -8,7 +8,7 @@ import { FlagstoneError } from '../../errors.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, FlagType, Segment } from '../model.js'
 import { validateEnvironment, validateEnvironmentFlag, validateOverride, validateSegment } from './documents.js'
 import { describe, type ValidateOptions } from './fields.js'
-import { validateFlag } from './flag.js'
+import { type ValidFlag, validateFlag } from './flag.js'
 
 // ---- bytes ----
 
@@ -41,6 +41,11 @@ const STRIP: ValidateOptions = { unknownFields: 'strip' }
 /** Validates a flag document (INVALID_ARGUMENT naming the field) and returns its bytes. */
 export function encodeFlag(flag: FeatureFlag): Uint8Array {
   return toBytes(validateFlag(flag))
+}
+
+/** The bytes of a flag the codec already checked (the write path: validated once, at the boundary). */
+export function encodeValidFlag(flag: ValidFlag): Uint8Array {
+  return toBytes(flag)
 }
 
 /** The flag stored under `key`; CORRUPT_VALUE naming `key` when the bytes are not a valid flag. */

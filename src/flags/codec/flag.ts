@@ -276,6 +276,15 @@ function timeSchedule(input: unknown, path: string, mode: Mode): TimeSchedule {
 
 // ---- flags ----
 
+declare const VALID: unique symbol
+/**
+ * A flag the codec has checked (only `validateFlag` and `completeFlag` make one), so encoding and
+ * compiling it need not check again. A type-level mark: nothing is added at runtime.
+ */
+export type ValidFlag = FeatureFlag & { readonly [VALID]: 'flag' }
+/** Flag fields `validateFlagInput` has checked. */
+export type ValidFlagInput = FlagInput & { readonly [VALID]: 'input' }
+
 /** The fields a caller writes on a flag (the repository owns `version`, `createdAt`, `updatedAt`). */
 export const FLAG_INPUT_FIELDS: readonly string[] = [
   'key',
@@ -348,7 +357,7 @@ function flagFields(o: Record<string, unknown>, path: string, mode: Mode): FlagI
 }
 
 /** A stored flag document (with `version`, `createdAt`, `updatedAt`). */
-export function validateFlag(input: unknown, options: ValidateOptions = {}): FeatureFlag {
+export function validateFlag(input: unknown, options: ValidateOptions = {}): ValidFlag {
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', FLAG_DOCUMENT_FIELDS, mode, 'a flag')
   return {
@@ -356,7 +365,21 @@ export function validateFlag(input: unknown, options: ValidateOptions = {}): Fea
     version: num(o.version, 'version', { min: 0, integer: true }),
     createdAt: date(o.createdAt, 'createdAt'),
     updatedAt: date(o.updatedAt, 'updatedAt'),
+  } as ValidFlag
+}
+
+/**
+ * A stored flag from fields `validateFlagInput` already checked and the repository's own
+ * bookkeeping: no second validation (the one boundary is `validateFlagInput` / `validateFlag`).
+ */
+export function completeFlag(input: ValidFlagInput, version: number, createdAt: Date, updatedAt: Date): ValidFlag {
+  const flag: FeatureFlag = {
+    ...input,
+    version,
+    createdAt: new Date(createdAt.getTime()),
+    updatedAt: new Date(updatedAt.getTime()),
   }
+  return flag as ValidFlag
 }
 
 /**
@@ -364,8 +387,8 @@ export function validateFlag(input: unknown, options: ValidateOptions = {}): Fea
  * `updatedAt` belong to the repository and are ignored if present; omitted collections default to
  * empty, `status` to `active`, `name` to the key.
  */
-export function validateFlagInput(input: unknown, options: ValidateOptions = {}): FlagInput {
+export function validateFlagInput(input: unknown, options: ValidateOptions = {}): ValidFlagInput {
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', FLAG_DOCUMENT_FIELDS, mode, 'a flag')
-  return flagFields(o, '', mode)
+  return flagFields(o, '', mode) as ValidFlagInput
 }

@@ -1,6 +1,14 @@
 /** The codec's public face: validation (`validateX`), bytes (`encodeX` / `decodeX`) and the id patterns. */
 export { ID_PATTERN, isValidTimeZone, LIMITS, validateFlagValue, validateJson, type ValidateOptions } from './fields.js'
-export { FLAG_INPUT_FIELDS, validateCondition, validateFlag, validateFlagInput } from './flag.js'
+export {
+  completeFlag,
+  FLAG_INPUT_FIELDS,
+  validateCondition,
+  validateFlag,
+  validateFlagInput,
+  type ValidFlag,
+  type ValidFlagInput,
+} from './flag.js'
 export {
   checkEnvironmentCycles,
   checkSegmentCycles,
@@ -23,4 +31,5 @@ export {
   encodeFlag,
   encodeOverride,
   encodeSegment,
+  encodeValidFlag,
 } from './bytes.js'

@@ -10,13 +10,14 @@ import { FlagstoneError } from '../../errors.js'
 import { compareKeys } from '../../internal/objects.js'
 import type { Store } from '../../stores/types.js'
 import {
+  completeFlag,
   decodeEnvironmentFlag,
   decodeFlag,
   decodeEnvironment,
   decodeOverride,
   decodeSegment,
   encodeEnvironmentFlag,
-  encodeFlag,
+  encodeValidFlag,
   encodeOverride,
   validateEnvironmentFlag,
   validateFlag,
@@ -88,8 +89,8 @@ export class StoreFlagRepository implements FlagRepository {
 
   async createFlag(input: FlagDraft): Promise<FeatureFlag> {
     const now = new Date(this.#now())
-    const flag = validateFlag({ ...validateFlagInput(input), version: 1, createdAt: now, updatedAt: now })
-    const bytes = encodeFlag(flag)
+    const flag = completeFlag(validateFlagInput(input), 1, now, now)
+    const bytes = encodeValidFlag(flag)
     if (await this.#store.exists(FLAG + flag.key)) throw conflict(`flag "${flag.key}" already exists`, flag.key)
     // Overrides and settings left behind by a deleted flag of the same key (a crash mid-delete)
     // must not come back with the new flag.
@@ -276,7 +277,7 @@ export class StoreFlagRepository implements FlagRepository {
         const fold = foldDueChanges(current.flag, instant)
         if (fold === null) break
         const next = validateFlag({ ...fold.flag, version: current.flag.version + 1, updatedAt: new Date(this.#now()) })
-        if (await this.#store.compareAndSet(FLAG + listed.key, current.bytes, encodeFlag(next))) {
+        if (await this.#store.compareAndSet(FLAG + listed.key, current.bytes, encodeValidFlag(next))) {
           applied += fold.applied.length
           rewritten.add(listed.key)
           await this.#changed()
@@ -356,7 +357,7 @@ export class StoreFlagRepository implements FlagRepository {
     if (current === null) throw notFound('flag', key)
     this.#checkVersion(current.flag, expectedVersion)
     const next = validateFlag({ ...change(current.flag), version: current.flag.version + 1, updatedAt: new Date(this.#now()) })
-    const bytes = encodeFlag(next)
+    const bytes = encodeValidFlag(next)
     if (!(await this.#store.compareAndSet(FLAG + key, current.bytes, bytes))) {
       throw conflict(`flag "${key}" was changed by someone else; read it again`, key)
     }
