@@ -222,7 +222,8 @@ export function ConditionsEditor(props: {
   )
 }
 
-/** A condition as the body the API expects (segment operators need no attribute, but the codec wants a string). */
+/** A condition as the body the API expects: no value for exists / not_exists, no attribute for the segment operators. */
 export function conditionBody(c: Condition): Condition {
-  return c.value === undefined ? { attribute: c.attribute, operator: c.operator } : c
+  const attribute = OPERATORS[c.operator]?.kind === 'segment' ? '' : c.attribute
+  return c.value === undefined ? { attribute, operator: c.operator } : { ...c, attribute }
 }

@@ -67,7 +67,7 @@ export function ActionError(props: { error: unknown; fields?: string[]; onReload
   return (
     <div class={conflict ? 'alert conflict' : 'alert'} role="alert">
       <strong>{conflict ? 'Conflict: ' : error instanceof ApiError && error.status === 503 ? 'Unavailable: ' : 'Error: '}</strong>
-      {error instanceof ApiError && error.field !== undefined ? `${error.field}: ` : ''}
+      {error instanceof ApiError && error.field !== undefined && !conflict ? `${error.field}: ` : ''}
       {messageOf(error)}
       {conflict && props.onReload !== undefined ? (
         <button type="button" class="secondary" onClick={props.onReload}>
