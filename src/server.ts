@@ -30,6 +30,7 @@ import { FlagstoneError, isFlagstoneError } from './errors.js'
 import type { FlagClientOptions } from './flags/client/client.js'
 import { StoreFlagRepository } from './flags/repositories/store-repository.js'
 import { adminRouter } from './koa/admin/router.js'
+import { adminUi } from './koa/admin-ui.js'
 import { closeFlags, flags, startFlags } from './koa/flags.js'
 import { environment } from './koa/environment.js'
 import { rateLimit } from './koa/rate-limit.js'
@@ -42,6 +43,8 @@ import type { Store } from './stores/types.js'
 
 /** Where the admin API is mounted. */
 export const ADMIN_PREFIX = '/admin/api'
+/** Where the admin web UI is served (`/admin/`). */
+export const ADMIN_UI_PREFIX = '/admin'
 /** The flag that gates `GET /demo`. */
 export const DEMO_FLAG = 'demo'
 /** The default store: an embedded SQLite file, relative to the working directory. */
@@ -119,6 +122,8 @@ export function createApp(options: AppOptions): FlagstoneApp {
   })
   app.use(environment({ query: false }))
   app.use(rateLimit({ limit: options.rateLimit?.limit ?? 600, window: options.rateLimit?.window ?? 60_000 }))
+  // The web UI at /admin/ (static files, strict CSP); it signs in to the admin API below with the token.
+  app.use(adminUi({ prefix: ADMIN_UI_PREFIX, apiPrefix: ADMIN_PREFIX }))
   app.use(session())
   app.use(flags(options.flagClient ?? {}))
 
@@ -297,7 +302,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   if (generated) log(`flagstone: admin token (generated; set FLAGSTONE_ADMIN_TOKEN to choose one): ${adminToken}`)
   log(
     `flagstone: listening on ${url} (pid ${process.pid}) — store ${backend}, ` +
-      `admin API at ${url}${ADMIN_PREFIX} (Authorization: Bearer <token>)`,
+      `admin API at ${url}${ADMIN_PREFIX} (Authorization: Bearer <token>), admin UI at ${url}${ADMIN_UI_PREFIX}/`,
   )
 
   let closing: Promise<void> | undefined
