@@ -15,7 +15,8 @@ import { axeViolations, type Browser, CHROMIUM, launch, SCREENSHOTS, screenshot 
 
 const TOKEN = 'ui-test-token-0123456789abcdef'
 const haveChromium = existsSync(CHROMIUM)
-if (!haveChromium) console.warn(`\n*** admin UI browser tests SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium) ***\n`)
+if (!haveChromium)
+  console.warn(`\n*** admin UI browser tests SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium) ***\n`)
 const requireBrowser = process.env.FLAGSTONE_REQUIRE_SERVICES === '1' || process.env.CI === 'true'
 
 /** Polls `check` until it returns true (generous bound: a loaded machine is slow, not broken). */
@@ -257,12 +258,23 @@ describe.skipIf(!haveChromium && !requireBrowser)('admin UI in a browser', { tim
     const table = page.locator('table.audit')
     await table.waitFor()
     const text = (await table.textContent()) ?? ''
-    for (const action of ['flag.create', 'rule.create', 'flag.patch', 'segment.create', 'environment.create', 'environmentFlag.set', 'promote']) {
+    for (const action of [
+      'flag.create',
+      'rule.create',
+      'flag.patch',
+      'segment.create',
+      'environment.create',
+      'environmentFlag.set',
+      'promote',
+    ]) {
       expect(text, action).toContain(action)
     }
     expect(text).toContain('ui-tester')
     const rename = page.getByRole('row').filter({ hasText: 'flag.patch' }).filter({ hasText: 'flag:checkout' }).first()
-    await rename.getByText(/change/).first().click()
+    await rename
+      .getByText(/change/)
+      .first()
+      .click()
     const diff = rename.locator('.diff-table')
     await diff.waitFor()
     expect(await diff.textContent()).toContain('Checkout v2')
