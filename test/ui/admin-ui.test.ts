@@ -20,7 +20,7 @@ if (!haveChromium)
 const requireBrowser = process.env.FLAGSTONE_REQUIRE_SERVICES === '1' || process.env.CI === 'true'
 
 /** Polls `check` until it returns true (generous bound: a loaded machine is slow, not broken). */
-async function eventually(check: () => Promise<boolean>, what: string, within = 20_000): Promise<void> {
+async function eventually(check: () => Promise<boolean>, what: string, within = 60_000): Promise<void> {
   const started = Date.now()
   while (!(await check())) {
     if (Date.now() - started > within) throw new Error(`${what}: not within ${within} ms`)
@@ -28,7 +28,7 @@ async function eventually(check: () => Promise<boolean>, what: string, within = 
   }
 }
 
-describe.skipIf(!haveChromium && !requireBrowser)('admin UI in a browser', { timeout: 90_000 }, () => {
+describe.skipIf(!haveChromium && !requireBrowser)('admin UI in a browser', { timeout: 240_000 }, () => {
   let dir: string
   let server: RunningServer
   let browser: Browser
@@ -70,7 +70,7 @@ describe.skipIf(!haveChromium && !requireBrowser)('admin UI in a browser', { tim
         writes.push({ method: request.method(), url: url.pathname, ifMatch: request.headers()['if-match'] })
       }
     })
-    browser.context.setDefaultTimeout(15_000)
+    browser.context.setDefaultTimeout(45_000)
     page = await browser.newPage()
   }, 180_000)
 
