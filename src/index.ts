@@ -2,6 +2,7 @@ export { FlagstoneError, type FlagstoneErrorCode, type FlagstoneErrorOptions, is
 export {
   type BaseStoreOptions,
   createMemoryStore,
+  createMysqlStore,
   createPostgresStore,
   createRedisStore,
   createSqliteStore,
@@ -11,6 +12,7 @@ export {
   MemoryStore,
   type MemoryStoreOptions,
   type MessageListener,
+  type MysqlStoreOptions,
   type PostgresStoreOptions,
   type RedisStoreOptions,
   type RegisterOptions,

@@ -10,7 +10,7 @@ export interface CreateStoreOptions extends BaseStoreOptions {
 
 /**
  * A root store for a URL: `memory:`, `sqlite:<path>` (`sqlite://./data/x.sqlite`, `sqlite:///abs/x.sqlite`,
- * `sqlite::memory:`), `redis:` / `rediss:`, `postgres:` / `postgresql:`. The backend's package is
+ * `sqlite::memory:`), `redis:` / `rediss:`, `postgres:` / `postgresql:`, `mysql:` (MySQL or MariaDB). The backend's package is
  * loaded only when its scheme is used.
  */
 export async function createStore(url: string, options: CreateStoreOptions = {}): Promise<Store> {
@@ -35,10 +35,14 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
       const { createPostgresStore } = await import('./drivers/postgres.js')
       return createPostgresStore({ ...options, url })
     }
+    case 'mysql': {
+      const { createMysqlStore } = await import('./drivers/mysql.js')
+      return createMysqlStore({ ...options, url })
+    }
     default:
       throw new FlagstoneError(
         'INVALID_ARGUMENT',
-        `unsupported store URL ${JSON.stringify(url)}: use memory:, sqlite:, redis:, rediss:, postgres: or postgresql:`,
+        `unsupported store URL ${JSON.stringify(url)}: use memory:, sqlite:, redis:, rediss:, postgres:, postgresql: or mysql:`,
         { details: { field: 'url' } },
       )
   }

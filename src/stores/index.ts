@@ -7,3 +7,4 @@ export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from './drive
 export { createSqliteStore, type SqliteStoreOptions } from './drivers/sqlite.js'
 export { createPostgresStore, type PostgresStoreOptions } from './drivers/postgres.js'
 export { createRedisStore, type RedisStoreOptions } from './drivers/redis.js'
+export { createMysqlStore, type MysqlStoreOptions } from './drivers/mysql.js'

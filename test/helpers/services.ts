@@ -7,6 +7,7 @@ import { createConnection } from 'node:net'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
 export const REQUIRE_SERVICES = process.env.FLAGSTONE_REQUIRE_SERVICES === '1'
 
 function reachable(url: string): Promise<boolean> {

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStore } from '../../src/index.js'
-import { DATABASE_URL, REDIS_URL, randomNamespace, serviceAvailable } from '../helpers/services.js'
+import { DATABASE_URL, MYSQL_URL, REDIS_URL, randomNamespace, serviceAvailable } from '../helpers/services.js'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/rate-limit-server.ts', import.meta.url))
 const SERVERS = 4
@@ -147,6 +147,7 @@ function exactness(name: string, url: string, available: boolean, cleanup?: () =
 
 exactness('Redis', REDIS_URL, await serviceAvailable('Redis', REDIS_URL))
 exactness('PostgreSQL', DATABASE_URL, await serviceAvailable('PostgreSQL', DATABASE_URL))
+exactness('MySQL/MariaDB', MYSQL_URL, await serviceAvailable('MySQL/MariaDB', MYSQL_URL))
 const sqliteDir = mkdtempSync(join(tmpdir(), 'flagstone-rl-'))
 exactness('SQLite', `sqlite://${join(sqliteDir, 'rate-limit.sqlite')}`, true, () =>
   rmSync(sqliteDir, { recursive: true, force: true }),
