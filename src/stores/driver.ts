@@ -7,7 +7,7 @@ import { FlagstoneError } from '../errors.js'
 import { checkStep, DEFAULT_MAX_VALUE_BYTES, toBytes } from './bytes.js'
 import { checkTtl } from './expiry.js'
 import { checkKey, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './keys.js'
-import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreValue } from './types.js'
+import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreCapabilities, StoreValue } from './types.js'
 
 /**
  * The memory driver answers synchronously: skipping a promise and a microtask per call is most of
@@ -15,8 +15,21 @@ import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, 
  */
 export type Awaitable<T> = T | Promise<T>
 
+/**
+ * What a backend provides: the storage calls only. Wrap one with `createDriverStore(driver)` and
+ * check it with `testStore` from `flagstone/testing`.
+ *
+ * Every key a driver sees is a physical key: `<root>[:<ns>…]/<key>`, already validated (non-empty,
+ * at most 1024 UTF-8 bytes for the user's part); a namespace is the keys that start with
+ * `space.own` plus those that start with `space.children`, so a byte-ordered range or a prefix
+ * test finds it (never a `LIKE` or glob without escaping). Values are Buffers the store already
+ * checked and copied; TTLs are whole ms > 0, `undefined` for "never expires". An entry is dead from
+ * its expiry instant on, and every read must treat a dead entry as missing, whether or not it was
+ * removed yet. Throw anything on a backend failure: the store reports it as `STORE_UNAVAILABLE`
+ * with your error as `cause`, or passes a `FlagstoneError` (e.g. `UNSUPPORTED`) through unchanged.
+ */
 export interface Driver {
-  /** Backend name used in error messages: `memory`, `sqlite`, `redis`, `postgres`. */
+  /** Backend name used in error messages and `capabilities.backend`: `memory`, `sqlite`, `redis`, `postgres`, `mysql`, … */
   readonly backend: string
   get(key: string): Awaitable<Uint8Array | null>
   /** `get` that also resets an existing expiry to `ttlMs` from now, atomically (never resurrects). */
@@ -32,9 +45,20 @@ export interface Driver {
   deleteExpired(space: KeySpace): Promise<number>
   /** Physical keys of live entries that start with `prefix`. */
   scan(prefix: string): AsyncIterable<string>
-  /** `label` is the user's key, for the error message when the stored value is not an integer. */
+  /**
+   * Adds `by` to the decimal integer stored at `key` (a missing or dead key counts as 0) and returns
+   * the result, atomically; `ttlMs` applies only when this call creates the entry. Throw a
+   * `FlagstoneError` with code `INVALID_ARGUMENT` when the value is no integer or the result is not
+   * a safe integer. `label` is the user's key, for that message.
+   */
   increment(key: string, by: number, ttlMs: number | undefined, label: string): Awaitable<number>
+  /** Writes `value` only if the live value equals `expected` byte for byte (`null`: only if missing or dead), atomically. */
   compareAndSet(key: string, expected: Buffer | null, value: Buffer, ttlMs: number | undefined): Awaitable<boolean>
+  /**
+   * Guarantees this driver does not give (the defaults are every built-in backend's: shared,
+   * atomic across processes, atomic renew, listing). `backend` and `push` come from the fields above.
+   */
+  readonly capabilities?: Partial<Pick<StoreCapabilities, 'shared' | 'atomic' | 'renewOnRead' | 'listKeys'>>
   /** Present where the backend can push; `channel` is already encoded like a key. */
   readonly pubsub?: {
     readonly acrossProcesses: boolean
@@ -51,6 +75,7 @@ export function reconnectDelay(attempt: number): number {
 
 export interface Shared {
   readonly driver: Driver
+  readonly capabilities: StoreCapabilities
   readonly maxValueBytes: number
   /** Set when the root store closes: every view of the driver is closed then. */
   closed: boolean
@@ -72,6 +97,14 @@ export function resolveBaseOptions(options: BaseStoreOptions = {}): ResolvedOpti
   return Object.freeze({ root: rootKeySpace(options.namespace ?? DEFAULT_ROOT), maxValueBytes })
 }
 
+/**
+ * A store on a custom backend: `driver` provides the storage calls, the store adds everything else
+ * (argument checks, namespaces, closed state, error mapping). Closing the store closes the driver.
+ */
+export function createDriverStore(driver: Driver, options: BaseStoreOptions = {}): Store {
+  return DriverStore.root(driver, resolveBaseOptions(options))
+}
+
 export class DriverStore implements Store {
   readonly #shared: Shared
   readonly #space: KeySpace
@@ -84,7 +117,17 @@ export class DriverStore implements Store {
   }
 
   protected static shared(driver: Driver, options: ResolvedOptions): Shared {
-    return { driver, maxValueBytes: options.maxValueBytes, closed: false }
+    const pubsub = driver.pubsub
+    const capabilities: StoreCapabilities = Object.freeze({
+      backend: driver.backend,
+      shared: true,
+      atomic: 'processes',
+      renewOnRead: 'atomic',
+      listKeys: true,
+      ...driver.capabilities,
+      push: pubsub === undefined ? 'none' : pubsub.acrossProcesses ? 'processes' : 'process',
+    })
+    return { driver, capabilities, maxValueBytes: options.maxValueBytes, closed: false }
   }
 
   protected constructor(shared: Shared, space: KeySpace, isRoot: boolean) {
@@ -95,6 +138,10 @@ export class DriverStore implements Store {
 
   get namespace(): string {
     return this.#space.path
+  }
+
+  get capabilities(): StoreCapabilities {
+    return this.#shared.capabilities
   }
 
   async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {

@@ -1,6 +1,10 @@
-// The public face of the store layer: the contract, `createStore`, the registry and one factory per backend.
-// Internals (DriverStore, the Driver interface, key/expiry/byte helpers, SQL dialects) stay inside.
-export type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreValue } from './types.js'
+// The public face of the store layer: the contract, `createStore`, the registry, one factory per backend,
+// and the `Driver` interface with `createDriverStore` for custom backends. Internals (DriverStore,
+// key/expiry/byte helpers, SQL dialects) stay inside.
+export type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreCapabilities, StoreValue } from './types.js'
+export { requireCapabilities, type StoreNeeds } from './capabilities.js'
+export { type Awaitable, createDriverStore, type Driver } from './driver.js'
+export type { KeySpace } from './keys.js'
 export { createStore, type CreateStoreOptions } from './create-store.js'
 export { type RegisterOptions, StoreRegistry, type StoreFactory, type StoreRegistryOptions } from './registry.js'
 export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from './drivers/memory.js'

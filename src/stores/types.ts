@@ -24,9 +24,39 @@ export interface SetOptions {
   expiresIn?: number
 }
 
+/**
+ * Which guarantees a store gives. Every built-in backend gives all of them except where noted; a
+ * store wrapped around a plain keyv adapter, or a custom driver, may give fewer, and the parts of
+ * flagstone that need one (the flag repository, the rate limiter) refuse a store without it.
+ */
+export interface StoreCapabilities {
+  /** Backend name: `memory`, `sqlite`, `redis`, `postgres`, `mysql`, `keyv`, or a custom driver's. */
+  readonly backend: string
+  /** Whether other processes can open the same data (`false` for memory). */
+  readonly shared: boolean
+  /**
+   * Where `increment` and `compareAndSet` are atomic: `'processes'` (every process on the backend),
+   * `'process'` (this process only: memory, or a keyv adapter with `inProcessAtomics`), `'none'`
+   * (they reject with `UNSUPPORTED`).
+   */
+  readonly atomic: 'processes' | 'process' | 'none'
+  /**
+   * `'atomic'`: a renew never resurrects a key deleted concurrently. `'rewrite'`: a renew rewrites
+   * the value, so a delete racing it can be undone (keyv adapters have no conditional write).
+   */
+  readonly renewOnRead: 'atomic' | 'rewrite'
+  /** Whether `keys`, `deleteAll` and `deleteExpired` work; without it they reject with `UNSUPPORTED`. */
+  readonly listKeys: boolean
+  /** Where `publish` reaches (`'none'`: it rejects with `UNSUPPORTED`; poll instead). */
+  readonly push: 'processes' | 'process' | 'none'
+}
+
 export interface Store {
   /** `''` for a root store, else the namespace path below the root, e.g. `'app:sessions'`. */
   readonly namespace: string
+
+  /** The guarantees this store gives (the same object for a root store and its children). */
+  readonly capabilities: StoreCapabilities
 
   /** The value's bytes, or `null` if the key is missing or expired. Never a string. */
   get(key: string, opts?: GetOptions): Promise<Uint8Array | null>

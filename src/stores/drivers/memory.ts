@@ -54,6 +54,7 @@ function memoryDriver(sweepInterval: number): Driver {
 
   return {
     backend: 'memory',
+    capabilities: { shared: false, atomic: 'process' },
     get(key) {
       const entry = live(key, Date.now())
       return entry === undefined ? null : copyBytes(entry.value)
