@@ -32,3 +32,4 @@ export {
   type StoreValue,
 } from './stores/index.js'
 export * from './flags/index.js'
+export { createKeyvStore, keyvAdapter, type KeyvAdapterOptions, type KeyvStoreOptions } from './keyv/index.js'

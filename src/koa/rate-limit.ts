@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import type Koa from 'koa'
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
+import { requireCapabilities, type Store } from '../stores/index.js'
 import { sendJsonError } from './json-error.js'
 import { storeFor } from './stores.js'
 
@@ -124,10 +125,16 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   const policy = `${opts.limit};w=${Math.ceil(opts.window / 1000)}`
   const limitHeader = String(opts.limit)
 
+  const checked = new WeakSet<Store>()
   return async function rateLimitMiddleware(ctx, next) {
     const clientKey = await opts.key(ctx)
     if (clientKey === null || clientKey === undefined) return next()
     const store = storeFor(ctx, opts.store, 'rateLimit')
+    if (!checked.has(store)) {
+      // Exact limits are atomic increments: a store without them would admit more than `limit`.
+      requireCapabilities(store, { atomic: true }, 'rateLimit')
+      checked.add(store)
+    }
     const now = opts.now()
     const index = Math.floor(now / opts.window)
     const resetAt = (index + 1) * opts.window

@@ -38,6 +38,10 @@ export interface BackendUnderTest {
   unreachableUrl?: string
   /** Where `publish` reaches: nowhere (SQLite), this process (memory), every process. */
   push: 'none' | 'process' | 'cluster'
+  /** `false` for a store whose `capabilities.atomic` is `'none'`: increment and compareAndSet must reject with UNSUPPORTED. */
+  atomic?: boolean
+  /** `false` for a store whose `capabilities.renewOnRead` is `'rewrite'` (the no-resurrection test does not apply). */
+  atomicRenew?: boolean
 }
 
 async function rejection(promise: Promise<unknown>): Promise<{ code?: FlagstoneErrorCode; message: string; name: string }> {
@@ -66,6 +70,7 @@ async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
 const text = (bytes: Uint8Array | null) => (bytes === null ? null : Buffer.from(bytes).toString('utf8'))
 
 export function storeConformance(backend: BackendUnderTest): void {
+  const atomic = backend.atomic !== false
   describe(`store conformance: ${backend.name}`, () => {
     let rootName: string
     let root: Store
@@ -206,6 +211,7 @@ export function storeConformance(backend: BackendUnderTest): void {
         expect(await s.exists('gone')).toBe(false)
         expect(await s.expiresIn('gone')).toBeNull()
         expect(await collect(s.keys())).toEqual(['live'])
+        if (!atomic) return
         expect(await s.increment('counter')).toBe(1) // starts again from 0
         expect(await s.compareAndSet('cas', Buffer.from('old'), 'new')).toBe(false)
         expect(await s.compareAndSet('cas', null, 'new')).toBe(true)
@@ -257,7 +263,7 @@ export function storeConformance(backend: BackendUnderTest): void {
         expect(await s.exists('missing')).toBe(false)
       })
 
-      it('never resurrects a key deleted concurrently (many rounds)', async () => {
+      it.runIf(backend.atomicRenew !== false)('never resurrects a key deleted concurrently (many rounds)', async () => {
         const s = fresh()
         for (let round = 0; round < 150; round++) {
           const key = `race${round % 5}`
@@ -272,7 +278,15 @@ export function storeConformance(backend: BackendUnderTest): void {
       })
     })
 
-    describe('increment', () => {
+    it.runIf(!atomic)('says it has no atomic increment or compareAndSet (UNSUPPORTED), as its capabilities say', async () => {
+      const s = fresh()
+      expect(s.capabilities.atomic).toBe('none')
+      await expectCode(s.increment('n'), 'UNSUPPORTED')
+      await expectCode(s.compareAndSet('k', null, 'v'), 'UNSUPPORTED')
+      expect(await s.exists('n')).toBe(false)
+    })
+
+    describe.runIf(atomic)('increment', () => {
       it('starts at 0, adds steps, stores the decimal string', async () => {
         const s = fresh()
         expect(await s.increment('n')).toBe(1)
@@ -320,7 +334,7 @@ export function storeConformance(backend: BackendUnderTest): void {
       })
     })
 
-    describe('compareAndSet', () => {
+    describe.runIf(atomic)('compareAndSet', () => {
       it('writes only when the current value matches', async () => {
         const s = fresh()
         expect(await s.compareAndSet('k', null, 'v1')).toBe(true)
@@ -583,7 +597,7 @@ export function storeConformance(backend: BackendUnderTest): void {
       }
     })
 
-    it('answers many operations issued at once on a store that has just been opened', async () => {
+    it.runIf(atomic)('answers many operations issued at once on a store that has just been opened', async () => {
       const own = await backend.open(randomNamespace())
       const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => own.increment(`k${i % 5}`)))
       expect(results.filter((r) => r.status === 'rejected')).toEqual([])

@@ -16,9 +16,9 @@ describe('createStore', () => {
   })
 
   it('rejects unknown schemes and bad options with INVALID_ARGUMENT naming the problem', async () => {
-    await expect(createStore('mysql://localhost')).rejects.toMatchObject({
+    await expect(createStore('mongodb://localhost')).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
-      message: expect.stringContaining('mysql://'),
+      message: expect.stringContaining('mongodb://'),
     })
     await expect(createStore('not a url')).rejects.toBeInstanceOf(FlagstoneError)
     await expect(createStore('memory://', { namespace: 'a:b' })).rejects.toMatchObject({

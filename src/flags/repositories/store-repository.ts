@@ -8,6 +8,7 @@
  */
 import { FlagstoneError } from '../../errors.js'
 import { compareKeys } from '../../internal/objects.js'
+import { requireCapabilities } from '../../stores/capabilities.js'
 import type { Store } from '../../stores/types.js'
 import {
   completeFlag,
@@ -71,6 +72,8 @@ export class StoreFlagRepository implements FlagRepository {
   readonly #environments: StoredCollection<Environment>
 
   constructor(store: Store, options: StoreFlagRepositoryOptions = {}) {
+    // Optimistic concurrency (versions, no lost updates) is compare-and-set: without it, refuse up front.
+    requireCapabilities(store, { atomic: true, listKeys: true }, 'the flag repository')
     this.#store = store
     this.#now = options.now ?? Date.now
     this.#segments = segmentCollection(store)
