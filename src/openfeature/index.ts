@@ -1,0 +1,4 @@
+/** `flagstone/openfeature`: the OpenFeature server provider (needs `@openfeature/server-sdk`). */
+export { FlagstoneProvider, type FlagstoneProviderOptions } from './provider.js'
+export { fromOpenFeatureContext } from './context.js'
+export { changedFlagKeys } from './changes.js'
