@@ -138,3 +138,4 @@ export {
   type StaticFlagDocument,
 } from './repositories/index.js'
 export { FlagClient, type FlagClientOptions, type FlagClientStatus, type FlagClientEvents } from './client/index.js'
+export { fromOpenFeatureContext } from './flat-context.js'

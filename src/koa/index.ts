@@ -19,3 +19,4 @@ export {
   AuditLog,
   adminRouter,
 } from './admin/router.js'
+export { ofrepRouter, type OfrepRouterOptions, type OfrepToken } from './ofrep/index.js'

@@ -1,4 +1,3 @@
 /** `flagstone/openfeature`: the OpenFeature server provider (needs `@openfeature/server-sdk`). */
 export { FlagstoneProvider, type FlagstoneProviderOptions } from './provider.js'
-export { fromOpenFeatureContext } from './context.js'
 export { changedFlagKeys } from './changes.js'

@@ -36,7 +36,7 @@ import {
   FlagClient,
 } from '../flags/index.js'
 import { changedFlagKeys } from './changes.js'
-import { fromOpenFeatureContext } from './context.js'
+import { fromOpenFeatureContext } from '../flags/index.js'
 
 export interface FlagstoneProviderOptions {
   /**

@@ -122,7 +122,7 @@ function backend(name: string, url: string, crossProcess: boolean) {
       async () => {
         const { domain, namespace, store } = await open(url)
         const of = OpenFeature.getClient(domain)
-        const changed = nextProviderEvent(of, ProviderEvents.ConfigurationChanged)
+        const changed = nextProviderEvent(of, ProviderEvents.ConfigurationChanged, 60_000)
         let version: number
         if (crossProcess) {
           version = await writeFromAnotherProcess(url, namespace, 'banner')
@@ -136,7 +136,7 @@ function backend(name: string, url: string, crossProcess: boolean) {
         expect(version).toBe(2)
         expect(await of.getBooleanDetails('banner', true)).toMatchObject({ value: false, flagMetadata: { version: 2 } })
       },
-      40_000,
+      90_000,
     )
   })
 }

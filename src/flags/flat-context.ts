@@ -8,7 +8,7 @@
  *   into `attributes` first, so a top-level field of the same name wins.
  * Values are not converted: a standard id field that is not a string evaluates to `INVALID_CONTEXT`.
  */
-import type { EvaluationContext } from '../flags/index.js'
+import type { EvaluationContext } from './model.js'
 
 const STANDARD: ReadonlySet<string> = new Set([
   'targetingKey',
