@@ -139,3 +139,4 @@ export {
 } from './repositories/index.js'
 export { FlagClient, type FlagClientOptions, type FlagClientStatus, type FlagClientEvents } from './client/index.js'
 export { fromOpenFeatureContext } from './flat-context.js'
+export * from './schemas/index.js'
