@@ -12,6 +12,7 @@
  * | `PORT` | `3000` | `0` picks a free port (the log line says which) |
  * | `HOST` | all interfaces | |
  * | `FLAGSTONE_ADMIN_TOKEN` | generated | the admin API's bearer token; when unset a random one is generated and printed once |
+ * | `FLAGSTONE_OFREP_TOKENS` | unset | `environment=token,…`: read-only OFREP tokens, each bound to one environment |
  * | `FLAGSTONE_NAMESPACE` | `flagstone` | root namespace of every key the server writes |
  * | `FLAGSTONE_TRUST_PROXY` | unset | `1`: trust `X-Forwarded-For` / `X-Forwarded-Proto` (`app.proxy`), behind a load balancer |
  *
@@ -33,6 +34,8 @@ import { adminRouter } from './koa/admin/router.js'
 import { adminUi } from './koa/admin-ui.js'
 import { closeFlags, flags, startFlags } from './koa/flags.js'
 import { environment } from './koa/environment.js'
+import { type OfrepToken } from './koa/ofrep/index.js'
+import { mountApiStandards, parseOfrepTokens } from './koa/openapi/index.js'
 import { rateLimit } from './koa/rate-limit.js'
 import { requireFlag } from './koa/require-flag.js'
 import { session } from './koa/session.js'
@@ -64,6 +67,8 @@ export interface AppOptions {
   proxy?: boolean
   /** Options of the flag client (`pollInterval`, `staleAfter`, …). */
   flagClient?: Omit<FlagClientOptions, 'repository'>
+  /** OFREP tokens (`/ofrep/v1/...`), each bound to one environment; none: OFREP is not mounted. */
+  ofrepTokens?: readonly OfrepToken[]
   /** How long `/healthz` waits for the store before answering 503, in ms. @default 2000 */
   healthTimeout?: number
 }
@@ -133,6 +138,7 @@ export function createApp(options: AppOptions): FlagstoneApp {
     audit: { store: registry.get('audit') },
     prefix: ADMIN_PREFIX,
   })
+  mountApiStandards(app, { admin, adminPrefix: ADMIN_PREFIX, adminToken, ofrepTokens: options.ofrepTokens ?? [] })
   app.use(admin.routes()) // authentication, allowedMethods and JSON errors are built in; it owns its prefix
 
   const site = new Router()
@@ -342,6 +348,7 @@ export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Serv
     ...(env.FLAGSTONE_ADMIN_TOKEN ? { adminToken: env.FLAGSTONE_ADMIN_TOKEN } : {}),
     ...(env.FLAGSTONE_NAMESPACE ? { namespace: env.FLAGSTONE_NAMESPACE } : {}),
     proxy: env.FLAGSTONE_TRUST_PROXY === '1' || env.FLAGSTONE_TRUST_PROXY === 'true',
+    ofrepTokens: parseOfrepTokens(env.FLAGSTONE_OFREP_TOKENS),
   }
 }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
+import { startServer } from '../src/server.js'
 import { REDIS_URL, serviceAvailable } from './helpers/services.js'
 
 const run = promisify(execFile)
@@ -33,6 +34,7 @@ const PRINTS: Array<[marker: string, expected: Array<string | RegExp>]> = [
       "field: 'percentage', before: undefined, after: 50",
     ],
   ],
+  ['new FlagstoneProvider(', [/^true\nDEFAULT\n$/]],
   ["requireFlag('new-checkout')", [/^404\n201 "1"\n200 \{ checkout: 'new', visits: 1, plan: 'free' \} 9\d\n$/]],
 ]
 
@@ -70,4 +72,29 @@ describe('README examples', () => {
       90_000,
     )
   })
+})
+
+describe('README curl calls', () => {
+  it('the OFREP call answers as its comment says', async () => {
+    const token = 'readme-ofrep-token-0001'
+    const server = await startServer({
+      storeUrl: 'memory:',
+      port: 0,
+      host: '127.0.0.1',
+      adminToken: 'readme-admin-token-0001',
+      ofrepTokens: [{ token, environment: 'production' }],
+      log: () => {},
+    })
+    try {
+      const command = /curl [^\n]*OFREP_TOKEN[^\n]*\\\n[^\n]*/.exec(readme)?.[0]
+      expect(command).toBeDefined()
+      const { stdout } = await run('sh', ['-c', command!.replace('http://localhost:3000', server.url)], {
+        env: { ...process.env, OFREP_TOKEN: token },
+        timeout: 30_000,
+      })
+      expect(JSON.parse(stdout)).toMatchObject({ key: 'demo', value: false, reason: 'STATIC', metadata: { flagType: 'boolean' } })
+    } finally {
+      await server.close()
+    }
+  }, 60_000)
 })

@@ -20,3 +20,14 @@ export {
   adminRouter,
 } from './admin/router.js'
 export { ofrepRouter, type OfrepRouterOptions, type OfrepToken } from './ofrep/index.js'
+export {
+  apiDocsRouter,
+  mountApiStandards,
+  openApiDocument,
+  parseOfrepTokens,
+  routesOf,
+  type ApiDocsOptions,
+  type ApiStandardsOptions,
+  type OpenApiOptions,
+  type OpenApiResult,
+} from './openapi/index.js'
