@@ -281,6 +281,11 @@ export interface EvaluationContext {
   now?: Date | number
   /** Anything else conditions may read by name. */
   attributes?: Readonly<Record<string, unknown>>
+  /**
+   * OpenFeature's flat shape: any other top-level field is read as an attribute when `attributes`
+   * does not have it, so one context object works with FlagClient, the OpenFeature provider and OFREP.
+   */
+  readonly [attribute: string]: unknown
 }
 
 /** OpenFeature's resolution reasons plus OVERRIDE (an override decided) and STALE (old snapshot). */

@@ -145,6 +145,17 @@ backend('memory', 'memory:', false)
 backend('Redis', REDIS_URL, true)
 backend('PostgreSQL', DATABASE_URL, true)
 
+describe('one context object for FlagClient and OpenFeature', () => {
+  it('FlagClient reads top-level custom fields as attributes (the flat shape), attributes first', async () => {
+    const { client, domain } = await open('memory:')
+    const flat = { targetingKey: 'u1', plan: 'pro' }
+    expect(client.getBooleanDetails('pro-feature', false, flat)).toMatchObject({ value: true, reason: 'TARGETING_MATCH' })
+    expect(await OpenFeature.getClient(domain).getBooleanValue('pro-feature', false, flat)).toBe(true)
+    expect(client.getBoolean('pro-feature', true, { plan: 'pro', attributes: { plan: 'free' } })).toBe(false)
+    expect(client.getBoolean('pro-feature', false, { attributes: { plan: 'pro' } })).toBe(true)
+  })
+})
+
 describe('FlagstoneProvider status', () => {
   it('answers PROVIDER_NOT_READY (from the SDK) before the first snapshot is in', async () => {
     const store = await createStore('memory:')

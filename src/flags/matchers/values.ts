@@ -40,8 +40,11 @@ export type AttributeReader = (context: EvaluationContext, now: number) => unkno
 function attributesValue(context: EvaluationContext, name: string): unknown {
   const attributes = context.attributes
   // Own properties only: `attributes.toString` must not read Object.prototype.
-  if (attributes === undefined || attributes === null || typeof attributes !== 'object') return undefined
-  return Object.hasOwn(attributes, name) ? attributes[name] : undefined
+  if (attributes !== undefined && attributes !== null && typeof attributes === 'object' && Object.hasOwn(attributes, name)) {
+    return attributes[name]
+  }
+  // The flat (OpenFeature) shape: a top-level field of that name. `attributes` itself is not one.
+  return name !== 'attributes' && Object.hasOwn(context, name) ? context[name] : undefined
 }
 
 /** A reader for attribute `name`, built once so evaluation does not re-dispatch on the name. */

@@ -12,9 +12,8 @@
  * writes validates against these schemas, and the structural mistakes the codec rejects fail here too.
  */
 import { FormatRegistry, type Static, type TSchema, Type } from '@sinclair/typebox'
-import { ENVIRONMENT_SLUG_PATTERN, FLAG_KEY_PATTERN } from '../model.js'
-import { ID_PATTERN, LIMITS } from '../codec/codec.js'
-import { OPERATORS } from '../matchers/operators.js'
+import { ID_PATTERN, LIMITS } from '../codec/fields.js'
+import { ENVIRONMENT_SLUG_PATTERN, FLAG_KEY_PATTERN, OPERATORS } from '../model.js'
 
 // TypeBox checks only formats it is told about; `date-time` as RFC 3339 (what the codec parses and writes).
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i
