@@ -48,7 +48,7 @@ const WRITER = new URL('./fixtures/flag-writer.ts', import.meta.url).pathname
 /** Flips `flagKey` from a separate process; resolves with the version it wrote. */
 export async function writeFromAnotherProcess(url: string, namespace: string, flagKey: string): Promise<number> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', WRITER, url, namespace, flagKey], {
-    timeout: 30_000,
+    timeout: 80_000, // a tsx child starts slowly on a loaded machine
   })
   return (JSON.parse(stdout) as { version: number }).version
 }
