@@ -40,7 +40,7 @@ describe('package', () => {
           cwd: root,
         },
       )
-      expect(Number(stdout), specifier).toBeGreaterThan(3)
+      expect(Number(stdout), specifier).toBeGreaterThan(0)
     }
   }, 60_000)
 })
