@@ -1,0 +1,83 @@
+/** `flagstone serve`: the server, configured from flags, environment and config file (serve-config.ts). */
+import { Command, Option } from 'commander'
+import { createLogger, createMetrics, type FlagstoneMetrics } from '../observability/index.js'
+import { type RunningServer, startServer } from '../server.js'
+import { EXIT } from './exit-codes.js'
+import { report } from './output.js'
+import { resolveSettings, SETTINGS, type ServeSettings } from './serve-config.js'
+import { VERSION } from './version.js'
+
+export function serveCommand(): Command {
+  const command = new Command('serve')
+    .description('run the server: admin API, /healthz, /readyz, /metrics (with a metrics token), a flag-gated /demo')
+    .option('-c, --config <file>', 'config file (default: flagstone.config.json, .yaml or .yml in the working directory; or FLAGSTONE_CONFIG)')
+  for (const setting of SETTINGS) {
+    const placeholder = setting.kind === 'boolean' ? '[bool]' : '<value>'
+    const option = new Option(`${setting.flag} ${placeholder}`, `${setting.help} [env ${setting.env}]`)
+    if (setting.default !== undefined) option.default(undefined, String(setting.default))
+    command.addOption(option)
+  }
+  return command.action(async (flags: Partial<Record<keyof ServeSettings, unknown>> & { config?: string }) => {
+    // A boolean flag given without a value (`--trust-proxy`) arrives as `true`.
+    let settings: ReturnType<typeof resolveSettings>
+    try {
+      settings = resolveSettings(flags)
+    } catch (error) {
+      report(error, {})
+      return
+    }
+    await serve(settings)
+  })
+}
+
+async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void> {
+  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat })
+  let metrics: FlagstoneMetrics | undefined
+  let running: RunningServer | undefined
+  if (settings.metricsToken !== undefined) metrics = createMetrics({ snapshot: () => running?.flagClient })
+  try {
+    running = await startServer({
+      storeUrl: settings.store,
+      namespace: settings.namespace,
+      port: settings.port,
+      ...(settings.host === undefined ? {} : { host: settings.host }),
+      ...(settings.adminToken === undefined ? {} : { adminToken: settings.adminToken }),
+      proxy: settings.trustProxy,
+      rateLimit: { limit: settings.rateLimit, window: 60_000 },
+      seedDemo: settings.seedDemo,
+      shutdownTimeout: settings.shutdownTimeout,
+      logger,
+      version: VERSION,
+      ...(metrics === undefined || settings.metricsToken === undefined ? {} : { metrics: { metrics, token: settings.metricsToken } }),
+      ...(settings.configFile === undefined ? {} : { configFile: settings.configFile }),
+    })
+  } catch (error) {
+    logger.fatal({ err: error }, 'could not start')
+    report(error, {})
+    metrics?.close()
+    return
+  }
+  const server = running
+  let stopping = false
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now')
+      process.exit(EXIT.FAILURE)
+    }
+    stopping = true
+    logger.info({ signal }, 'stopping: finishing in-flight requests')
+    server.close().then(
+      () => {
+        logger.info({ signal, version: VERSION, backend: server.backend }, 'stopped')
+        metrics?.close()
+        process.exit(EXIT.OK)
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping')
+        process.exit(EXIT.FAILURE)
+      },
+    )
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
