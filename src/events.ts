@@ -29,16 +29,7 @@ export const CHANNELS = {
 } as const
 
 export type StoreOperation =
-  | 'get'
-  | 'set'
-  | 'delete'
-  | 'exists'
-  | 'expiresIn'
-  | 'increment'
-  | 'compareAndSet'
-  | 'keys'
-  | 'deleteAll'
-  | 'deleteExpired'
+  'get' | 'set' | 'delete' | 'exists' | 'expiresIn' | 'increment' | 'compareAndSet' | 'keys' | 'deleteAll' | 'deleteExpired'
 
 export interface StoreOperationEvent {
   /** `memory`, `sqlite`, `redis`, `postgres`, … */

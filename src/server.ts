@@ -3,39 +3,27 @@
  * registry — `stores`, `environment`, `rateLimit`, `session`, `flags` — the admin API under
  * `/admin/api`, `GET /healthz`, and a demo route behind the `demo` flag.
  *
- * Configuration (environment variables, read only when this file is run directly):
- *
- * | variable | default | |
- * |---|---|---|
- * | `FLAGSTONE_STORE_URL` | `sqlite://./data/flagstone.sqlite` | `sqlite:`, `redis:`, `rediss:`, `postgres:`, `postgresql:` or |
- * | | | `memory:`; a relative SQLite path is relative to the working directory |
- * | `PORT` | `3000` | `0` picks a free port (the log line says which) |
- * | `HOST` | all interfaces | |
- * | `FLAGSTONE_ADMIN_TOKEN` | generated | the admin API's bearer token; when unset a random one is generated and printed once |
- * | `FLAGSTONE_OFREP_TOKENS` | unset | `environment=token,…`: read-only OFREP tokens, each bound to one environment |
- * | `FLAGSTONE_NAMESPACE` | `flagstone` | root namespace of every key the server writes |
- * | `FLAGSTONE_TRUST_PROXY` | unset | `1`: trust `X-Forwarded-For` / `X-Forwarded-Proto` (`app.proxy`), behind a load balancer |
+ * `flagstone serve` (src/cli/serve.ts; `npm start` runs it) reads the settings from flags, the
+ * environment and a config file (docs/cli.md); this module takes them as options.
  *
  * For tests and embedding: `createApp({ store, adminToken })` builds the app on a root store the
  * caller opened; `startServer(options)` opens the store, checks it, listens and returns a handle
  * whose `close()` shuts everything down.
  */
 import { randomBytes } from 'node:crypto'
-import { realpathSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { Router } from '@koa/router'
 import Koa from 'koa'
 import { FlagstoneError, isFlagstoneError } from './errors.js'
-import type { FlagClientOptions } from './flags/client/client.js'
+import type { FlagClient, FlagClientOptions } from './flags/client/client.js'
 import { StoreFlagRepository } from './flags/repositories/store-repository.js'
 import { adminRouter } from './koa/admin/router.js'
 import { adminUi } from './koa/admin-ui.js'
 import { closeFlags, flags, startFlags } from './koa/flags.js'
 import { environment } from './koa/environment.js'
 import { type OfrepToken } from './koa/ofrep/index.js'
-import { mountApiStandards, parseOfrepTokens } from './koa/openapi/index.js'
+import { mountApiStandards } from './koa/openapi/index.js'
 import { rateLimit } from './koa/rate-limit.js'
 import { requireFlag } from './koa/require-flag.js'
 import { session } from './koa/session.js'
@@ -43,6 +31,15 @@ import { closeStores, stores } from './koa/stores.js'
 import { createStore } from './stores/create-store.js'
 import { StoreRegistry } from './stores/registry.js'
 import type { Store } from './stores/types.js'
+import { observeStore } from './stores/observe-store.js'
+import {
+  createLogger,
+  type FlagstoneMetrics,
+  type Logger,
+  metricsEndpoint,
+  readinessEndpoint,
+  requestObserver,
+} from './observability/index.js'
 
 /** Where the admin API is mounted. */
 export const ADMIN_PREFIX = '/admin/api'
@@ -69,8 +66,12 @@ export interface AppOptions {
   flagClient?: Omit<FlagClientOptions, 'repository'>
   /** OFREP tokens (`/ofrep/v1/...`), each bound to one environment; none: OFREP is not mounted. */
   ofrepTokens?: readonly OfrepToken[]
-  /** How long `/healthz` waits for the store before answering 503, in ms. @default 2000 */
+  /** How long `/healthz` and `/readyz` wait for the store before answering 503, in ms. @default 2000 */
   healthTimeout?: number
+  /** One log line per request (with its request id). @default no request logs */
+  logger?: Logger
+  /** Mounts `GET /metrics`, answered only with `Authorization: Bearer <token>`. @default not mounted */
+  metrics?: { metrics: FlagstoneMetrics; token: string }
 }
 
 export interface FlagstoneApp {
@@ -78,6 +79,8 @@ export interface FlagstoneApp {
   registry: StoreRegistry
   /** The repository the admin API writes to (the `flags` store). */
   repository: StoreFlagRepository
+  /** The `flags()` client once started (`startServer` sets it); `/readyz` reports its state. */
+  flagClient?: FlagClient | undefined
 }
 
 /** Rejects with `STORE_UNAVAILABLE` when `promise` has not settled after `ms`. */
@@ -105,8 +108,17 @@ export function createApp(options: AppOptions): FlagstoneApp {
   const repository = new StoreFlagRepository(registry.get('flags'))
   const app = new Koa()
   app.proxy = options.proxy === true
+  const built: FlagstoneApp = { app, registry, repository }
 
+  if (options.logger !== undefined) app.use(requestObserver(options.logger))
   app.use(stores(registry))
+  app.use(
+    readinessEndpoint(
+      { store: () => store.exists('readyz'), flagStatus: () => built.flagClient?.status ?? 'NOT_READY' },
+      healthTimeout,
+    ),
+  )
+  if (options.metrics !== undefined) app.use(metricsEndpoint(options.metrics.metrics, options.metrics.token))
   // Health first: load balancers neither use up a rate limit nor get a session.
   app.use(async (ctx, next) => {
     if (ctx.path !== '/healthz') return next()
@@ -152,7 +164,7 @@ export function createApp(options: AppOptions): FlagstoneApp {
   })
   app.use(site.routes())
   app.use(site.allowedMethods())
-  return { app, registry, repository }
+  return built
 }
 
 /** Creates the `demo` flag (off) unless it exists; harmless when several instances start at once. */
@@ -190,12 +202,19 @@ export interface ServerOptions extends Omit<AppOptions, 'store' | 'adminToken'> 
   foldInterval?: number
   /** Create the `demo` flag (off) when absent. @default true */
   seedDemo?: boolean
-  /** Where the start-up lines and background errors go. @default console.log / console.error */
-  log?: (line: string) => void
-  logError?: (line: string) => void
+  /** Start / stop lines, request lines and errors. @default a pino logger on standard output */
+  logger?: Logger
+  /** How long in-flight requests may run after `close()` before their connections are cut, in ms. @default 4000 */
+  shutdownTimeout?: number
+  /** Logged in the start line. */
+  version?: string
+  /** The config file the settings came from, logged in the start line. */
+  configFile?: string
 }
 
-export interface RunningServer extends FlagstoneApp {
+export interface RunningServer extends Omit<FlagstoneApp, 'flagClient'> {
+  /** The `flags()` client: its snapshot, status and revision. */
+  flagClient: FlagClient | undefined
   server: Server
   /** The root store the server opened (closed by `close()`). */
   store: Store
@@ -230,13 +249,13 @@ export function describeStore(url: string): string {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const storeUrl = options.storeUrl ?? DEFAULT_STORE_URL
-  const log = options.log ?? ((line: string) => console.log(line))
-  const logError = options.logError ?? ((line: string) => console.error(line))
+  const logger = options.logger ?? createLogger()
   const backend = describeStore(storeUrl)
+  const namespace = options.namespace ?? 'flagstone'
   const generated = options.adminToken === undefined || options.adminToken === ''
   const adminToken = generated ? randomBytes(32).toString('base64url') : (options.adminToken as string)
 
-  const store = await createStore(storeUrl, { namespace: options.namespace ?? 'flagstone' })
+  const store = observeStore(await createStore(storeUrl, { namespace }), backendLabel(storeUrl))
   let built: FlagstoneApp
   try {
     try {
@@ -245,7 +264,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const why = error instanceof Error ? error.message : String(error)
       throw new FlagstoneError('STORE_UNAVAILABLE', `cannot reach the store ${backend}: ${why}`, { cause: error })
     }
-    built = createApp({ ...options, store, adminToken })
+    built = createApp({ ...options, logger, store, adminToken })
     // One line per distinct error per 10 s: a store outage must not write one line per request.
     const lastLogged = new Map<string, number>()
     built.app.on('error', (error: unknown, ctx?: Koa.Context) => {
@@ -256,15 +275,23 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       if ((lastLogged.get(message) ?? -Infinity) > now - 10_000) return
       if (lastLogged.size > 100) lastLogged.clear()
       lastLogged.set(message, now)
-      logError(`flagstone: ${ctx === undefined ? '' : `${ctx.method} ${ctx.path}: `}${message}`)
+      const code = (error as { code?: unknown } | null)?.code
+      logger.error(
+        {
+          err: error,
+          ...(typeof code === 'string' ? { code } : {}),
+          ...(ctx === undefined ? {} : { method: ctx.method, url: ctx.path }),
+        },
+        message,
+      )
     })
-    await startFlags(built.app)
+    built.flagClient = (await startFlags(built.app))[0]
     if (options.seedDemo !== false) await seedDemoFlag(built.repository)
   } catch (error) {
     await store.close().catch(() => undefined)
     throw error
   }
-  const { app, registry, repository } = built
+  const { app, registry, repository, flagClient } = built
 
   const server = app.listen({ port: options.port ?? 3000, ...(options.host === undefined ? {} : { host: options.host }) })
   try {
@@ -295,8 +322,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           foldFailing = false
         },
         (error: unknown) => {
-          if (!foldFailing)
-            logError(`flagstone: folding scheduled changes failed: ${error instanceof Error ? error.message : String(error)}`)
+          if (!foldFailing) logger.warn({ err: error }, 'folding scheduled changes failed')
           foldFailing = true
         },
       )
@@ -305,10 +331,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       })
   }, options.foldInterval ?? 30_000).unref()
 
-  if (generated) log(`flagstone: admin token (generated; set FLAGSTONE_ADMIN_TOKEN to choose one): ${adminToken}`)
-  log(
-    `flagstone: listening on ${url} (pid ${process.pid}) — store ${backend}, ` +
-      `admin API at ${url}${ADMIN_PREFIX} (Authorization: Bearer <token>), admin UI at ${url}${ADMIN_UI_PREFIX}/`,
+  if (generated) logger.info(`admin token (generated; set FLAGSTONE_ADMIN_TOKEN to choose one): ${adminToken}`)
+  logger.info(
+    {
+      version: options.version,
+      url,
+      backend,
+      namespace,
+      changes: store.pushAcrossProcesses ? 'push' : 'poll',
+      environment: process.env.NODE_ENV ?? 'development',
+      metrics: options.metrics === undefined ? 'off' : '/metrics',
+      ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+    },
+    `listening on ${url} (pid ${process.pid}) — store ${backend}, admin API at ${url}${ADMIN_PREFIX} (Authorization: Bearer <token>), ` +
+      `admin UI at ${url}${ADMIN_UI_PREFIX}/`,
   )
 
   let closing: Promise<void> | undefined
@@ -318,8 +354,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
-        // Requests still running after 10 s are cut off.
-        setTimeout(() => server.closeAllConnections(), 10_000).unref()
+        // Requests still running after the shutdown timeout are cut off.
+        setTimeout(() => server.closeAllConnections(), options.shutdownTimeout ?? 4000).unref()
       })
       await closeFlags(app)
       try {
@@ -330,67 +366,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     })()
     return closing
   }
-  return { app, registry, repository, server, store, url, port, adminToken, backend, close }
+  return { app, registry, repository, flagClient, server, store, url, port, adminToken, backend, close }
 }
 
-/** Server options from environment variables (see the table at the top of this file). */
-export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServerOptions {
-  const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT)
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(env.PORT)}`, {
-      details: { field: 'PORT' },
-    })
-  }
-  return {
-    storeUrl: env.FLAGSTONE_STORE_URL || DEFAULT_STORE_URL,
-    port,
-    ...(env.HOST ? { host: env.HOST } : {}),
-    ...(env.FLAGSTONE_ADMIN_TOKEN ? { adminToken: env.FLAGSTONE_ADMIN_TOKEN } : {}),
-    ...(env.FLAGSTONE_NAMESPACE ? { namespace: env.FLAGSTONE_NAMESPACE } : {}),
-    proxy: env.FLAGSTONE_TRUST_PROXY === '1' || env.FLAGSTONE_TRUST_PROXY === 'true',
-    ofrepTokens: parseOfrepTokens(env.FLAGSTONE_OFREP_TOKENS),
-  }
+/** The backend's name for metrics: `memory`, `sqlite`, `redis`, `postgres`. */
+export function backendLabel(url: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase() ?? 'unknown'
+  return scheme === 'rediss' ? 'redis' : scheme === 'postgresql' ? 'postgres' : scheme
 }
-
-/** `npm start`: start from the environment; stop cleanly on SIGINT / SIGTERM. */
-async function main(): Promise<void> {
-  let running: RunningServer
-  try {
-    running = await startServer(serverOptionsFromEnv())
-  } catch (error) {
-    console.error(`flagstone: could not start: ${error instanceof Error ? error.message : String(error)}`)
-    process.exit(1)
-  }
-  let stopping = false
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      console.error(`flagstone: ${signal} again: exiting now`)
-      process.exit(1)
-    }
-    stopping = true
-    running.close().then(
-      () => {
-        console.log(`flagstone: stopped (${signal})`)
-        process.exit(0)
-      },
-      (error: unknown) => {
-        console.error(`flagstone: error while stopping: ${error instanceof Error ? error.message : String(error)}`)
-        process.exit(1)
-      },
-    )
-  }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
-}
-
-function runDirectly(): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (runDirectly()) await main()

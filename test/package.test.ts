@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
@@ -14,10 +14,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 }
 
 describe('package', () => {
-  beforeAll(async () => {
-    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root })
-  }, 120_000)
-
+  // dist/ is built by test/global-setup.ts.
   it('is an ESM package for Node >= 20', () => {
     expect(pkg.type).toBe('module')
     expect(pkg.engines.node).toBe('>=20')

@@ -54,7 +54,9 @@ export async function connectAdmin(options: TargetOptions): Promise<AdminClient>
     try {
       base = new URL(options.server)
     } catch {
-      throw new CliError(`--server: not a URL: ${JSON.stringify(options.server)}`, EXIT.USAGE, 'INVALID_ARGUMENT', { field: '--server' })
+      throw new CliError(`--server: not a URL: ${JSON.stringify(options.server)}`, EXIT.USAGE, 'INVALID_ARGUMENT', {
+        field: '--server',
+      })
     }
     const root = base.href.replace(/\/+$/, '')
     return httpClient(root.endsWith(ADMIN_PATH) ? root : `${root}${ADMIN_PATH}`, options.token, root, async () => undefined)

@@ -21,9 +21,14 @@ interface BenchFlags {
 function positive(text: string, option: string, max: number): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN
   if (!Number.isSafeInteger(n) || n < 1 || n > max) {
-    throw new CliError(`${option}: must be an integer from 1 to ${max}, got ${JSON.stringify(text)}`, EXIT.USAGE, 'INVALID_ARGUMENT', {
-      field: option,
-    })
+    throw new CliError(
+      `${option}: must be an integer from 1 to ${max}, got ${JSON.stringify(text)}`,
+      EXIT.USAGE,
+      'INVALID_ARGUMENT',
+      {
+        field: option,
+      },
+    )
   }
   return n
 }
@@ -38,7 +43,8 @@ export function benchTables(cells: readonly BenchCell[], urls: readonly string[]
   ])
   if (urls.length < 2) return results
   const first = urls[0]
-  const baseline = (c: BenchCell) => cells.find((b) => b.url === first && b.operation === c.operation && b.concurrency === c.concurrency)
+  const baseline = (c: BenchCell) =>
+    cells.find((b) => b.url === first && b.operation === c.operation && b.concurrency === c.concurrency)
   const ratios = cells
     .filter((c) => c.url !== first)
     .map((c) => {

@@ -23,14 +23,19 @@ interface Evaluation {
 }
 
 function describe(result: Evaluation): string {
-  const lines = [`value: ${JSON.stringify(result.value)}`, `reason: ${result.reason}${result.variant ? ` (${result.variant})` : ''}`]
-  if (result.errorCode !== undefined) lines.push(`error: ${result.errorCode}${result.errorMessage ? `: ${result.errorMessage}` : ''}`)
+  const lines = [
+    `value: ${JSON.stringify(result.value)}`,
+    `reason: ${result.reason}${result.variant ? ` (${result.variant})` : ''}`,
+  ]
+  if (result.errorCode !== undefined)
+    lines.push(`error: ${result.errorCode}${result.errorMessage ? `: ${result.errorMessage}` : ''}`)
   const why = result.explanation
   if (why !== null) {
     lines.push(`status: ${why.status}`)
     if (why.environment !== null) lines.push(`environment: ${why.environment.slug} (chain ${why.environment.chain.join(' → ')})`)
     if (why.override !== null) lines.push(`override: ${JSON.stringify(why.override)}`)
-    for (const rule of why.rules) lines.push(`rule ${rule.id}: ${rule.conditionsHold ? 'conditions hold' : 'conditions do not hold'}`)
+    for (const rule of why.rules)
+      lines.push(`rule ${rule.id}: ${rule.conditionsHold ? 'conditions hold' : 'conditions do not hold'}`)
     if (why.rolloutPercentage !== null) lines.push(`rollout: ${why.rolloutPercentage}%`)
   }
   lines.push(`revision: ${result.revision}`)

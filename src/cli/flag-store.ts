@@ -24,7 +24,12 @@ export class FlagStore {
   static async open(options: FlagStoreOptions, env: NodeJS.ProcessEnv = process.env): Promise<FlagStore> {
     const url = options.store ?? (env.FLAGSTONE_STORE_URL || DEFAULT_STORE_URL)
     const root = await createStore(url, { namespace: options.namespace ?? (env.FLAGSTONE_NAMESPACE || 'flagstone') })
-    return new FlagStore(root, new StoreFlagRepository(root.withNamespace('flags')), root.withNamespace('audit'), describeStore(url))
+    return new FlagStore(
+      root,
+      new StoreFlagRepository(root.withNamespace('flags')),
+      root.withNamespace('audit'),
+      describeStore(url),
+    )
   }
 
   close(): Promise<void> {

@@ -17,7 +17,10 @@ type Options = TargetOptions & OutputOptions
 /** Adds the options every command that reaches flags takes. */
 export function withTarget(command: Command): Command {
   return command
-    .option('--store <url>', 'store URL to work on directly (default: FLAGSTONE_STORE_URL, else sqlite://./data/flagstone.sqlite)')
+    .option(
+      '--store <url>',
+      'store URL to work on directly (default: FLAGSTONE_STORE_URL, else sqlite://./data/flagstone.sqlite)',
+    )
     .option('--namespace <name>', 'root namespace, as the server uses it (default: FLAGSTONE_NAMESPACE, else flagstone)')
     .option('--server <url>', "a running server's URL, to go through its admin API (or FLAGSTONE_SERVER)")
     .option('--token <token>', 'admin token for --server (or FLAGSTONE_ADMIN_TOKEN)')
@@ -106,7 +109,9 @@ export function flagsCommand(): Command {
           ...(options.name === undefined ? {} : { name: options.name }),
           ...(options.description === undefined ? {} : { description: options.description }),
           ...(options.enabled === undefined ? {} : { defaultEnabled: true }),
-          ...(options.defaultValue === undefined ? {} : { defaultValue: parseJsonOption(options.defaultValue, '--default-value') }),
+          ...(options.defaultValue === undefined
+            ? {}
+            : { defaultValue: parseJsonOption(options.defaultValue, '--default-value') }),
           ...(options.tag === undefined ? {} : { tags: options.tag }),
         }
         const flag = (await admin.request('POST', '/flags', body)) as FlagSummary
@@ -123,22 +128,29 @@ export function flagsCommand(): Command {
       emit(options, flag, () => line(flag))
     })
   withTarget(
-    flags.command('enable').argument('<key>', 'flag key').description('switch a flag on by default (and make an inactive one active)'),
+    flags
+      .command('enable')
+      .argument('<key>', 'flag key')
+      .description('switch a flag on by default (and make an inactive one active)'),
   ).action(switchTo(true))
   withTarget(flags.command('disable').argument('<key>', 'flag key').description('switch a flag off by default')).action(
     switchTo(false),
   )
 
-  withTarget(flags.command('archive').argument('<key>', 'flag key').description('archive a flag (it then evaluates as disabled)')).action(
-    (key: string, options: Options) =>
-      withAdmin(options, async (admin) => {
-        const flag = (await admin.request('POST', `${path(key)}/archive`)) as FlagSummary
-        emit(options, flag, () => line(flag))
-      }),
+  withTarget(
+    flags.command('archive').argument('<key>', 'flag key').description('archive a flag (it then evaluates as disabled)'),
+  ).action((key: string, options: Options) =>
+    withAdmin(options, async (admin) => {
+      const flag = (await admin.request('POST', `${path(key)}/archive`)) as FlagSummary
+      emit(options, flag, () => line(flag))
+    }),
   )
 
   withTarget(
-    flags.command('delete').argument('<key>', 'flag key').description('delete a flag, its overrides and its environment settings'),
+    flags
+      .command('delete')
+      .argument('<key>', 'flag key')
+      .description('delete a flag, its overrides and its environment settings'),
   ).action((key: string, options: Options) =>
     withAdmin(options, async (admin) => {
       await admin.request('DELETE', path(key))

@@ -13,7 +13,9 @@ import { VERSION } from './version.js'
 
 export function program(): Command {
   const root = new Command('flagstone')
-    .description('flagstone: feature flags and namespaced stores — the server, flag administration, state files and store benchmarks')
+    .description(
+      'flagstone: feature flags and namespaced stores — the server, flag administration, state files and store benchmarks',
+    )
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(serveCommand())

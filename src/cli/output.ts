@@ -15,7 +15,9 @@ export function emit(options: OutputOptions, value: unknown, human: () => string
 export function table(rows: ReadonlyArray<ReadonlyArray<string>>): string {
   const widths: number[] = []
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n')
+  return rows
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
+    .join('\n')
 }
 
 /** Reports `error` (a line on stderr, or `{ error: { code, message, details } }` on stdout with `--json`) and sets the exit code. */

@@ -43,10 +43,24 @@ const FORMATS: LogFormat[] = ['auto', 'json', 'pretty']
 
 /** Every setting (docs/cli.md and `flagstone serve --help` list them from here). */
 export const SETTINGS: readonly Setting[] = [
-  { key: 'store', flag: '--store', env: 'FLAGSTONE_STORE_URL', kind: 'string', default: 'sqlite://./data/flagstone.sqlite', help: 'store URL' },
+  {
+    key: 'store',
+    flag: '--store',
+    env: 'FLAGSTONE_STORE_URL',
+    kind: 'string',
+    default: 'sqlite://./data/flagstone.sqlite',
+    help: 'store URL',
+  },
   { key: 'port', flag: '--port', env: 'PORT', kind: 'port', default: 3000, help: 'port to listen on (0: any free port)' },
   { key: 'host', flag: '--host', env: 'HOST', kind: 'string', default: undefined, help: 'address to listen on (default: all)' },
-  { key: 'namespace', flag: '--namespace', env: 'FLAGSTONE_NAMESPACE', kind: 'string', default: 'flagstone', help: 'root namespace' },
+  {
+    key: 'namespace',
+    flag: '--namespace',
+    env: 'FLAGSTONE_NAMESPACE',
+    kind: 'string',
+    default: 'flagstone',
+    help: 'root namespace',
+  },
   {
     key: 'adminToken',
     flag: '--admin-token',
@@ -71,10 +85,31 @@ export const SETTINGS: readonly Setting[] = [
     default: false,
     help: 'trust X-Forwarded-* (behind a load balancer)',
   },
-  { key: 'rateLimit', flag: '--rate-limit', env: 'FLAGSTONE_RATE_LIMIT', kind: 'positive', default: 600, help: 'requests per client per minute' },
-  { key: 'seedDemo', flag: '--seed-demo', env: 'FLAGSTONE_SEED_DEMO', kind: 'boolean', default: true, help: 'create the demo flag (off) when absent' },
+  {
+    key: 'rateLimit',
+    flag: '--rate-limit',
+    env: 'FLAGSTONE_RATE_LIMIT',
+    kind: 'positive',
+    default: 600,
+    help: 'requests per client per minute',
+  },
+  {
+    key: 'seedDemo',
+    flag: '--seed-demo',
+    env: 'FLAGSTONE_SEED_DEMO',
+    kind: 'boolean',
+    default: true,
+    help: 'create the demo flag (off) when absent',
+  },
   { key: 'logLevel', flag: '--log-level', env: 'FLAGSTONE_LOG_LEVEL', kind: LEVELS, default: 'info', help: LEVELS.join(', ') },
-  { key: 'logFormat', flag: '--log-format', env: 'FLAGSTONE_LOG_FORMAT', kind: FORMATS, default: 'auto', help: 'auto (pretty on a terminal), json, pretty' },
+  {
+    key: 'logFormat',
+    flag: '--log-format',
+    env: 'FLAGSTONE_LOG_FORMAT',
+    kind: FORMATS,
+    default: 'auto',
+    help: 'auto (pretty on a terminal), json, pretty',
+  },
   {
     key: 'shutdownTimeout',
     flag: '--shutdown-timeout',
@@ -88,17 +123,23 @@ export const SETTINGS: readonly Setting[] = [
 export const CONFIG_FILES = ['flagstone.config.json', 'flagstone.config.yaml', 'flagstone.config.yml'] as const
 
 function bad(setting: Setting, source: string, problem: string, value: unknown): CliError {
-  return new CliError(`invalid setting ${setting.key} (${source}): ${problem}, got ${JSON.stringify(value)}`, EXIT.USAGE, 'INVALID_ARGUMENT', {
-    field: setting.key,
-    source,
-  })
+  return new CliError(
+    `invalid setting ${setting.key} (${source}): ${problem}, got ${JSON.stringify(value)}`,
+    EXIT.USAGE,
+    'INVALID_ARGUMENT',
+    {
+      field: setting.key,
+      source,
+    },
+  )
 }
 
 function coerce(setting: Setting, raw: unknown, source: string): ServeSettings[keyof ServeSettings] {
   const kind = setting.kind
   const text = typeof raw === 'string' ? raw.trim() : raw
   if (Array.isArray(kind)) {
-    if (typeof text !== 'string' || !(kind as string[]).includes(text)) throw bad(setting, source, `must be one of ${kind.join(', ')}`, raw)
+    if (typeof text !== 'string' || !(kind as string[]).includes(text))
+      throw bad(setting, source, `must be one of ${kind.join(', ')}`, raw)
     return text
   }
   switch (kind) {
@@ -106,7 +147,8 @@ function coerce(setting: Setting, raw: unknown, source: string): ServeSettings[k
       if (typeof text !== 'string' || text === '') throw bad(setting, source, 'must be a non-empty string', raw)
       return text
     case 'token':
-      if (typeof text !== 'string' || text.length < 16) throw bad(setting, source, 'must be a string of at least 16 characters', raw)
+      if (typeof text !== 'string' || text.length < 16)
+        throw bad(setting, source, 'must be a string of at least 16 characters', raw)
       return text
     case 'boolean':
       if (typeof text === 'boolean') return text
@@ -116,42 +158,65 @@ function coerce(setting: Setting, raw: unknown, source: string): ServeSettings[k
     case 'port':
     case 'positive': {
       const n = typeof text === 'number' ? text : typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : NaN
-      if (kind === 'port' && (!Number.isInteger(n) || n < 0 || n > 65_535)) throw bad(setting, source, 'must be an integer from 0 to 65535', raw)
-      if (kind === 'positive' && (!Number.isSafeInteger(n) || n < 1)) throw bad(setting, source, 'must be a positive integer', raw)
+      if (kind === 'port' && (!Number.isInteger(n) || n < 0 || n > 65_535))
+        throw bad(setting, source, 'must be an integer from 0 to 65535', raw)
+      if (kind === 'positive' && (!Number.isSafeInteger(n) || n < 1))
+        throw bad(setting, source, 'must be a positive integer', raw)
       return n
     }
   }
 }
 
 /** The config file's content: `--config FILE`, else the first of CONFIG_FILES in `cwd`, else nothing. */
-export function readConfigFile(explicit: string | undefined, cwd: string): { file: string; values: Record<string, unknown> } | undefined {
-  const file = explicit === undefined ? CONFIG_FILES.map((name) => resolve(cwd, name)).find((f) => existsSync(f)) : resolve(cwd, explicit)
+export function readConfigFile(
+  explicit: string | undefined,
+  cwd: string,
+): { file: string; values: Record<string, unknown> } | undefined {
+  const file =
+    explicit === undefined ? CONFIG_FILES.map((name) => resolve(cwd, name)).find((f) => existsSync(f)) : resolve(cwd, explicit)
   if (file === undefined) return undefined
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new CliError(`config file ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, EXIT.USAGE, 'INVALID_ARGUMENT', {
-      field: '--config',
-    })
+    throw new CliError(
+      `config file ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      EXIT.USAGE,
+      'INVALID_ARGUMENT',
+      {
+        field: '--config',
+      },
+    )
   }
   let values: unknown
   try {
     values = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
   } catch (error) {
-    throw new CliError(`config file ${file}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, EXIT.USAGE, 'INVALID_ARGUMENT', {
-      field: '--config',
-    })
+    throw new CliError(
+      `config file ${file}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      EXIT.USAGE,
+      'INVALID_ARGUMENT',
+      {
+        field: '--config',
+      },
+    )
   }
   if (values === null || typeof values !== 'object' || Array.isArray(values)) {
-    throw new CliError(`config file ${file}: must hold an object of settings`, EXIT.USAGE, 'INVALID_ARGUMENT', { field: '--config' })
+    throw new CliError(`config file ${file}: must hold an object of settings`, EXIT.USAGE, 'INVALID_ARGUMENT', {
+      field: '--config',
+    })
   }
   const known = new Set<string>(SETTINGS.map((s) => s.key))
   for (const key of Object.keys(values)) {
     if (!known.has(key)) {
-      throw new CliError(`config file ${file}: unknown setting ${JSON.stringify(key)} (known: ${[...known].join(', ')})`, EXIT.USAGE, 'INVALID_ARGUMENT', {
-        field: key,
-      })
+      throw new CliError(
+        `config file ${file}: unknown setting ${JSON.stringify(key)} (known: ${[...known].join(', ')})`,
+        EXIT.USAGE,
+        'INVALID_ARGUMENT',
+        {
+          field: key,
+        },
+      )
     }
   }
   return { file, values: values as Record<string, unknown> }
@@ -171,7 +236,8 @@ export function resolveSettings(
     const fromFile = config?.values[setting.key]
     if (fromFlag !== undefined) out[setting.key] = coerce(setting, fromFlag, setting.flag)
     else if (fromEnv !== undefined && fromEnv !== '') out[setting.key] = coerce(setting, fromEnv, setting.env)
-    else if (fromFile !== undefined && fromFile !== null) out[setting.key] = coerce(setting, fromFile, `${setting.key} in ${config?.file}`)
+    else if (fromFile !== undefined && fromFile !== null)
+      out[setting.key] = coerce(setting, fromFile, `${setting.key} in ${config?.file}`)
     else out[setting.key] = setting.default
   }
   return out as unknown as ServeSettings & { configFile: string | undefined }

@@ -10,12 +10,15 @@ import { VERSION } from './version.js'
 export function serveCommand(): Command {
   const command = new Command('serve')
     .description('run the server: admin API, /healthz, /readyz, /metrics (with a metrics token), a flag-gated /demo')
-    .option('-c, --config <file>', 'config file (default: flagstone.config.json, .yaml or .yml in the working directory; or FLAGSTONE_CONFIG)')
+    .option(
+      '-c, --config <file>',
+      'config file (default: flagstone.config.json, .yaml or .yml in the working directory; or FLAGSTONE_CONFIG)',
+    )
   for (const setting of SETTINGS) {
     const placeholder = setting.kind === 'boolean' ? '[bool]' : '<value>'
-    const option = new Option(`${setting.flag} ${placeholder}`, `${setting.help} [env ${setting.env}]`)
-    if (setting.default !== undefined) option.default(undefined, String(setting.default))
-    command.addOption(option)
+    const fallback = setting.default === undefined ? '' : ` (default: ${String(setting.default)})`
+    // No commander default: an absent flag must fall through to the environment and the config file.
+    command.addOption(new Option(`${setting.flag} ${placeholder}`, `${setting.help}${fallback} [env ${setting.env}]`))
   }
   return command.action(async (flags: Partial<Record<keyof ServeSettings, unknown>> & { config?: string }) => {
     // A boolean flag given without a value (`--trust-proxy`) arrives as `true`.
@@ -48,7 +51,9 @@ async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void
       shutdownTimeout: settings.shutdownTimeout,
       logger,
       version: VERSION,
-      ...(metrics === undefined || settings.metricsToken === undefined ? {} : { metrics: { metrics, token: settings.metricsToken } }),
+      ...(metrics === undefined || settings.metricsToken === undefined
+        ? {}
+        : { metrics: { metrics, token: settings.metricsToken } }),
       ...(settings.configFile === undefined ? {} : { configFile: settings.configFile }),
     })
   } catch (error) {

@@ -54,7 +54,9 @@ export function planImport(current: State, wanted: State, prune: boolean): Plan 
       }
       const a = itemJson(collection, old) as Record<string, unknown>
       const b = itemJson(collection, item) as Record<string, unknown>
-      const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((f) => canonical(a[f]) !== canonical(b[f])).sort()
+      const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])]
+        .filter((f) => canonical(a[f]) !== canonical(b[f]))
+        .sort()
       if (fields.length === 0) unchanged++
       else changes.push({ kind: 'update', collection, id, fields })
     }
@@ -136,7 +138,9 @@ export async function applyImport(repository: FlagRepository, current: State, wa
       const old = before.environmentFlags.get(id) as typeof settings | undefined
       await repository.setEnvironmentFlag(settings)
       undo.push(() =>
-        old === undefined ? repository.deleteEnvironmentFlag(settings.environment, settings.flagKey) : repository.setEnvironmentFlag(old),
+        old === undefined
+          ? repository.deleteEnvironmentFlag(settings.environment, settings.flagKey)
+          : repository.setEnvironmentFlag(old),
       )
     }
     for (const override of wanted.overrides) {
@@ -151,7 +155,8 @@ export async function applyImport(repository: FlagRepository, current: State, wa
       )
     }
     // Deletes (--prune): children first.
-    const gone = (collection: Collection) => deleting.filter((c) => c.collection === collection).map((c) => before[collection].get(c.id))
+    const gone = (collection: Collection) =>
+      deleting.filter((c) => c.collection === collection).map((c) => before[collection].get(c.id))
     for (const override of gone('overrides') as State['overrides']) {
       await repository.deleteOverride(override.flagKey, override.entityType, override.entityId)
       undo.push(() => repository.setOverride(override))

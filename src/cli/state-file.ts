@@ -73,7 +73,9 @@ export function itemJson(collection: Collection, item: unknown): Json {
 export function toDocument(state: State | SnapshotData): StateDocument {
   const sorted = <C extends Collection>(collection: C) => {
     const key = identity[collection] as (item: unknown) => string
-    return [...(state[collection] as readonly unknown[])].sort((a, b) => byString(key(a), key(b))).map((item) => itemJson(collection, item))
+    return [...(state[collection] as readonly unknown[])]
+      .sort((a, b) => byString(key(a), key(b)))
+      .map((item) => itemJson(collection, item))
   }
   return {
     format: STATE_FORMAT,
@@ -111,7 +113,11 @@ function lineOf(document: Document, lines: LineCounter, path: Array<string | num
 
 function invalid(file: string, line: number | undefined, field: string, message: string): CliError {
   const where = line === undefined ? file : `${file}:${line}`
-  return new CliError(`${where}: ${message}`, EXIT.USAGE, 'INVALID_ARGUMENT', { file, field, ...(line === undefined ? {} : { line }) })
+  return new CliError(`${where}: ${message}`, EXIT.USAGE, 'INVALID_ARGUMENT', {
+    file,
+    field,
+    ...(line === undefined ? {} : { line }),
+  })
 }
 
 /**
@@ -123,7 +129,7 @@ export async function readState(text: string, file: string): Promise<State> {
   const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   const syntax = document.errors[0]
   if (syntax !== undefined) {
-    const line = syntax.linePos?.[0]?.line
+    const line = lines.linePos(syntax.pos[0]).line
     throw invalid(file, line, '(syntax)', `not valid JSON or YAML: ${syntax.message.split('\n')[0]}`)
   }
   const raw = document.toJS({ maxAliasCount: 100 }) as unknown
@@ -133,7 +139,12 @@ export async function readState(text: string, file: string): Promise<State> {
     throw invalid(file, lineOf(document, lines, ['format']), 'format', `format: must be "${STATE_FORMAT}"`)
   }
   if (data.version !== STATE_VERSION) {
-    throw invalid(file, lineOf(document, lines, ['version']), 'version', `version: must be ${STATE_VERSION} (this flagstone reads version 1)`)
+    throw invalid(
+      file,
+      lineOf(document, lines, ['version']),
+      'version',
+      `version: must be ${STATE_VERSION} (this flagstone reads version 1)`,
+    )
   }
   for (const field of Object.keys(data)) {
     if (field !== 'format' && field !== 'version' && !(COLLECTIONS as readonly string[]).includes(field)) {

@@ -49,9 +49,14 @@ export function exportCommand(): Command {
     .action((options: StoreOptions & { format: string; output?: string }) =>
       withStore(options, async (store) => {
         if (options.format !== 'json' && options.format !== 'yaml') {
-          throw new CliError(`--format: must be json or yaml, got ${JSON.stringify(options.format)}`, EXIT.USAGE, 'INVALID_ARGUMENT', {
-            field: '--format',
-          })
+          throw new CliError(
+            `--format: must be json or yaml, got ${JSON.stringify(options.format)}`,
+            EXIT.USAGE,
+            'INVALID_ARGUMENT',
+            {
+              field: '--format',
+            },
+          )
         }
         const text = formatDocument(toDocument(await store.repository.loadSnapshot()), options.format)
         if (options.output === undefined) process.stdout.write(text)
@@ -73,9 +78,14 @@ export function importCommand(): Command {
         try {
           text = await readFile(file, 'utf8')
         } catch (error) {
-          throw new CliError(`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, EXIT.USAGE, 'INVALID_ARGUMENT', {
-            file,
-          })
+          throw new CliError(
+            `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+            EXIT.USAGE,
+            'INVALID_ARGUMENT',
+            {
+              file,
+            },
+          )
         }
         const wanted = await readState(text, file)
         const current = stateOf(await store.repository.loadSnapshot())

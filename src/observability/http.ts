@@ -80,7 +80,9 @@ export function metricsEndpoint(metrics: FlagstoneMetrics, token: string): Middl
     if (!sameToken(given, token)) {
       ctx.status = 401
       ctx.set('WWW-Authenticate', 'Bearer realm="metrics"')
-      ctx.body = { error: { code: 'UNAUTHORIZED', message: 'GET /metrics needs Authorization: Bearer <metrics token>', details: {} } }
+      ctx.body = {
+        error: { code: 'UNAUTHORIZED', message: 'GET /metrics needs Authorization: Bearer <metrics token>', details: {} },
+      }
       return
     }
     ctx.type = metrics.contentType
