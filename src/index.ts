@@ -1,5 +1,16 @@
 export { FlagstoneError, type FlagstoneErrorCode, type FlagstoneErrorOptions, isFlagstoneError } from './errors.js'
 export {
+  CHANNELS,
+  type FlagEvaluationEvent,
+  type HttpRequestEvent,
+  observe,
+  type ObserveHandlers,
+  type RateLimitEvent,
+  type SessionEvent,
+  type StoreOperation,
+  type StoreOperationEvent,
+} from './events.js'
+export {
   type BaseStoreOptions,
   createMemoryStore,
   createMysqlStore,
@@ -13,6 +24,7 @@ export {
   type MemoryStoreOptions,
   type MessageListener,
   type MysqlStoreOptions,
+  observeStore,
   type PostgresStoreOptions,
   type RedisStoreOptions,
   type RegisterOptions,

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { isFlagstoneError } from '../src/errors.js'
 import { createStore } from '../src/index.js'
+import { createLogger } from '../src/observability/index.js'
 import { describeStore, type RunningServer, startServer } from '../src/server.js'
 import { DATABASE_URL, REDIS_URL, randomNamespace, serviceAvailable, sleep } from './helpers/services.js'
 
@@ -42,12 +43,22 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 /**
  * The start script with its relative parts made absolute, to run it from any working directory:
- * `node --import tsx src/server.ts` → `<node> --import <tsx loader URL> <repo>/src/server.ts`.
+ * `exec node --import tsx src/cli/main.ts serve` → `<node> --import <tsx loader URL> <repo>/src/cli/main.ts serve`.
  */
 function absoluteStartCommand(): [string, string[]] {
-  const match = /^node --import tsx (\S+)$/.exec(START_SCRIPT)
+  const match = /^exec node --import tsx (\S+) serve$/.exec(START_SCRIPT)
   if (match?.[1] === undefined) throw new Error(`unexpected start script ${JSON.stringify(START_SCRIPT)}: update this test`)
-  return [process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, match[1])]]
+  return [process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, match[1]), 'serve']]
+}
+
+/** The message of a JSON log line (pino's `msg`), or the line itself. */
+function messageOf(line: string): string {
+  try {
+    const parsed = JSON.parse(line) as { msg?: unknown }
+    return typeof parsed.msg === 'string' ? parsed.msg : line
+  } catch {
+    return line
+  }
 }
 
 interface Started {
@@ -98,7 +109,8 @@ function spawnServer(command: string, args: string[], options: { cwd: string; en
       clearTimeout(timer)
       reject(new Error(`server exited with ${code} before listening: ${lines.join('\n')}\n${stderr}`))
     })
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout! }).on('line', (raw) => {
+      const line = messageOf(raw)
       lines.push(line)
       const listening = /listening on (http:\/\/\S+) \(pid (\d+)\)/.exec(line)
       if (listening?.[1] === undefined) return
@@ -196,7 +208,7 @@ describe('npm start', () => {
     expect(await stop(started, 'SIGINT')).toBe(0)
   }, 90_000)
 
-  it('a store that cannot be reached stops the start with a clear error and exit code 1 (no password in the message)', async () => {
+  it('a store that cannot be reached stops the start with a clear error and exit code 5 (no password in the message)', async () => {
     const [command, args] = absoluteStartCommand()
     const child = spawn(command, args, {
       cwd: ROOT,
@@ -208,7 +220,7 @@ describe('npm start', () => {
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
-    expect(code).toBe(1)
+    expect(code).toBe(5) // EXIT.UNAVAILABLE (src/cli/exit-codes.ts)
     expect(output).toMatch(/could not start: cannot reach the store redis \(127\.0\.0\.1:1\)/)
     expect(output).not.toContain('hunter2')
     expect(output).not.toContain('listening')
@@ -241,7 +253,7 @@ onBackend('Redis', REDIS_URL, await serviceAvailable('Redis', REDIS_URL), 2_000)
 onBackend('PostgreSQL', DATABASE_URL, await serviceAvailable('PostgreSQL', DATABASE_URL), 2_000)
 
 describe('startServer()', () => {
-  const quiet = { log: () => undefined, logError: () => undefined }
+  const quiet = { logger: createLogger({ level: 'silent' }) }
   let running: RunningServer | undefined
   afterEach(async () => {
     await running?.close()

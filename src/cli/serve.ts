@@ -57,7 +57,7 @@ async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void
       ...(settings.configFile === undefined ? {} : { configFile: settings.configFile }),
     })
   } catch (error) {
-    logger.fatal({ err: error }, 'could not start')
+    if (error instanceof Error) error.message = `could not start: ${error.message}`
     report(error, {})
     metrics?.close()
     return
@@ -73,7 +73,7 @@ async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void
     logger.info({ signal }, 'stopping: finishing in-flight requests')
     server.close().then(
       () => {
-        logger.info({ signal, version: VERSION, backend: server.backend }, 'stopped')
+        logger.info({ signal, version: VERSION, backend: server.backend }, `stopped (${signal})`)
         metrics?.close()
         process.exit(EXIT.OK)
       },

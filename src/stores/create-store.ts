@@ -22,18 +22,19 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
     case 'memory':
       return new MemoryStore(options)
     case 'sqlite': {
+      const path = sqlitePath(url)
       const { createSqliteStore } = await import('./drivers/sqlite.js')
-      return createSqliteStore({ ...options, path: sqlitePath(url) })
+      return withDriver('sqlite:', ['@keyv/sqlite', 'sqlite3'], () => createSqliteStore({ ...options, path }))
     }
     case 'redis':
     case 'rediss': {
       const { createRedisStore } = await import('./drivers/redis.js')
-      return createRedisStore({ ...options, url })
+      return withDriver(`${scheme}:`, ['@keyv/redis', '@redis/client'], () => createRedisStore({ ...options, url }))
     }
     case 'postgres':
     case 'postgresql': {
       const { createPostgresStore } = await import('./drivers/postgres.js')
-      return createPostgresStore({ ...options, url })
+      return withDriver(`${scheme}:`, ['@keyv/postgres', 'pg'], () => createPostgresStore({ ...options, url }))
     }
     case 'mysql': {
       const { createMysqlStore } = await import('./drivers/mysql.js')
@@ -45,6 +46,28 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
         `unsupported store URL ${JSON.stringify(url)}: use memory:, sqlite:, redis:, rediss:, postgres:, postgresql: or mysql:`,
         { details: { field: 'url' } },
       )
+  }
+}
+
+/**
+ * Runs a backend factory; when it fails because the backend's package is not installed (the
+ * drivers are optional peer dependencies), says which one to install instead of Node's
+ * ERR_MODULE_NOT_FOUND. `packages[0]` is the one to install (it brings the others).
+ */
+async function withDriver(scheme: string, packages: readonly string[], open: () => Promise<Store>): Promise<Store> {
+  try {
+    return await open()
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code
+    const message = error instanceof Error ? error.message : ''
+    if (code === 'ERR_MODULE_NOT_FOUND' && packages.some((name) => message.includes(`'${name}'`))) {
+      throw new FlagstoneError(
+        'UNSUPPORTED',
+        `the ${scheme} backend needs the package ${packages[0]}, which is not installed: npm install ${packages[0]}`,
+        { cause: error, details: { field: 'url', package: packages[0] } },
+      )
+    }
+    throw error
   }
 }
 

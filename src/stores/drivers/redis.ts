@@ -1,7 +1,7 @@
 /** Redis (and Valkey) store on @keyv/redis's node-redis client: native expiry, Lua for atomic steps. */
 import { createHash } from 'node:crypto'
 import type KeyvRedis from '@keyv/redis'
-import { RESP_TYPES, type RedisArgument, type RedisClientType } from '@redis/client'
+import type { RESP_TYPES, RedisArgument, RedisClientType } from '@redis/client'
 import { FlagstoneError } from '../../errors.js'
 import { counterError, parseCounter } from '../bytes.js'
 import { type Driver, DriverStore, reconnectDelay, resolveBaseOptions } from '../driver.js'
@@ -44,7 +44,10 @@ end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
 return 1`
 const sha1 = (script: string) => createHash('sha1').update(script).digest('hex')
-const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } }
+// RESP_TYPES.BLOB_STRING, typed against @redis/client but not imported: importing flagstone must
+// not need the Redis driver (an optional peer) when the application uses another backend.
+const BLOB_STRING: (typeof RESP_TYPES)['BLOB_STRING'] = 36
+const BUFFERS = { typeMapping: { [BLOB_STRING]: Buffer } }
 const SCAN_COUNT = '1000'
 
 /** Escapes a literal for a `SCAN MATCH` glob. */

@@ -1,7 +1,6 @@
 /** SQLite store — the embedded persistent default — on the sqlite3 driver, or on a caller's @keyv/sqlite adapter. */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type KeyvSqlite from '@keyv/sqlite'
 import type { Database as SqliteDatabase, Statement as SqliteStatement } from 'sqlite3'
 import { DriverStore, resolveBaseOptions } from '../driver.js'
 import { checkTable, MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
@@ -11,7 +10,7 @@ export interface SqliteStoreOptions extends BaseStoreOptions {
   /** Database file, or `':memory:'`. Missing parent directories are created. @default './data/flagstone.sqlite' */
   path?: string
   /** A @keyv/sqlite adapter the caller owns (never closed by the store); `path` is then ignored. */
-  adapter?: KeyvSqlite
+  adapter?: SqliteAdapter
   /** Table for flagstone's entries. @default 'flagstone_store' */
   table?: string
   /** How long a statement waits for another process's write lock, in ms. @default 5000 */
@@ -34,8 +33,16 @@ interface Database {
   close(): Promise<void>
 }
 
+/**
+ * What the store uses of a @keyv/sqlite adapter (a `KeyvSqlite` fits). Structural, so that the
+ * published types do not need @keyv/sqlite installed (it is an optional peer).
+ */
+export interface SqliteAdapter {
+  query(sql: string, ...args: unknown[]): Promise<unknown>
+}
+
 /** A caller's @keyv/sqlite adapter: statements run through its `query` (prepared on every call). */
-function adapterDatabase(adapter: KeyvSqlite): Database {
+function adapterDatabase(adapter: SqliteAdapter): Database {
   return {
     exec: (sql) => adapter.query(sql),
     query: async (_name, sql, params) => (await adapter.query(sql, params)) as Record<string, unknown>[],
