@@ -13,6 +13,7 @@ import { type FlagClientEvents, type FlagClientOptions, resolveOptions } from '.
 
 export type { FlagClientEvents, FlagClientOptions } from './options.js'
 import { SnapshotSync } from './sync.js'
+import { hasListeners, publish } from '../../events.js'
 
 /**
  * `NOT_READY` before the first snapshot, `READY`, `STALE` while it is older than `staleAfter`,
@@ -54,6 +55,11 @@ export class FlagClient {
   /** The compiled snapshot evaluations use (for inspection); `undefined` before the first load. */
   get snapshot(): CompiledSnapshot | undefined {
     return this.#sync.snapshot
+  }
+
+  /** Epoch ms when the snapshot was last confirmed current (for an age metric); `undefined` before the first load. */
+  get confirmedAt(): number | undefined {
+    return this.#sync.confirmedAt
   }
 
   /** Whether a push subscription is active (otherwise changes arrive by polling only). */
@@ -161,7 +167,10 @@ export class FlagClient {
     if (snapshot === undefined) {
       return errorDetails(flagKey, defaultValue, 'PROVIDER_NOT_READY', 'the flag client has not loaded its first snapshot yet')
     }
-    const result = snapshot.evaluate(flagKey, type, defaultValue, context)
-    return this.#sync.stale && result.errorCode === undefined ? staleResult(result) : result
+    const evaluated = snapshot.evaluate(flagKey, type, defaultValue, context)
+    const result = this.#sync.stale && evaluated.errorCode === undefined ? staleResult(evaluated) : evaluated
+    if (hasListeners('flagEvaluation'))
+      publish('flagEvaluation', { flag: flagKey, reason: result.reason, variant: result.variant ?? '' })
+    return result
   }
 }

@@ -95,6 +95,7 @@ export class SnapshotSync {
   get revision(): number | undefined {
     return this.#revision
   }
+  confirmedAt: number | undefined // epoch ms when the snapshot was last confirmed current (loaded or checked)
 
   /** Nothing has confirmed the snapshot for `staleAfter` ms, or the client is closed. */
   get stale(): boolean {
@@ -248,6 +249,7 @@ export class SnapshotSync {
 
   /** The snapshot is known current now. */
   #confirmed(): void {
+    this.confirmedAt = Date.now()
     const staleAfter = this.#options.staleAfter
     if (Number.isFinite(staleAfter)) {
       if (this.#staleTimer === undefined) this.#staleTimer = setTimeout(() => this.#becomeStale(), staleAfter).unref()
