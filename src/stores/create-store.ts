@@ -24,17 +24,17 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
     case 'sqlite': {
       const path = sqlitePath(url)
       const { createSqliteStore } = await import('./drivers/sqlite.js')
-      return withDriver('sqlite:', ['@keyv/sqlite', 'sqlite3'], () => createSqliteStore({ ...options, path }))
+      return withDriver('sqlite:', '@keyv/sqlite', 'sqlite3', () => createSqliteStore({ ...options, path }))
     }
     case 'redis':
     case 'rediss': {
       const { createRedisStore } = await import('./drivers/redis.js')
-      return withDriver(`${scheme}:`, ['@keyv/redis', '@redis/client'], () => createRedisStore({ ...options, url }))
+      return withDriver(`${scheme}:`, '@keyv/redis', '@keyv/redis', () => createRedisStore({ ...options, url }))
     }
     case 'postgres':
     case 'postgresql': {
       const { createPostgresStore } = await import('./drivers/postgres.js')
-      return withDriver(`${scheme}:`, ['@keyv/postgres', 'pg'], () => createPostgresStore({ ...options, url }))
+      return withDriver(`${scheme}:`, '@keyv/postgres', 'pg', () => createPostgresStore({ ...options, url }))
     }
     case 'mysql': {
       const { createMysqlStore } = await import('./drivers/mysql.js')
@@ -50,25 +50,30 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
 }
 
 /**
- * Runs a backend factory; when it fails because the backend's package is not installed (the
- * drivers are optional peer dependencies), says which one to install instead of Node's
- * ERR_MODULE_NOT_FOUND. `packages[0]` is the one to install (it brings the others).
+ * Opens a backend after checking that its driver package loads: the drivers are optional peer
+ * dependencies, and a missing one should say what to install instead of Node's
+ * ERR_MODULE_NOT_FOUND on the first operation (SQLite opens lazily). `load` is the package the
+ * backend imports; `install` the one to install (it brings `load`). The import is the one the
+ * backend makes anyway, so it costs nothing extra.
  */
-async function withDriver(scheme: string, packages: readonly string[], open: () => Promise<Store>): Promise<Store> {
+async function withDriver(scheme: string, install: string, load: string, open: () => Promise<Store>): Promise<Store> {
   try {
-    return await open()
+    await import(load)
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code
-    const message = error instanceof Error ? error.message : ''
-    if (code === 'ERR_MODULE_NOT_FOUND' && packages.some((name) => message.includes(`'${name}'`))) {
+    if (code === 'ERR_MODULE_NOT_FOUND' && error instanceof Error && error.message.includes(`'${load}'`)) {
       throw new FlagstoneError(
         'UNSUPPORTED',
-        `the ${scheme} backend needs the package ${packages[0]}, which is not installed: npm install ${packages[0]}`,
-        { cause: error, details: { field: 'url', package: packages[0] } },
+        `the ${scheme} backend needs the package ${install}, which is not installed: npm install ${install}`,
+        {
+          cause: error,
+          details: { field: 'url', package: install },
+        },
       )
     }
     throw error
   }
+  return open()
 }
 
 function sqlitePath(url: string): string {

@@ -1,0 +1,187 @@
+/**
+ * The package as a user gets it: `npm pack` of a copy of this checkout (its `prepare` builds
+ * dist/), installed into consumer projects in temporary directories together with only
+ * `@keyv/redis` — no SQLite driver, so nothing is compiled. Every subpath imports from plain
+ * JavaScript and typechecks from TypeScript with `skipLibCheck: false`; a `sqlite:` URL names the
+ * package to install; Koa 2 and Koa 3 apps typecheck and serve a request through `session()` and
+ * `flags()`. Needs the npm registry (or npm's cache) for the consumers' dependencies.
+ */
+import { execFile } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cleanEnv, ROOT, tempDir } from './cli/helpers.js'
+
+const run = promisify(execFile)
+const scratch = tempDir('flagstone-consumer-')
+afterAll(() => scratch.remove(), 120_000)
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  exports: Record<string, unknown>
+  files: string[]
+  devDependencies: Record<string, string>
+}
+const SUBPATHS = Object.keys(pkg.exports)
+  .filter((p) => p !== './package.json')
+  .map((p) => (p === '.' ? 'flagstone' : `flagstone/${p.slice(2)}`))
+
+async function npm(args: string[], cwd: string): Promise<string> {
+  const { stdout } = await run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd,
+    env: cleanEnv(),
+    timeout: 300_000,
+    maxBuffer: 16 * 1024 * 1024,
+  })
+  return stdout
+}
+
+let tarball = ''
+
+/** A copy of the checkout as a clone has it (no dist/), with node_modules linked: `npm pack` runs `prepare`. */
+beforeAll(async () => {
+  const copy = join(scratch.dir, 'checkout')
+  mkdirSync(copy)
+  for (const entry of [
+    'src',
+    'docs',
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'LICENSE',
+    'README.md',
+  ]) {
+    cpSync(join(ROOT, entry), join(copy, entry), { recursive: true })
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'))
+  const out = await npm(['pack', '--json', '--pack-destination', scratch.dir], copy)
+  const packed = JSON.parse(out.slice(out.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>
+  tarball = join(scratch.dir, packed[0]!.filename)
+  const files = packed[0]!.files.map((f) => f.path)
+  expect(files).toContain('LICENSE')
+  expect(files).toContain('dist/index.js')
+  expect(files).toContain('dist/index.d.ts')
+  expect(files).toContain('dist/cli/main.js')
+  expect(files.filter((f) => f.endsWith('.map'))).toEqual([])
+  expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([])
+}, 300_000)
+
+function consumer(name: string, dependencies: Record<string, string>): string {
+  const dir = join(scratch.dir, name)
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module', dependencies }, null, 2))
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        skipLibCheck: false,
+        outDir: 'out',
+        types: ['node'],
+      },
+      include: ['*.ts'],
+    }),
+  )
+  return dir
+}
+
+/** A Koa app through session() + flags(): the request sees the flag switched on and its session. */
+const APP = `import Koa from 'koa'
+import { createStore, StoreFlagRepository, StoreRegistry } from 'flagstone'
+import { closeStores, flags, session, stores } from 'flagstone/koa'
+
+const root = await createStore('memory://')
+const registry = new StoreRegistry({ defaultFactory: (name) => root.withNamespace(name) })
+await new StoreFlagRepository(registry.get('flags')).createFlag({ key: 'greeting', type: 'boolean', defaultEnabled: true })
+const app = new Koa()
+app.use(stores(registry))
+app.use(session())
+app.use(flags())
+app.use((ctx) => {
+  const visits = Number(ctx.session.visits ?? 0) + 1
+  ctx.session.visits = visits
+  ctx.body = { greeting: ctx.flags.isEnabled('greeting'), visits }
+})
+const server = app.listen(0, '127.0.0.1')
+await new Promise((resolve) => server.once('listening', resolve))
+const { port } = server.address() as { port: number }
+const response = await fetch('http://127.0.0.1:' + port + '/')
+console.log(response.status, JSON.stringify(await response.json()), (response.headers.get('set-cookie') ?? '').split('=')[0])
+server.close()
+await closeStores(app)
+await root.close()
+`
+
+describe('the packed package in a consumer project', () => {
+  it('Koa 3 + @keyv/redis only: every subpath imports (JS) and typechecks (TS, skipLibCheck false); no sqlite3; sqlite: names the package', async () => {
+    const dir = consumer('consumer-koa3', {
+      flagstone: `file:${tarball}`,
+      '@keyv/redis': pkg.devDependencies['@keyv/redis']!,
+      koa: '^3.0.0',
+      '@types/koa': '^3.0.0',
+      '@types/node': pkg.devDependencies['@types/node']!,
+    })
+    await npm(['install'], dir)
+    expect(existsSync(join(dir, 'node_modules/sqlite3'))).toBe(false)
+    expect(existsSync(join(dir, 'node_modules/tsx'))).toBe(false)
+    expect(existsSync(join(dir, 'node_modules/@koa/router'))).toBe(true) // a peer npm installs
+
+    const js = SUBPATHS.map((s, i) => `import * as m${i} from '${s}'\nconsole.log('${s}', Object.keys(m${i}).length)`).join('\n')
+    writeFileSync(join(dir, 'imports.mjs'), js)
+    const { stdout } = await run(process.execPath, ['imports.mjs'], { cwd: dir, env: cleanEnv() })
+    for (const subpath of SUBPATHS) expect(stdout).toMatch(new RegExp(`^${subpath} [1-9]\\d*$`, 'm'))
+
+    writeFileSync(
+      join(dir, 'imports.ts'),
+      `${SUBPATHS.map((s, i) => `import * as m${i} from '${s}'`).join('\n')}\nconsole.log(${SUBPATHS.map((_, i) => `m${i}`).join(', ')})\n`,
+    )
+    const sqlite = `import { createStore, isFlagstoneError } from 'flagstone'
+try {
+  await createStore('sqlite://./x.sqlite')
+  console.log('opened?!')
+} catch (error) {
+  console.log(isFlagstoneError(error) ? error.code : 'not a FlagstoneError', (error as Error).message)
+}
+`
+    writeFileSync(join(dir, 'sqlite.ts'), sqlite)
+    writeFileSync(join(dir, 'app.ts'), APP)
+    await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: dir, env: cleanEnv() }).catch(
+      (error: { stdout?: string }) => {
+        throw new Error(`consumer typecheck failed:\n${error.stdout ?? String(error)}`)
+      },
+    )
+    const missing = await run(process.execPath, ['out/sqlite.js'], { cwd: dir, env: cleanEnv() })
+    expect(missing.stdout).toContain('UNSUPPORTED')
+    expect(missing.stdout).toContain('npm install @keyv/sqlite')
+    const served = await run(process.execPath, ['out/app.js'], { cwd: dir, env: cleanEnv() })
+    expect(served.stdout.trim()).toBe('200 {"greeting":true,"visits":1} flagstone.sid')
+
+    const help = await run(process.execPath, [join(dir, 'node_modules/.bin/flagstone'), '--help'], { cwd: dir, env: cleanEnv() })
+    expect(help.stdout).toContain('Usage: flagstone')
+    expect(readdirSync(join(dir, 'node_modules/flagstone'))).toEqual(expect.arrayContaining(['LICENSE', 'dist', 'package.json']))
+  }, 600_000)
+
+  it('Koa 2 (2.15 types): the same app typechecks and serves a request through session() + flags()', async () => {
+    const dir = consumer('consumer-koa2', {
+      flagstone: `file:${tarball}`,
+      '@keyv/redis': pkg.devDependencies['@keyv/redis']!,
+      koa: '~2.16.0',
+      '@types/koa': '~2.15.0',
+      '@types/node': pkg.devDependencies['@types/node']!,
+    })
+    await npm(['install'], dir)
+    expect(JSON.parse(readFileSync(join(dir, 'node_modules/koa/package.json'), 'utf8')).version).toMatch(/^2\./)
+    writeFileSync(join(dir, 'app.ts'), APP)
+    await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: dir, env: cleanEnv() }).catch(
+      (error: { stdout?: string }) => {
+        throw new Error(`consumer typecheck failed:\n${error.stdout ?? String(error)}`)
+      },
+    )
+    const served = await run(process.execPath, ['out/app.js'], { cwd: dir, env: cleanEnv() })
+    expect(served.stdout.trim()).toBe('200 {"greeting":true,"visits":1} flagstone.sid')
+  }, 600_000)
+})
