@@ -10,6 +10,7 @@ import { FlagstoneError } from '../errors.js'
 import { requireCapabilities, type Store } from '../stores/index.js'
 import { sendJsonError } from './json-error.js'
 import { storeFor } from './stores.js'
+import { publish } from '../events.js'
 
 /** What a request is counted under; `null` / `undefined` lets it through uncounted. */
 export type RateLimitKey = (ctx: Koa.Context) => string | null | undefined | Promise<string | null | undefined>
@@ -156,7 +157,9 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     ctx.set('RateLimit-Remaining', String(Math.max(0, opts.limit - count)))
     ctx.set('RateLimit-Reset', resetSeconds)
     ctx.set('RateLimit-Policy', policy)
-    if (count > opts.limit) {
+    const limited = count > opts.limit
+    publish('rateLimit', { decision: limited ? 'limited' : 'allowed' })
+    if (limited) {
       ctx.set('Retry-After', resetSeconds)
       sendJsonError(ctx, 429, 'RATE_LIMITED', `too many requests: the limit is ${opts.limit} per ${opts.window / 1000} s`, {
         limit: opts.limit,

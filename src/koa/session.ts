@@ -16,6 +16,7 @@ import superjson from 'superjson'
 import { FlagstoneError } from '../errors.js'
 import type { Store } from '../stores/types.js'
 import { storeFor } from './stores.js'
+import { publish } from '../events.js'
 
 /**
  * The session object. Augment it to type your fields:
@@ -375,6 +376,7 @@ export function session(options: SessionOptions = {}): Middleware {
       const id = state.id
       if (id !== undefined) deletes.push(store.delete(id))
       await Promise.all(deletes)
+      if (id !== undefined) publish('session', { action: 'destroyed' })
       if (id !== undefined || state.hadCookie || state.stale.length > 0) sendCookie(ctx, null, signed)
       return
     }
@@ -382,6 +384,7 @@ export function session(options: SessionOptions = {}): Middleware {
     if (state.id === undefined) {
       const id = newId()
       await Promise.all([...deletes, store.set(id, serialised, setOptions)])
+      publish('session', { action: 'created' })
       sendCookie(ctx, id, signed)
     } else if (serialised !== state.loaded) {
       await Promise.all([...deletes, store.set(state.id, serialised, setOptions)])

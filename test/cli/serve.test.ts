@@ -157,7 +157,7 @@ describe('flagstone serve settings', () => {
           }
         })
       })
-      expect(line).toMatchObject({ namespace: 'from-flag', backend: 'memory', changes: 'push', metrics: 'off' })
+      expect(line).toMatchObject({ namespace: 'from-flag', backend: 'memory', changes: 'poll', metrics: 'off' })
       expect(String(line.configFile)).toContain('flagstone.config.yaml')
       expect(line.version).toMatch(/^\d+\.\d+\.\d+/)
       const url = String(line.url).replace('//localhost:', '//127.0.0.1:')
@@ -208,6 +208,12 @@ describe('flagstone serve observability', () => {
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ defaultEnabled: true }),
     })
+    let demoOn = await fetch(`${running.url}/demo`)
+    for (let i = 0; i < 100 && demoOn.status !== 200; i++) {
+      await sleep(50)
+      demoOn = await fetch(`${running.url}/demo`)
+    }
+    expect(demoOn.status).toBe(200) // and it wrote a session
     const after = await scrape()
 
     const names = after.map((f) => f.name)
@@ -231,16 +237,17 @@ describe('flagstone serve observability', () => {
     expect(value(after, 'flagstone_store_operations_total', gets)).toBeGreaterThan(
       value(before, 'flagstone_store_operations_total', gets),
     )
-    const evaluated = { flag: 'demo', reason: 'DEFAULT' }
+    const evaluated = { flag: 'demo', reason: 'STATIC' }
     expect(value(after, 'flagstone_flag_evaluations_total', evaluated)).toBeGreaterThanOrEqual(3)
     const allowed = { decision: 'allowed' }
     expect(value(after, 'flagstone_rate_limit_decisions_total', allowed)).toBeGreaterThan(
       value(before, 'flagstone_rate_limit_decisions_total', allowed),
     )
+    expect(value(after, 'flagstone_sessions_total', { action: 'created' })).toBe(1)
     expect(value(after, 'flagstone_flag_snapshot_state', { state: 'READY' })).toBe(1)
     expect(value(after, 'flagstone_flag_snapshot_revision', {})).toBeGreaterThan(0)
 
-    const requestLines = running.logs.filter((l) => l.msg === 'request' && l.route === '/demo')
+    const requestLines = running.logs.filter((l) => l.msg === 'request' && String(l.reqId).startsWith('req-'))
     expect(requestLines.map((l) => l.reqId)).toEqual(['req-0', 'req-1', 'req-2'])
     for (const line of requestLines) expect(line).toMatchObject({ method: 'GET', status: 404, url: '/demo', level: 30 })
     expect(typeof requestLines[0]?.durationMs).toBe('number')
