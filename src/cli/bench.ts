@@ -4,9 +4,8 @@
  */
 import cliProgress from 'cli-progress'
 import { Command } from 'commander'
-import { describeStore } from '../server.js'
 import type { Store } from '../stores/index.js'
-import { type BenchCell, benchNamespace, benchStore, cleanUp, OPERATIONS, openBenchStore } from './bench-run.js'
+import type { BenchCell } from './bench-run.js'
 import { CliError, EXIT } from './exit-codes.js'
 import { emit, report, table } from './output.js'
 
@@ -78,6 +77,9 @@ export function benchCommand(): Command {
       }
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
+      // Loaded on use: `--help` needs none of the store layer.
+      const { benchNamespace, benchStore, cleanUp, OPERATIONS, openBenchStore } = await import('./bench-run.js')
+      const { describeStore } = await import('../server.js')
       const namespace = benchNamespace()
       const open: Store[] = []
       let bar: cliProgress.SingleBar | undefined

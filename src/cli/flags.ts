@@ -1,6 +1,6 @@
 /** `flagstone flags list|get|create|enable|disable|archive|delete`, through the admin API (see admin-client.ts). */
 import { Command } from 'commander'
-import { type AdminClient, connectAdmin, type TargetOptions, targetFromOptions } from './admin-client.js'
+import type { AdminClient, TargetOptions } from './admin-client.js'
 import { emit, type OutputOptions, parseJsonOption, report, table } from './output.js'
 
 interface FlagSummary {
@@ -31,6 +31,8 @@ export function withTarget(command: Command): Command {
 export async function withAdmin(options: Options, work: (admin: AdminClient) => Promise<void>): Promise<void> {
   let admin: AdminClient | undefined
   try {
+    // Loaded on use: the admin client brings Koa and the admin API, which `--help` does not need.
+    const { connectAdmin, targetFromOptions } = await import('./admin-client.js')
     admin = await connectAdmin(targetFromOptions(options))
     await work(admin)
   } catch (error) {

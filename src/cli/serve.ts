@@ -1,7 +1,7 @@
 /** `flagstone serve`: the server, configured from flags, environment and config file (serve-config.ts). */
 import { Command, Option } from 'commander'
-import { createLogger, createMetrics, type FlagstoneMetrics } from '../observability/index.js'
-import { type RunningServer, startServer } from '../server.js'
+import type { FlagstoneMetrics } from '../observability/index.js'
+import type { RunningServer } from '../server.js'
 import { EXIT } from './exit-codes.js'
 import { report } from './output.js'
 import { resolveSettings, SETTINGS, type ServeSettings } from './serve-config.js'
@@ -34,6 +34,9 @@ export function serveCommand(): Command {
 }
 
 async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void> {
+  // Loaded on use: the server brings Koa, pino and prom-client, which `--help` does not need.
+  const { createLogger, createMetrics } = await import('../observability/index.js')
+  const { startServer } = await import('../server.js')
   const logger = createLogger({ level: settings.logLevel, format: settings.logFormat })
   let metrics: FlagstoneMetrics | undefined
   let running: RunningServer | undefined

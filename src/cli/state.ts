@@ -2,10 +2,9 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { Command } from 'commander'
 import { CliError, EXIT } from './exit-codes.js'
-import { FlagStore } from './flag-store.js'
+import type { FlagStore } from './flag-store.js'
 import { emit, type OutputOptions, report, table } from './output.js'
-import { applyImport, planImport, type Plan } from './state-apply.js'
-import { formatDocument, readState, stateOf, toDocument } from './state-file.js'
+import type { Plan } from './state-apply.js'
 
 interface StoreOptions extends OutputOptions {
   store?: string
@@ -20,6 +19,7 @@ const storeOptions = (command: Command) =>
 async function withStore(options: StoreOptions, work: (store: FlagStore) => Promise<void>): Promise<void> {
   let store: FlagStore | undefined
   try {
+    const { FlagStore } = await import('./flag-store.js') // loaded on use: `--help` needs none of it
     store = await FlagStore.open(options)
     await work(store)
   } catch (error) {
@@ -58,6 +58,7 @@ export function exportCommand(): Command {
             },
           )
         }
+        const { formatDocument, toDocument } = await import('./state-file.js')
         const text = formatDocument(toDocument(await store.repository.loadSnapshot()), options.format)
         if (options.output === undefined) process.stdout.write(text)
         else await writeFile(options.output, text)
@@ -87,6 +88,8 @@ export function importCommand(): Command {
             },
           )
         }
+        const { readState, stateOf } = await import('./state-file.js')
+        const { applyImport, planImport } = await import('./state-apply.js')
         const wanted = await readState(text, file)
         const current = stateOf(await store.repository.loadSnapshot())
         const plan = planImport(current, wanted, options.prune === true)

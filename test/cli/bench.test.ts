@@ -59,13 +59,13 @@ describe('flagstone bench', () => {
     expect(human.code, human.stderr).toBe(0)
     expect(human.stdout).toMatch(/STORE\s+OPERATION\s+IN FLIGHT\s+P50 MS\s+P99 MS\s+OPS\/S/)
     expect(human.stdout).toMatch(/ratios against memory/)
-  }, 180_000)
+  }, 300_000)
 
   it('a bad option exits 2 naming it', async () => {
     const result = await flagstone(['bench', 'memory://', '--value-size', '0'])
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('--value-size')
-  })
+  }, 120_000)
 
   it('Ctrl-C (SIGINT) stops the run, removes the namespace and exits 130', async () => {
     const sqlite = `sqlite://${join(scratch.dir, 'interrupted.sqlite')}`
@@ -73,7 +73,7 @@ describe('flagstone bench', () => {
     children.push(child)
     let stderr = ''
     const namespace = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no namespace line: ${stderr}`)), 60_000)
+      const timer = setTimeout(() => reject(new Error(`no namespace line: ${stderr}`)), 120_000)
       child.stderr?.on('data', (chunk: Buffer) => {
         stderr += chunk.toString()
         const match = /namespace (flagstone-bench-[0-9a-f]+)/.exec(stderr)
@@ -92,5 +92,5 @@ describe('flagstone bench', () => {
     expect(await exited).toBe(130)
     expect(stderr).toContain('interrupted')
     expect(await keysIn(sqlite, namespace)).toEqual([])
-  }, 120_000)
+  }, 300_000)
 })

@@ -24,17 +24,21 @@ describe('flagstone --help', () => {
     [['export']],
     [['import']],
     [['bench']],
-  ])('%j --help prints usage and exits 0', async (args) => {
-    const result = await flagstone([...args, '--help'])
-    expect(result.code).toBe(0)
-    expect(result.stdout).toContain(`Usage: flagstone${args.length > 0 ? ` ${args.join(' ')}` : ''}`)
-  })
+  ])(
+    '%j --help prints usage and exits 0',
+    async (args) => {
+      const result = await flagstone([...args, '--help'])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain(`Usage: flagstone${args.length > 0 ? ` ${args.join(' ')}` : ''}`)
+    },
+    120_000,
+  )
 
   it('an unknown command or option exits 2 (usage)', async () => {
     expect((await flagstone(['nope'])).code).toBe(2)
     expect((await flagstone(['flags', 'list', '--no-such-option'])).code).toBe(2)
     expect((await flagstone(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
-  })
+  }, 120_000)
 })
 
 describe('flagstone flags on a store URL', () => {
@@ -81,7 +85,7 @@ describe('flagstone flags on a store URL', () => {
     const gone = await flagstone(['flags', 'get', 'checkout', ...store])
     expect(gone.code).toBe(3) // NOT_FOUND
     expect(gone.stderr).toContain('flag "checkout" does not exist')
-  }, 120_000)
+  }, 300_000)
 
   it('evaluate explains a rule match; a context that is not JSON exits 2 naming --context', async () => {
     const rules = JSON.stringify({ rules: [{ id: 'beta', conditions: [{ attribute: 'plan', operator: 'eq', value: 'beta' }] }] })
@@ -99,7 +103,7 @@ describe('flagstone flags on a store URL', () => {
     const bad = await flagstone(['evaluate', 'beta-ui', ...store, '--context', '{nope'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('--context: not JSON')
-  }, 60_000)
+  }, 300_000)
 })
 
 describe('flagstone flags against a running server', () => {
@@ -134,5 +138,5 @@ describe('flagstone flags against a running server', () => {
     expect(missing.stderr).toContain('--token')
     const unreachable = await flagstone(['flags', 'list', '--server', 'http://127.0.0.1:1', '--token', token])
     expect(unreachable.code).toBe(5)
-  }, 60_000)
+  }, 300_000)
 })

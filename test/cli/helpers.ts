@@ -32,7 +32,7 @@ export function flagstone(
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: options.cwd ?? ROOT, env: cleanEnv(options.env), timeout: options.timeout ?? 60_000 },
+      { cwd: options.cwd ?? ROOT, env: cleanEnv(options.env), timeout: options.timeout ?? 120_000 },
       (error, stdout, stderr) => {
         const code =
           error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : -1

@@ -36,7 +36,10 @@ function start(command: string, args: string[], env: Record<string, string>): Pr
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   )
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 60 s: ${JSON.stringify(logs)} ${stderr}`)), 60_000)
+    const timer = setTimeout(
+      () => reject(new Error(`no listening line within 120 s: ${JSON.stringify(logs)} ${stderr}`)),
+      120_000,
+    )
     void exited.then((code) => reject(new Error(`exited with ${code} before listening: ${JSON.stringify(logs)} ${stderr}`)))
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.startsWith('{')) return // npm's own banner
@@ -109,7 +112,7 @@ describe.each([
       expect(Date.now() - signalled).toBeLessThan(5_000)
       expect(running.logs.map((l) => l.msg)).toContain(`stopped (${signal})`)
     },
-    90_000,
+    300_000,
   )
 })
 
@@ -132,7 +135,7 @@ describe('flagstone serve settings', () => {
     expect(tooShort.stderr).toContain(
       `invalid setting metricsToken (metricsToken in ${short}): must be a string of at least 16 characters`,
     )
-  }, 60_000)
+  }, 300_000)
 
   it('reads flagstone.config.yaml from the working directory; a flag beats the environment, which beats the file', async () => {
     const dir = tempDir('flagstone-config-')
@@ -148,7 +151,7 @@ describe('flagstone serve settings', () => {
       })
       children.push(child)
       const line = await new Promise<Record<string, unknown>>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no listening line')), 60_000)
+        const timer = setTimeout(() => reject(new Error('no listening line')), 120_000)
         createInterface({ input: child.stdout! }).on('line', (text) => {
           const entry = JSON.parse(text) as Record<string, unknown>
           if (String(entry.msg).startsWith('listening on')) {
@@ -167,7 +170,7 @@ describe('flagstone serve settings', () => {
     } finally {
       dir.remove()
     }
-  }, 90_000)
+  }, 300_000)
 })
 
 describe('flagstone serve observability', () => {
@@ -254,5 +257,5 @@ describe('flagstone serve observability', () => {
     const patched = running.logs.find((l) => l.msg === 'request' && l.method === 'PATCH')
     expect(patched).toMatchObject({ route: '/admin/api/flags/:key', status: 200 })
     expect(JSON.stringify(running.logs)).not.toContain(TOKEN)
-  }, 90_000)
+  }, 300_000)
 })

@@ -84,7 +84,7 @@ describe('flagstone export / import', () => {
     const yamlTarget = url('yaml-target')
     expect((await flagstone(['import', yamlFile, '--store', yamlTarget])).code).toBe(0)
     expect((await flagstone(['export', '--store', yamlTarget])).stdout).toBe(first.stdout)
-  }, 120_000)
+  }, 300_000)
 
   it('--dry-run shows the diff and changes nothing; a real import applies it; --prune deletes what the file lacks', async () => {
     const target = url('dry')
@@ -114,7 +114,7 @@ describe('flagstone export / import', () => {
       ['brand-new', false],
       ['checkout', false],
     ])
-  }, 120_000)
+  }, 300_000)
 
   it('a bad file names the line and the field, exits 2 and changes nothing', async () => {
     const target = url('bad')
@@ -161,5 +161,5 @@ describe('flagstone export / import', () => {
     expect(versioned.stderr).toContain('v2.json:3: version: must be 1')
 
     expect((await flagstone(['export', '--store', target])).stdout).toBe(before)
-  }, 120_000)
+  }, 300_000)
 })
