@@ -44,6 +44,7 @@ beforeAll(async () => {
   mkdirSync(copy)
   for (const entry of [
     'src',
+    'ui',
     'docs',
     'package.json',
     'package-lock.json',
@@ -123,6 +124,8 @@ describe('the packed package in a consumer project', () => {
       '@keyv/redis': pkg.devDependencies['@keyv/redis']!,
       koa: '^3.0.0',
       '@types/koa': '^3.0.0',
+      // flagstone/openfeature is an adapter for this SDK: its own optional peer, needed to import that subpath.
+      '@openfeature/server-sdk': pkg.devDependencies['@openfeature/server-sdk']!,
       '@types/node': pkg.devDependencies['@types/node']!,
     })
     await npm(['install'], dir)

@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startServer } from '../src/server.js'
 import { REDIS_URL, serviceAvailable } from './helpers/services.js'
+import { createLogger } from '../src/observability/index.js'
 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
@@ -84,7 +85,7 @@ describe('README curl calls', () => {
       host: '127.0.0.1',
       adminToken: 'readme-admin-token-0001',
       ofrepTokens: [{ token, environment: 'production' }],
-      log: () => {},
+      logger: createLogger({ level: 'silent' }),
     })
     try {
       const command = /curl [^\n]*OFREP_TOKEN[^\n]*\\\n[^\n]*/.exec(readme)?.[0]

@@ -19,6 +19,7 @@ export interface ServeSettings {
   namespace: string
   adminToken: string | undefined
   metricsToken: string | undefined
+  ofrepTokens: string | undefined
   trustProxy: boolean
   rateLimit: number
   seedDemo: boolean
@@ -76,6 +77,14 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'token',
     default: undefined,
     help: 'bearer token of GET /metrics, 16+ characters; /metrics is off without one',
+  },
+  {
+    key: 'ofrepTokens',
+    flag: '--ofrep-tokens',
+    env: 'FLAGSTONE_OFREP_TOKENS',
+    kind: 'string',
+    default: undefined,
+    help: 'environment=token,…: read-only OFREP tokens, each bound to one environment; none: OFREP is off',
   },
   {
     key: 'trustProxy',

@@ -37,6 +37,7 @@ async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void
   // Loaded on use: the server brings Koa, pino and prom-client, which `--help` does not need.
   const { createLogger, createMetrics } = await import('../observability/index.js')
   const { startServer } = await import('../server.js')
+  const { parseOfrepTokens } = await import('../koa/index.js')
   const logger = createLogger({ level: settings.logLevel, format: settings.logFormat })
   let metrics: FlagstoneMetrics | undefined
   let running: RunningServer | undefined
@@ -49,6 +50,7 @@ async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void
       ...(settings.host === undefined ? {} : { host: settings.host }),
       ...(settings.adminToken === undefined ? {} : { adminToken: settings.adminToken }),
       proxy: settings.trustProxy,
+      ofrepTokens: parseOfrepTokens(settings.ofrepTokens),
       rateLimit: { limit: settings.rateLimit, window: 60_000 },
       seedDemo: settings.seedDemo,
       shutdownTimeout: settings.shutdownTimeout,

@@ -21,6 +21,10 @@ class ObservedStore implements Store {
     return this.#inner.namespace
   }
 
+  get capabilities(): Store['capabilities'] {
+    return this.#inner.capabilities
+  }
+
   get pushAcrossProcesses(): boolean {
     return this.#inner.pushAcrossProcesses
   }

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type RunningServer, startServer } from '../../src/server.js'
 import { ensureUiBuilt } from '../../ui/ensure-built.js'
 import { axeViolations, type Browser, CHROMIUM, launch, SCREENSHOTS, screenshot } from './browser.js'
+import { createLogger } from '../../src/observability/index.js'
 
 const TOKEN = 'ui-test-token-0123456789abcdef'
 const haveChromium = existsSync(CHROMIUM)
@@ -61,7 +62,7 @@ describe.skipIf(!haveChromium && !requireBrowser)('admin UI in a browser', { tim
       adminToken: TOKEN,
       rateLimit: { limit: 100_000 },
       flagClient: { pollInterval: 200 },
-      log: () => undefined,
+      logger: createLogger({ level: 'silent' }),
     })
     browser = await launch(new URL(server.url).origin)
     browser.context.on('request', (request: Request) => {
