@@ -21,13 +21,14 @@ import { StoreFlagRepository } from './flags/repositories/store-repository.js'
 import { adminRouter } from './koa/admin/router.js'
 import { adminUi } from './koa/admin-ui.js'
 import { closeFlags, flags, startFlags } from './koa/flags.js'
-import { environment } from './koa/environment.js'
 import { type OfrepToken } from './koa/ofrep/index.js'
 import { mountApiStandards } from './koa/openapi/index.js'
 import { rateLimit } from './koa/rate-limit.js'
 import { requireFlag } from './koa/require-flag.js'
 import { session } from './koa/session.js'
 import { closeStores, stores } from './koa/stores.js'
+import { AuditLog } from './koa/admin/audit.js'
+import * as limits from './server-limits.js'
 import { createStore } from './stores/create-store.js'
 import { StoreRegistry } from './stores/registry.js'
 import type { Store } from './stores/types.js'
@@ -60,8 +61,13 @@ export interface AppOptions {
    * @default { limit: 600, window: 60_000 }
    */
   rateLimit?: { limit: number; window?: number }
-  /** Trust `X-Forwarded-*` (Koa's `app.proxy`): only behind a proxy that sets them. @default false */
-  proxy?: boolean
+  /** The admin API's own limit per client and window (it does not count against `rateLimit`). @default { limit: 120, window: 60_000 } */
+  adminRateLimit?: { limit: number; window?: number }
+  /** Proxies in front (`true` = 1): `ctx.ip` = right-most `X-Forwarded-For` hop they did not add (`app.maxIpsCount`). @default false */
+  proxy?: boolean | number
+  /** The environment every request is evaluated in (default: the flags' base settings); `environmentSelection` lets requests choose. */
+  environment?: string
+  environmentSelection?: limits.EnvironmentSelection
   /** Options of the flag client (`pollInterval`, `staleAfter`, …). */
   flagClient?: Omit<FlagClientOptions, 'repository'>
   /** OFREP tokens (`/ofrep/v1/...`), each bound to one environment; none: OFREP is not mounted. */
@@ -107,7 +113,8 @@ export function createApp(options: AppOptions): FlagstoneApp {
   const registry = new StoreRegistry({ defaultFactory: (name) => store.withNamespace(name) })
   const repository = new StoreFlagRepository(registry.get('flags'))
   const app = new Koa()
-  app.proxy = options.proxy === true
+  limits.trustProxies(app, options.proxy)
+  const isAdmin = (path: string) => path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`)
   const built: FlagstoneApp = { app, registry, repository }
 
   if (options.logger !== undefined) app.use(requestObserver(options.logger))
@@ -137,8 +144,12 @@ export function createApp(options: AppOptions): FlagstoneApp {
       ctx.body = { status: 'unavailable' } // no internals
     }
   })
-  app.use(environment({ query: false }))
-  app.use(rateLimit({ limit: options.rateLimit?.limit ?? 600, window: options.rateLimit?.window ?? 60_000 }))
+  app.use(limits.environmentMiddleware(options.environment, options.environmentSelection))
+  const [pub, adm] = [options.rateLimit, options.adminRateLimit]
+  const publicKey = (ctx: Koa.Context) => (isAdmin(ctx.path) ? null : ctx.ip)
+  const adminKey = (ctx: Koa.Context) => (isAdmin(ctx.path) ? ctx.ip : null)
+  app.use(rateLimit({ limit: pub?.limit ?? 600, window: pub?.window ?? 60_000, key: publicKey }))
+  app.use(rateLimit({ limit: adm?.limit ?? 120, window: adm?.window ?? 60_000, prefix: 'admin', key: adminKey }))
   // The web UI at /admin/ (static files, strict CSP); it signs in to the admin API below with the token.
   app.use(adminUi({ prefix: ADMIN_UI_PREFIX, apiPrefix: ADMIN_PREFIX }))
   app.use(session())
@@ -185,7 +196,7 @@ export async function seedDemoFlag(repository: StoreFlagRepository): Promise<boo
   }
 }
 
-export interface ServerOptions extends Omit<AppOptions, 'store' | 'adminToken'> {
+export interface ServerOptions extends Omit<AppOptions, 'store' | 'adminToken'>, limits.ConnectionLimits {
   /** @default DEFAULT_STORE_URL — `sqlite://./data/flagstone.sqlite` */
   storeUrl?: string
   /** Root namespace of every key. @default 'flagstone' */
@@ -293,11 +304,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   const { app, registry, repository, flagClient } = built
 
-  const server = app.listen({ port: options.port ?? 3000, ...(options.host === undefined ? {} : { host: options.host }) })
+  let server: Server
   try {
+    server = limits.createLimitedServer(app, options) // throws on bad limits, before anything listens
+    const listening = server
     await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve)
-      server.once('error', reject)
+      listening.once('listening', resolve)
+      listening.once('error', reject)
+      listening.listen({ port: options.port ?? 3000, ...(options.host === undefined ? {} : { host: options.host }) })
     })
   } catch (error) {
     await closeFlags(app)
@@ -309,27 +323,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
-  // Fold due scheduled changes into the stored flags: idempotent across instances (compareAndSet).
-  let folding = false
-  let foldFailing = false
-  const fold = setInterval(() => {
-    if (folding) return
-    folding = true
-    repository
-      .applyDueChanges()
-      .then(
-        () => {
-          foldFailing = false
-        },
-        (error: unknown) => {
-          if (!foldFailing) logger.warn({ err: error }, 'folding scheduled changes failed')
-          foldFailing = true
-        },
-      )
-      .finally(() => {
-        folding = false
-      })
-  }, options.foldInterval ?? 30_000).unref()
+  // Fold due scheduled changes (idempotent across instances: compareAndSet), audited as the scheduler's.
+  const foldAudit = new AuditLog(registry.get('audit'))
+  const fold = limits.startFolding(repository, foldAudit, options.foldInterval ?? 30_000, (error) =>
+    logger.warn({ err: error }, 'folding scheduled changes failed'),
+  )
 
   if (generated) logger.info(`admin token (generated; set FLAGSTONE_ADMIN_TOKEN to choose one): ${adminToken}`)
   logger.info(
@@ -350,7 +348,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
-      clearInterval(fold)
+      fold.stop()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()

@@ -20,15 +20,24 @@ export interface ServeSettings {
   adminToken: string | undefined
   metricsToken: string | undefined
   ofrepTokens: string | undefined
-  trustProxy: boolean
+  trustProxy: boolean | number
   rateLimit: number
+  adminRateLimit: number
+  environment: string | undefined
+  environmentHeader: string | undefined
+  environmentQuery: string | undefined
+  environments: string | undefined
+  headersTimeout: number
+  requestTimeout: number
+  keepAliveTimeout: number
+  maxConnections: number
   seedDemo: boolean
   logLevel: LogLevel
   logFormat: LogFormat
   shutdownTimeout: number
 }
 
-type Kind = 'string' | 'port' | 'boolean' | 'positive' | 'token' | LogLevel[] | LogFormat[]
+type Kind = 'string' | 'port' | 'boolean' | 'proxies' | 'positive' | 'token' | LogLevel[] | LogFormat[]
 
 interface Setting {
   key: keyof ServeSettings
@@ -90,9 +99,9 @@ export const SETTINGS: readonly Setting[] = [
     key: 'trustProxy',
     flag: '--trust-proxy',
     env: 'FLAGSTONE_TRUST_PROXY',
-    kind: 'boolean',
+    kind: 'proxies',
     default: false,
-    help: 'trust X-Forwarded-* (behind a load balancer)',
+    help: 'N proxies in front (true = 1): the client is the right-most X-Forwarded-For hop they did not add',
   },
   {
     key: 'rateLimit',
@@ -100,7 +109,79 @@ export const SETTINGS: readonly Setting[] = [
     env: 'FLAGSTONE_RATE_LIMIT',
     kind: 'positive',
     default: 600,
-    help: 'requests per client per minute',
+    help: 'requests per client per minute (public routes)',
+  },
+  {
+    key: 'adminRateLimit',
+    flag: '--admin-rate-limit',
+    env: 'FLAGSTONE_ADMIN_RATE_LIMIT',
+    kind: 'positive',
+    default: 120,
+    help: 'admin API requests per client per minute (its own limit, counted before authentication)',
+  },
+  {
+    key: 'environment',
+    flag: '--environment',
+    env: 'FLAGSTONE_ENVIRONMENT',
+    kind: 'string',
+    default: undefined,
+    help: "the environment every request is evaluated in (default: the flags' base settings)",
+  },
+  {
+    key: 'environmentHeader',
+    flag: '--environment-header',
+    env: 'FLAGSTONE_ENVIRONMENT_HEADER',
+    kind: 'string',
+    default: undefined,
+    help: 'a request may choose its environment by this header, among --environments only',
+  },
+  {
+    key: 'environmentQuery',
+    flag: '--environment-query',
+    env: 'FLAGSTONE_ENVIRONMENT_QUERY',
+    kind: 'string',
+    default: undefined,
+    help: 'a request may choose its environment by this query parameter, among --environments only',
+  },
+  {
+    key: 'environments',
+    flag: '--environments',
+    env: 'FLAGSTONE_ENVIRONMENTS',
+    kind: 'string',
+    default: undefined,
+    help: 'comma-separated environments a request may choose (required with --environment-header / -query)',
+  },
+  {
+    key: 'headersTimeout',
+    flag: '--headers-timeout',
+    env: 'FLAGSTONE_HEADERS_TIMEOUT',
+    kind: 'positive',
+    default: 10_000,
+    help: "ms to receive a request's headers (408 after)",
+  },
+  {
+    key: 'requestTimeout',
+    flag: '--request-timeout',
+    env: 'FLAGSTONE_REQUEST_TIMEOUT',
+    kind: 'positive',
+    default: 30_000,
+    help: 'ms to receive a whole request (408 after)',
+  },
+  {
+    key: 'keepAliveTimeout',
+    flag: '--keep-alive-timeout',
+    env: 'FLAGSTONE_KEEP_ALIVE_TIMEOUT',
+    kind: 'positive',
+    default: 5000,
+    help: 'ms an idle keep-alive connection stays open',
+  },
+  {
+    key: 'maxConnections',
+    flag: '--max-connections',
+    env: 'FLAGSTONE_MAX_CONNECTIONS',
+    kind: 'positive',
+    default: 1024,
+    help: 'open connections at most; more are closed at once',
   },
   {
     key: 'seedDemo',
@@ -164,6 +245,13 @@ function coerce(setting: Setting, raw: unknown, source: string): ServeSettings[k
       if (text === 'true' || text === '1' || text === 'yes') return true
       if (text === 'false' || text === '0' || text === 'no') return false
       throw bad(setting, source, 'must be true or false', raw)
+    case 'proxies':
+      if (typeof text === 'boolean') return text
+      if (text === 'true' || text === 'yes') return 1
+      if (text === 'false' || text === 'no') return 0
+      if (typeof text === 'number' && Number.isInteger(text) && text >= 0 && text <= 32) return text
+      if (typeof text === 'string' && /^\d{1,2}$/.test(text) && Number(text) <= 32) return Number(text)
+      throw bad(setting, source, 'must be true, false or the number of proxies in front (0..32)', raw)
     case 'port':
     case 'positive': {
       const n = typeof text === 'number' ? text : typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : NaN

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander'
 import type { FlagstoneMetrics } from '../observability/index.js'
 import type { RunningServer } from '../server.js'
-import { EXIT } from './exit-codes.js'
+import { CliError, EXIT } from './exit-codes.js'
 import { report } from './output.js'
 import { resolveSettings, SETTINGS, type ServeSettings } from './serve-config.js'
 import { VERSION } from './version.js'
@@ -25,12 +25,45 @@ export function serveCommand(): Command {
     let settings: ReturnType<typeof resolveSettings>
     try {
       settings = resolveSettings(flags)
+      environmentSettings(settings) // checked before anything starts
     } catch (error) {
       report(error, {})
       return
     }
     await serve(settings)
   })
+}
+
+/** `environment` and `environmentSelection` of the server: selection only with an allow-list. */
+export function environmentSettings(settings: ServeSettings): {
+  environment?: string
+  environmentSelection?: { header?: string; query?: string; allowed: string[] }
+} {
+  const allowed = (settings.environments ?? '')
+    .split(',')
+    .map((slug) => slug.trim())
+    .filter((slug) => slug !== '')
+  const { environmentHeader: header, environmentQuery: query } = settings
+  if ((header !== undefined || query !== undefined) && allowed.length === 0) {
+    throw new CliError(
+      'invalid setting environments: must list the environments a request may choose when environmentHeader or environmentQuery is set',
+      EXIT.USAGE,
+      'INVALID_ARGUMENT',
+      { field: 'environments' },
+    )
+  }
+  return {
+    ...(settings.environment === undefined ? {} : { environment: settings.environment }),
+    ...(header === undefined && query === undefined
+      ? {}
+      : {
+          environmentSelection: {
+            ...(header === undefined ? {} : { header }),
+            ...(query === undefined ? {} : { query }),
+            allowed,
+          },
+        }),
+  }
 }
 
 async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void> {
@@ -50,6 +83,12 @@ async function serve(settings: ReturnType<typeof resolveSettings>): Promise<void
       ...(settings.host === undefined ? {} : { host: settings.host }),
       ...(settings.adminToken === undefined ? {} : { adminToken: settings.adminToken }),
       proxy: settings.trustProxy,
+      ...environmentSettings(settings),
+      adminRateLimit: { limit: settings.adminRateLimit, window: 60_000 },
+      headersTimeout: settings.headersTimeout,
+      requestTimeout: settings.requestTimeout,
+      keepAliveTimeout: settings.keepAliveTimeout,
+      maxConnections: settings.maxConnections,
       ofrepTokens: parseOfrepTokens(settings.ofrepTokens),
       rateLimit: { limit: settings.rateLimit, window: 60_000 },
       seedDemo: settings.seedDemo,

@@ -9,6 +9,7 @@ import type Koa from 'koa'
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import { storeFor } from './stores.js'
+import type { Store } from '../stores/types.js'
 
 /** The cache key of a request; `null` / `undefined` bypasses the cache for it. */
 export type ResponseCacheKey = (ctx: Koa.Context) => string | null | undefined | Promise<string | null | undefined>
@@ -36,6 +37,20 @@ export interface ResponseCacheOptions {
    * @default 1_048_576 (1 MiB)
    */
   maxBodyBytes?: number
+  /**
+   * Cookies that make a request private: such a request is neither served from the cache nor
+   * stored in it (its answer may be that user's). `'any'`: every request with a `Cookie` header.
+   * List names (`['flagstone.sid']`) to let requests that carry only other cookies (analytics)
+   * use the cache.
+   * @default 'any'
+   */
+  privateCookies?: 'any' | readonly string[]
+  /**
+   * How long a request that misses waits for another request computing the same key (in this
+   * process) before computing it itself, in ms.
+   * @default 10_000
+   */
+  lockTimeout?: number
 }
 
 interface ResolvedOptions {
@@ -43,6 +58,8 @@ interface ResolvedOptions {
   readonly ttl: number
   readonly key: ResponseCacheKey
   readonly maxBodyBytes: number
+  readonly privateCookies: 'any' | ReadonlySet<string>
+  readonly lockTimeout: number
 }
 
 function invalid(field: string, message: string): FlagstoneError {
@@ -58,14 +75,31 @@ export const defaultCacheKey: ResponseCacheKey = (ctx) => {
 }
 
 function resolve(options: ResponseCacheOptions): ResolvedOptions {
-  const { store = 'response_cache', ttl = 60_000, key = defaultCacheKey, maxBodyBytes = 1_048_576 } = options
+  const {
+    store = 'response_cache',
+    ttl = 60_000,
+    key = defaultCacheKey,
+    maxBodyBytes = 1_048_576,
+    privateCookies = 'any',
+    lockTimeout = 10_000,
+  } = options
   if (typeof store !== 'string' || store === '') throw invalid('store', 'must be a non-empty string')
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) throw invalid('ttl', 'must be a finite number of ms > 0')
   if (typeof key !== 'function') throw invalid('key', 'must be a function of the context')
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0 || maxBodyBytes > 16 * 1024 * 1024) {
     throw invalid('maxBodyBytes', 'must be an integer from 0 to 16 MiB')
   }
-  return Object.freeze({ store, ttl, key, maxBodyBytes })
+  if (
+    privateCookies !== 'any' &&
+    !(Array.isArray(privateCookies) && privateCookies.every((n) => typeof n === 'string' && n !== ''))
+  ) {
+    throw invalid('privateCookies', "must be 'any' or an array of cookie names")
+  }
+  if (!Number.isSafeInteger(lockTimeout) || lockTimeout < 0 || lockTimeout > 600_000) {
+    throw invalid('lockTimeout', 'must be an integer number of ms from 0 to 600000')
+  }
+  const cookies = privateCookies === 'any' ? 'any' : new Set(privateCookies)
+  return Object.freeze({ store, ttl, key, maxBodyBytes, privateCookies: cookies, lockTimeout })
 }
 
 /** Headers that describe one transfer, not the resource, or that belong to other middleware. */
@@ -85,11 +119,13 @@ interface Entry {
   status: number
   headers: HeaderList
   body: Buffer
+  /** The request's values of the headers the response varies by (`Vary`), lower-case names. */
+  vary: Array<[name: string, value: string]>
 }
 
-/** Entry bytes: 4-byte big-endian length of the JSON head (`{ s, h }`), the head, the body. */
+/** Entry bytes: 4-byte big-endian length of the JSON head (`{ s, h, v }`), the head, the body. */
 function encodeEntry(entry: Entry): Buffer {
-  const head = Buffer.from(JSON.stringify({ s: entry.status, h: entry.headers }))
+  const head = Buffer.from(JSON.stringify({ s: entry.status, h: entry.headers, v: entry.vary }))
   const size = Buffer.alloc(4)
   size.writeUInt32BE(head.length)
   return Buffer.concat([size, head, entry.body])
@@ -99,9 +135,10 @@ function decodeEntry(bytes: Uint8Array): Entry | undefined {
   try {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const headLength = buf.readUInt32BE(0)
-    const head = JSON.parse(buf.subarray(4, 4 + headLength).toString('utf8')) as { s?: unknown; h?: unknown }
+    const head = JSON.parse(buf.subarray(4, 4 + headLength).toString('utf8')) as { s?: unknown; h?: unknown; v?: unknown }
     if (typeof head.s !== 'number' || !Array.isArray(head.h)) return undefined
-    return { status: head.s, headers: head.h as HeaderList, body: buf.subarray(4 + headLength) }
+    const vary = Array.isArray(head.v) ? (head.v as Entry['vary']) : []
+    return { status: head.s, headers: head.h as HeaderList, body: buf.subarray(4 + headLength), vary }
   } catch {
     return undefined
   }
@@ -110,6 +147,34 @@ function decodeEntry(bytes: Uint8Array): Entry | undefined {
 function sameHeader(a: OutgoingHttpHeaders[string], b: OutgoingHttpHeaders[string]): boolean {
   if (a === b) return true
   return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => v === b[i])
+}
+
+/** Whether a request carries a cookie that makes it private (its answer may be one user's). */
+function isPrivateRequest(ctx: Koa.Context, privateCookies: 'any' | ReadonlySet<string>): boolean {
+  if (ctx.get('authorization') !== '') return true
+  const header = ctx.get('cookie')
+  if (header === '') return false
+  if (privateCookies === 'any') return true
+  for (const pair of header.split(';')) {
+    const name = pair.split('=', 1)[0]?.trim() ?? ''
+    if (privateCookies.has(name)) return true
+  }
+  return false
+}
+
+/** The request's values of the headers `vary` names; `undefined` for `Vary: *` (never cacheable). */
+function varyValues(ctx: Koa.Context, vary: unknown): Entry['vary'] | undefined {
+  if (vary === undefined) return []
+  const names = String(vary)
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '')
+  if (names.includes('*')) return undefined
+  return [...new Set(names)].sort().map((name) => [name, ctx.get(name)])
+}
+
+function sameVariant(ctx: Koa.Context, entry: Entry): boolean {
+  return entry.vary.every(([name, value]) => ctx.get(name) === value)
 }
 
 /**
@@ -128,8 +193,6 @@ function cacheableHeaders(ctx: Koa.Context, before: OutgoingHttpHeaders): Header
   for (const [name, value] of Object.entries(after)) {
     if (value === undefined || UNCACHED_HEADERS.has(name) || name.startsWith('ratelimit-')) continue
     if (sameHeader(before[name], value)) continue
-    // A response that varies by request headers would need them in the key: don't cache it.
-    if (name === 'vary') return undefined
     headers.push([name, typeof value === 'number' ? String(value) : value])
   }
   return headers
@@ -196,15 +259,39 @@ function cacheKey(raw: string): string {
     : `#sha256:${createHash('sha256').update(raw).digest('base64url')}`
 }
 
+function serveEntry(ctx: Koa.Context, entry: Entry): void {
+  ctx.status = entry.status
+  for (const [name, value] of entry.headers) ctx.set(name, value)
+  ctx.body = entry.status === 204 || entry.status === 205 ? null : entry.body
+  ctx.set('X-Cache', 'HIT')
+}
+
+/** `promise`'s value, or `undefined` once `ms` have passed (a stuck computation must not hold its waiters forever). */
+async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /**
  * Caches 2xx responses (except 206) to GET and HEAD requests for `ttl` ms and serves them again
  * without running the middleware below it, with `X-Cache: HIT` (`MISS` on every other GET/HEAD
  * answer that went downstream).
  *
- * Not cached: responses with `Set-Cookie`, `Cache-Control: no-store | private | no-cache`, a
- * `Vary` header, a body over `maxBodyBytes`, or a Blob / web stream body; requests with
- * `Authorization` or `Range` bypass the cache entirely. A store failure never fails the request:
- * it is reported with `ctx.app.emit('error', err, ctx)` and the request is served uncached.
+ * Private by default: a request with `Authorization` or a cookie (`privateCookies`) or `Range`
+ * bypasses the cache entirely; responses with `Set-Cookie`, `Cache-Control: no-store | private |
+ * no-cache`, `Vary: *`, a body over `maxBodyBytes`, or a Blob / web stream body are not cached.
+ * `Vary`: an entry is served only to requests with the same values of the headers it names.
+ * Stampedes: while one request computes a key, others that miss it in this process wait for it
+ * (at most `lockTimeout`) and are served its answer if it was cacheable (other processes compute
+ * their own). A store failure never fails the request: it is
+ * reported with `ctx.app.emit('error', err, ctx)` and the request is served uncached.
  *
  * Place it after middleware whose headers must be fresh on every request (rate limits, sessions,
  * compression): what they do around it still happens on a hit.
@@ -212,9 +299,32 @@ function cacheKey(raw: string): string {
 export function responseCache(options: ResponseCacheOptions = {}): Middleware {
   const opts = resolve(options)
   const setOptions = Object.freeze({ expiresIn: opts.ttl })
+  /** Keys being computed in this process, with the entry the computation stored (`undefined`: none). */
+  const inflight = new Map<string, Promise<Entry | undefined>>()
+
+  /** Runs the rest of the chain and stores the answer if it may be cached; returns what was stored. */
+  async function compute(ctx: Koa.Context, next: Koa.Next, store: Store, key: string): Promise<Entry | undefined> {
+    const before = ctx.response.headers
+    await next()
+    if (ctx.respond === false || ctx.headerSent) return undefined
+    ctx.set('X-Cache', 'MISS')
+    const headers = cacheableHeaders(ctx, before)
+    if (headers === undefined) return undefined
+    const vary = varyValues(ctx, ctx.response.get('vary') || undefined)
+    if (vary === undefined) return undefined
+    const body = await bodyBytes(ctx, opts.maxBodyBytes)
+    if (body === undefined || body.length > opts.maxBodyBytes) return undefined
+    const entry: Entry = { status: ctx.status, headers, body, vary }
+    try {
+      await store.set(key, encodeEntry(entry), setOptions)
+    } catch (error) {
+      ctx.app.emit('error', error, ctx)
+    }
+    return entry
+  }
 
   return async function responseCacheMiddleware(ctx, next) {
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.get('authorization') !== '' || ctx.get('range') !== '')
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.get('range') !== '' || isPrivateRequest(ctx, opts.privateCookies))
       return next()
     const rawKey = await opts.key(ctx)
     if (rawKey === null || rawKey === undefined) return next()
@@ -228,26 +338,23 @@ export function responseCache(options: ResponseCacheOptions = {}): Middleware {
       ctx.app.emit('error', error, ctx)
     }
     const entry = cached === null ? undefined : decodeEntry(cached)
-    if (entry !== undefined) {
-      ctx.status = entry.status
-      for (const [name, value] of entry.headers) ctx.set(name, value)
-      ctx.body = entry.status === 204 || entry.status === 205 ? null : entry.body
-      ctx.set('X-Cache', 'HIT')
+    if (entry !== undefined && sameVariant(ctx, entry)) return serveEntry(ctx, entry)
+
+    const running = inflight.get(key)
+    if (running !== undefined) {
+      const shared = await waitAtMost(running, opts.lockTimeout)
+      if (shared !== undefined && sameVariant(ctx, shared)) return serveEntry(ctx, shared)
+      await compute(ctx, next, store, key) // not shareable (private, another variant, too slow): our own answer
       return
     }
-
-    const before = ctx.response.headers
-    await next()
-    if (ctx.respond === false || ctx.headerSent) return
-    ctx.set('X-Cache', 'MISS')
-    const headers = cacheableHeaders(ctx, before)
-    if (headers === undefined) return
-    const body = await bodyBytes(ctx, opts.maxBodyBytes)
-    if (body === undefined || body.length > opts.maxBodyBytes) return
+    let settle: (entry: Entry | undefined) => void = () => undefined
+    const promise = new Promise<Entry | undefined>((resolve) => (settle = resolve))
+    inflight.set(key, promise)
     try {
-      await store.set(key, encodeEntry({ status: ctx.status, headers, body }), setOptions)
-    } catch (error) {
-      ctx.app.emit('error', error, ctx)
+      settle(await compute(ctx, next, store, key))
+    } finally {
+      settle(undefined)
+      if (inflight.get(key) === promise) inflight.delete(key)
     }
   }
 }
