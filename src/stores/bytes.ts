@@ -50,7 +50,9 @@ export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-const INTEGER = /^-?(0|[1-9][0-9]*)$/
+// The canonical decimal form only (no "007", "-0", "+1" or spaces): the one every backend's
+// atomic increment can check, so a value increments on all of them or on none.
+const INTEGER = /^(0|-?[1-9][0-9]*)$/
 
 /** Validates an `increment` step: a safe integer. */
 export function checkStep(by: unknown): number {

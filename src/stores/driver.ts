@@ -6,7 +6,7 @@
 import { FlagstoneError } from '../errors.js'
 import { checkStep, DEFAULT_MAX_VALUE_BYTES, toBytes } from './bytes.js'
 import { checkTtl } from './expiry.js'
-import { checkKey, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './keys.js'
+import { checkKey, checkWellFormed, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './keys.js'
 import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreCapabilities, StoreValue } from './types.js'
 
 /**
@@ -221,6 +221,7 @@ export class DriverStore implements Store {
         details: { field: 'prefix' },
       })
     }
+    checkWellFormed(prefix, 'prefix')
     this.#open()
     const own = this.#space.own
     try {
@@ -266,6 +267,7 @@ export class DriverStore implements Store {
         details: { field: 'message' },
       })
     }
+    checkWellFormed(message, 'message')
     try {
       await pubsub.publish(physical, message)
     } catch (error) {

@@ -25,13 +25,35 @@ export function checkNamespaceName(name: unknown): string {
   return name
 }
 
-/** Throws `INVALID_ARGUMENT` unless `key` is a non-empty string of at most 1024 UTF-8 bytes. */
+/**
+ * Throws `INVALID_ARGUMENT` unless `text` is well-formed Unicode without U+0000. SQLite, Redis and
+ * Postgres store keys as UTF-8, where a lone surrogate becomes U+FFFD (two keys would become one),
+ * and a Postgres TEXT cannot hold NUL at all: refusing both here is what makes every backend agree.
+ */
+export function checkWellFormed(text: string, field: string): string {
+  if (!(text as unknown as WellFormedString).isWellFormed() || text.includes('\0')) {
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `invalid ${field} ${JSON.stringify(text.slice(0, 40))}: it must be well-formed Unicode (no lone surrogate) without NUL`,
+      { details: { field } },
+    )
+  }
+  return text
+}
+
+/** `String.prototype.isWellFormed` is in Node 20 but in TypeScript's ES2024 lib, not ES2023. */
+interface WellFormedString {
+  isWellFormed(): boolean
+}
+
+/** Throws `INVALID_ARGUMENT` unless `key` is a non-empty, well-formed string of at most 1024 UTF-8 bytes without NUL. */
 export function checkKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0) {
     throw new FlagstoneError('INVALID_ARGUMENT', `invalid key ${JSON.stringify(key)}: keys are non-empty strings`, {
       details: { field: 'key' },
     })
   }
+  checkWellFormed(key, 'key')
   // A UTF-16 code unit is at most 3 UTF-8 bytes, so short keys skip the byte count.
   if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) {
     throw new FlagstoneError('INVALID_ARGUMENT', `key is longer than ${MAX_KEY_BYTES} UTF-8 bytes: ${key.slice(0, 40)}…`, {

@@ -184,6 +184,49 @@ export function storeConformance(backend: BackendUnderTest): void {
       })
     })
 
+    describe('one behaviour for ill-formed keys on every backend', () => {
+      const illFormed = ['\uD800', 'a\uDC00b', 'x\uD83D', '\uDE00\uD83D', 'a\0b', '\0']
+
+      it('rejects a key with a lone surrogate or a NUL with INVALID_ARGUMENT on every operation, writing nothing', async () => {
+        const s = fresh()
+        for (const key of illFormed) {
+          const message = await expectCode(s.set(key, 'v'), 'INVALID_ARGUMENT')
+          expect(message).toContain('key')
+          await expectCode(s.get(key), 'INVALID_ARGUMENT')
+          await expectCode(s.get(key, { renewFor: 1_000 }), 'INVALID_ARGUMENT')
+          await expectCode(s.delete(key), 'INVALID_ARGUMENT')
+          await expectCode(s.exists(key), 'INVALID_ARGUMENT')
+          await expectCode(s.expiresIn(key), 'INVALID_ARGUMENT')
+          await expectCode(s.increment(key), 'INVALID_ARGUMENT')
+          await expectCode(s.compareAndSet(key, null, 'v'), 'INVALID_ARGUMENT')
+          await expectCode(collect(s.keys(key)), 'INVALID_ARGUMENT')
+        }
+        expect(await collect(s.keys())).toEqual([])
+      })
+
+      it('keeps U+FFFD, a surrogate pair and every other well-formed key apart', async () => {
+        const s = fresh()
+        const keys = ['\uFFFD', '\uD83D\uDE00', '\uD83D\uDE01', 'é', 'e\u0301', '\u0001', '\uFFFF']
+        for (const key of keys) await s.set(key, `v ${key}`)
+        for (const key of keys) expect(text(await s.get(key)), JSON.stringify(key)).toBe(`v ${key}`)
+        expect(await collect(s.keys())).toEqual([...keys].sort())
+      })
+
+      if (backend.push !== 'none') {
+        it('rejects a channel or a message with a lone surrogate or a NUL with INVALID_ARGUMENT', async () => {
+          const s = fresh()
+          for (const bad of illFormed) {
+            await expectCode(s.publish(bad, 'm'), 'INVALID_ARGUMENT')
+            await expectCode(
+              s.subscribe(bad, () => undefined),
+              'INVALID_ARGUMENT',
+            )
+            expect(await expectCode(s.publish('c', bad), 'INVALID_ARGUMENT')).toContain('message')
+          }
+        })
+      }
+    })
+
     describe('expiry', () => {
       it('reports remaining ms, Infinity without expiry, null when missing', async () => {
         const s = fresh()
@@ -324,6 +367,23 @@ export function storeConformance(backend: BackendUnderTest): void {
         expect(text(await s.get('word'))).toBe('abc')
         expect(text(await s.get('max'))).toBe(String(Number.MAX_SAFE_INTEGER - 1))
         expect(await s.increment('max')).toBe(Number.MAX_SAFE_INTEGER)
+      })
+
+      it('increments only the canonical decimal form ("007", "-0", "+1", " 1" are not integers), on every backend', async () => {
+        const s = fresh()
+        const odd = ['007', '00', '-0', '-007', '+1', ' 1', '1 ', '1e3', '0x10', '1.0', '', '١']
+        for (const [i, value] of odd.entries()) {
+          await s.set(`odd${i}`, value)
+          const message = await expectCode(s.increment(`odd${i}`), 'INVALID_ARGUMENT')
+          expect(message, JSON.stringify(value)).toContain(`odd${i}`)
+          expect(text(await s.get(`odd${i}`))).toBe(value)
+        }
+        await s.set('zero', '0')
+        await s.set('negative', '-7')
+        expect(await s.increment('zero')).toBe(1)
+        expect(await s.increment('negative')).toBe(-6)
+        expect(await s.increment('negative', 6)).toBe(0)
+        expect(text(await s.get('negative'))).toBe('0')
       })
 
       it('is atomic under concurrency in one process', async () => {

@@ -25,7 +25,7 @@ export const postgresDialect: SqlDialect = {
   backend: 'postgres',
   now: `(extract(epoch from clock_timestamp()) * 1000)::bigint`,
   incrementable: (v, s) =>
-    `CASE WHEN encode(${v}, 'escape') ~ '^-?(0|[1-9][0-9]{0,15})$' ` +
+    `CASE WHEN encode(${v}, 'escape') ~ '^(0|-?[1-9][0-9]{0,15})$' ` +
     `THEN abs(encode(${v}, 'escape')::numeric + ${s}::bigint) <= ${MAX_SAFE_SQL} ELSE FALSE END`,
   add: (v, s) => `convert_to((encode(${v}, 'escape')::bigint + ${s}::bigint)::text, 'UTF8')`,
 }

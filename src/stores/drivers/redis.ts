@@ -25,7 +25,7 @@ return v`
 const INCREMENT = `local v = redis.call('GET', KEYS[1])
 if v then
   local n = tonumber(v)
-  if not string.match(v, '^%-?%d+$') or not n or math.abs(n + tonumber(ARGV[1])) > 9007199254740991 then
+  if not (v == '0' or string.match(v, '^%-?[1-9]%d*$')) or not n or math.abs(n + tonumber(ARGV[1])) > 9007199254740991 then
     return redis.error_reply('FLAGSTONE_NOT_INTEGER')
   end
   return string.format('%.0f', redis.call('INCRBY', KEYS[1], ARGV[1]))
