@@ -127,6 +127,14 @@ function listenNotify(pool: Pool) {
   let retry: NodeJS.Timeout | undefined
   let attempts = 0
   let closed = false
+  let queue: Promise<unknown> = Promise.resolve()
+  // pg deprecates a query on a client that is still running one: LISTEN, UNLISTEN and the
+  // re-LISTENs of a reconnect wait their turn on the one listening connection.
+  const serial = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = queue.then(task, task)
+    queue = run.catch(() => undefined)
+    return run
+  }
   const pgChannel = (channel: string) => `fs_${createHash('sha1').update(channel).digest('hex').slice(0, 40)}`
 
   const lost = (lostClient: PoolClient) => {
@@ -139,7 +147,7 @@ function listenNotify(pool: Pool) {
     if (closed || retry !== undefined || listeners.size === 0) return
     retry = setTimeout(() => {
       retry = undefined
-      connect().catch(scheduleReconnect)
+      serial(connect).catch(scheduleReconnect)
     }, reconnectDelay(attempts++))
     retry.unref()
   }
@@ -172,8 +180,10 @@ function listenNotify(pool: Pool) {
       const set = listeners.get(name) ?? new Set()
       listeners.set(name, set.add(listener))
       try {
-        const active = client ?? (await connect())
-        await active.query(`LISTEN "${name}"`)
+        await serial(async () => {
+          const active = client ?? (await connect())
+          await active.query(`LISTEN "${name}"`)
+        })
       } catch (error) {
         set.delete(listener)
         if (set.size === 0) listeners.delete(name)
@@ -183,7 +193,10 @@ function listenNotify(pool: Pool) {
         set.delete(listener)
         if (set.size > 0) return
         listeners.delete(name)
-        await client?.query(`UNLISTEN "${name}"`).catch(() => undefined)
+        await serial(async () => {
+          // Subscribed again while waiting: keep listening.
+          if (!listeners.has(name)) await client?.query(`UNLISTEN "${name}"`)
+        }).catch(() => undefined)
       }
     },
     close() {
