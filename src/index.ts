@@ -22,6 +22,7 @@ export {
   type GetOptions,
   MemoryStore,
   type MemoryStoreOptions,
+  type MemoryStoreStats,
   type MessageListener,
   type MysqlStoreOptions,
   observeStore,

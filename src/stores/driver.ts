@@ -65,6 +65,12 @@ export interface Driver {
     publish(channel: string, message: string): Promise<void>
     subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>>
   }
+  /**
+   * Drops the connection(s) after an operation missed `operationTimeout`, so the next operation
+   * starts on a fresh one instead of queueing behind a reply that may never come. Optional: a
+   * driver without it (memory, SQLite, a caller's client) only has its operations bounded.
+   */
+  recycle?(): void
   close(): Promise<void>
 }
 
@@ -77,6 +83,7 @@ export interface Shared {
   readonly driver: Driver
   readonly capabilities: StoreCapabilities
   readonly maxValueBytes: number
+  readonly operationTimeout: number
   /** Set when the root store closes: every view of the driver is closed then. */
   closed: boolean
 }
@@ -84,7 +91,17 @@ export interface Shared {
 export interface ResolvedOptions {
   readonly root: KeySpace
   readonly maxValueBytes: number
+  readonly operationTimeout: number
 }
+
+/**
+ * 10 s: the 2-core test machine running at 15x its cores still answers well within it, and a
+ * server that stopped answering costs each caller a bounded wait. Where requests must fail fast,
+ * set 1-2 s.
+ */
+export const DEFAULT_OPERATION_TIMEOUT = 10_000
+/** setTimeout's largest delay; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Validates and freezes the options every backend shares. */
 export function resolveBaseOptions(options: BaseStoreOptions = {}): ResolvedOptions {
@@ -94,7 +111,15 @@ export function resolveBaseOptions(options: BaseStoreOptions = {}): ResolvedOpti
       details: { field: 'maxValueBytes' },
     })
   }
-  return Object.freeze({ root: rootKeySpace(options.namespace ?? DEFAULT_ROOT), maxValueBytes })
+  const operationTimeout = options.operationTimeout ?? DEFAULT_OPERATION_TIMEOUT
+  if (!Number.isSafeInteger(operationTimeout) || operationTimeout < 1 || operationTimeout > MAX_TIMER_MS) {
+    throw new FlagstoneError(
+      'INVALID_ARGUMENT',
+      `operationTimeout must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${String(operationTimeout)}`,
+      { details: { field: 'operationTimeout' } },
+    )
+  }
+  return Object.freeze({ root: rootKeySpace(options.namespace ?? DEFAULT_ROOT), maxValueBytes, operationTimeout })
 }
 
 /**
@@ -127,7 +152,7 @@ export class DriverStore implements Store {
       ...driver.capabilities,
       push: pubsub === undefined ? 'none' : pubsub.acrossProcesses ? 'processes' : 'process',
     })
-    return { driver, capabilities, maxValueBytes: options.maxValueBytes, closed: false }
+    return { driver, capabilities, maxValueBytes: options.maxValueBytes, operationTimeout: options.operationTimeout, closed: false }
   }
 
   protected constructor(shared: Shared, space: KeySpace, isRoot: boolean) {
@@ -149,7 +174,7 @@ export class DriverStore implements Store {
     const renewFor = opts === undefined ? undefined : checkTtl(opts.renewFor, 'renewFor')
     try {
       const result = renewFor === undefined ? this.#shared.driver.get(k) : this.#shared.driver.getAndRenew(k, renewFor)
-      return result instanceof Promise ? await result : result
+      return result instanceof Promise ? await this.#bounded(result, 'get', key) : result
     } catch (error) {
       throw this.#fail(error, 'get', key)
     }
@@ -161,7 +186,7 @@ export class DriverStore implements Store {
     const bytes = toBytes(value, this.#shared.maxValueBytes)
     try {
       const result = this.#shared.driver.set(k, bytes, ttl)
-      return result instanceof Promise ? await result : result
+      return result instanceof Promise ? await this.#bounded(result, 'set', key) : result
     } catch (error) {
       throw this.#fail(error, 'set', key)
     }
@@ -171,7 +196,7 @@ export class DriverStore implements Store {
     const k = this.#key(key)
     try {
       const result = this.#shared.driver.delete(k)
-      return result instanceof Promise ? await result : result
+      return result instanceof Promise ? await this.#bounded(result, 'delete', key) : result
     } catch (error) {
       throw this.#fail(error, 'delete', key)
     }
@@ -180,7 +205,7 @@ export class DriverStore implements Store {
   async deleteAll(): Promise<void> {
     this.#open()
     try {
-      await this.#shared.driver.deleteSpace(this.#space)
+      await this.#bounded(this.#shared.driver.deleteSpace(this.#space), 'deleteAll')
     } catch (error) {
       throw this.#fail(error, 'deleteAll')
     }
@@ -190,7 +215,7 @@ export class DriverStore implements Store {
     const k = this.#key(key)
     try {
       const result = this.#shared.driver.exists(k)
-      return result instanceof Promise ? await result : result
+      return result instanceof Promise ? await this.#bounded(result, 'exists', key) : result
     } catch (error) {
       throw this.#fail(error, 'exists', key)
     }
@@ -200,7 +225,7 @@ export class DriverStore implements Store {
     const k = this.#key(key)
     try {
       const result = this.#shared.driver.ttl(k)
-      return result instanceof Promise ? await result : result
+      return result instanceof Promise ? await this.#bounded(result, 'expiresIn', key) : result
     } catch (error) {
       throw this.#fail(error, 'expiresIn', key)
     }
@@ -209,7 +234,7 @@ export class DriverStore implements Store {
   async deleteExpired(): Promise<number> {
     this.#open()
     try {
-      return await this.#shared.driver.deleteExpired(this.#space)
+      return await this.#bounded(this.#shared.driver.deleteExpired(this.#space), 'deleteExpired')
     } catch (error) {
       throw this.#fail(error, 'deleteExpired')
     }
@@ -224,10 +249,22 @@ export class DriverStore implements Store {
     checkWellFormed(prefix, 'prefix')
     this.#open()
     const own = this.#space.own
+    const pages = this.#shared.driver.scan(own + prefix)[Symbol.asyncIterator]()
+    let settled = true
     try {
-      for await (const physical of this.#shared.driver.scan(own + prefix)) yield physical.slice(own.length)
+      while (true) {
+        settled = false
+        // Each step of the scan is one bounded round trip; the caller's loop body is not timed.
+        const step = await this.#bounded(pages.next(), 'keys')
+        settled = true
+        if (step.done === true) return
+        yield step.value.slice(own.length)
+      }
     } catch (error) {
       throw this.#fail(error, 'keys')
+    } finally {
+      // An async generator queues return() behind a pending next(): after a timeout, do not wait.
+      if (settled) await pages.return?.()
     }
   }
 
@@ -237,7 +274,7 @@ export class DriverStore implements Store {
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
     try {
       const result = this.#shared.driver.increment(k, step, ttl, key)
-      return result instanceof Promise ? await result : result
+      return result instanceof Promise ? await this.#bounded(result, 'increment', key) : result
     } catch (error) {
       throw this.#fail(error, 'increment', key)
     }
@@ -250,7 +287,7 @@ export class DriverStore implements Store {
     const bytes = toBytes(value, this.#shared.maxValueBytes)
     try {
       const result = this.#shared.driver.compareAndSet(k, want, bytes, ttl)
-      return result instanceof Promise ? await result : result
+      return result instanceof Promise ? await this.#bounded(result, 'compareAndSet', key) : result
     } catch (error) {
       throw this.#fail(error, 'compareAndSet', key)
     }
@@ -269,7 +306,7 @@ export class DriverStore implements Store {
     }
     checkWellFormed(message, 'message')
     try {
-      await pubsub.publish(physical, message)
+      await this.#bounded(pubsub.publish(physical, message), 'publish', channel)
     } catch (error) {
       throw this.#fail(error, 'publish', channel)
     }
@@ -281,7 +318,7 @@ export class DriverStore implements Store {
       throw new FlagstoneError('INVALID_ARGUMENT', 'listener must be a function', { details: { field: 'listener' } })
     }
     try {
-      return await pubsub.subscribe(physical, listener)
+      return await this.#bounded(pubsub.subscribe(physical, listener), 'subscribe', channel)
     } catch (error) {
       throw this.#fail(error, 'subscribe', channel)
     }
@@ -324,6 +361,43 @@ export class DriverStore implements Store {
   #describe(): string {
     const ns = this.#space.path === '' ? 'root' : `namespace "${this.#space.path}"`
     return `${this.#shared.driver.backend} store (${ns})`
+  }
+
+  /**
+   * `promise`, or `STORE_UNAVAILABLE` once it has not settled within `operationTimeout` (a server
+   * that accepts and never answers, a stopped process, a frozen network); the driver then
+   * recycles its connection. A write that timed out may still have been applied.
+   */
+  #bounded<T>(promise: Promise<T>, op: string, key?: string): Promise<T> {
+    const { operationTimeout: ms, driver } = this.#shared
+    return new Promise<T>((resolve, reject) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        // Timers run before I/O in an event-loop turn: after a stall (GC, a starved CPU) an answer
+        // may already be waiting in the socket. setImmediate runs after the I/O phase, so that
+        // answer still counts instead of a server that did answer being called unavailable.
+        setImmediate(() => {
+          if (settled) return
+          settled = true
+          const what = key === undefined ? op : `${op} of key ${JSON.stringify(key)}`
+          const message = `${this.#describe()}: ${what} got no answer within ${ms} ms (operationTimeout)`
+          reject(new FlagstoneError('STORE_UNAVAILABLE', message, { details: { operation: op, operationTimeout: ms } }))
+          driver.recycle?.()
+        })
+      }, ms)
+      promise.then(
+        (value) => {
+          settled = true
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (error: unknown) => {
+          settled = true
+          clearTimeout(timer)
+          reject(error)
+        },
+      )
+    })
   }
 
   #fail(error: unknown, op: string, key?: string): FlagstoneError {

@@ -145,4 +145,12 @@ export interface BaseStoreOptions {
    * @default 16 MiB
    */
   maxValueBytes?: number
+  /**
+   * The longest any one operation may take, in ms (connecting included; for `keys()` each page).
+   * Past it the operation rejects with `STORE_UNAVAILABLE` and the store drops the connection, so
+   * a server that stopped answering costs each caller at most this long. A write that timed out
+   * may still have been applied. Memory answers synchronously and is never timed.
+   * @default 10000
+   */
+  operationTimeout?: number
 }

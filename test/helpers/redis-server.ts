@@ -50,6 +50,22 @@ export class RedisServer {
     throw new Error(`redis-server did not start on port ${this.port}`)
   }
 
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a frozen process). */
+  pause(): void {
+    this.#signal('SIGSTOP')
+  }
+
+  /** SIGCONT after `pause()`. */
+  resume(): void {
+    this.#signal('SIGCONT')
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    const pid = this.#process?.pid
+    if (pid === undefined || this.#process?.exitCode !== null) throw new Error('redis-server is not running')
+    process.kill(pid, signal) // by pid: only the server this helper started
+  }
+
   async kill(): Promise<void> {
     const child = this.#process
     if (child === undefined || child.exitCode !== null) return

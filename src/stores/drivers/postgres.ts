@@ -95,6 +95,9 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
     table, // the adapter's own CREATE TABLE then finds flagstone's table and does nothing
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectTimeout ?? 5000,
+    // pg's own read timeout on our pool: when it fires, pool.query destroys that connection
+    // instead of returning it, so a frozen connection is recycled rather than reused.
+    query_timeout: base.operationTimeout,
     flagstone: { pool: options.pool, ddl },
   }
   const adapter: OwnPoolKeyvPostgresLike = new OwnPoolKeyvPostgres(adapterOptions)
@@ -112,7 +115,7 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
       await adapter.disconnect()
     },
   }
-  return DriverStore.root({ ...sqlDriver(qualified, postgresDialect, conn), pubsub }, base)
+  return DriverStore.root({ ...sqlDriver(qualified, postgresDialect, conn), pubsub, recycle: () => pubsub.recycle() }, base)
 }
 
 /**
@@ -198,6 +201,10 @@ function listenNotify(pool: Pool) {
           if (!listeners.has(name)) await client?.query(`UNLISTEN "${name}"`)
         }).catch(() => undefined)
       }
+    },
+    /** Drops the listening connection (it may be the frozen one); a fresh one re-LISTENs every channel. */
+    recycle() {
+      if (client !== undefined) lost(client)
     },
     close() {
       closed = true

@@ -1,6 +1,5 @@
 /** Redis (and Valkey) store on @keyv/redis's node-redis client: native expiry, Lua for atomic steps. */
 import { createHash } from 'node:crypto'
-import type KeyvRedis from '@keyv/redis'
 import type { RESP_TYPES, RedisArgument, RedisClientType } from '@redis/client'
 import { FlagstoneError } from '../../errors.js'
 import { counterError, parseCounter } from '../bytes.js'
@@ -55,9 +54,16 @@ function escapeGlob(literal: string): string {
   return literal.replace(/[*?[\]\\]/g, '\\$&')
 }
 
-function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
-  const client = adapter.client as RedisClientType
+function redisDriver(client: RedisClientType, owned: boolean): Driver {
   let connecting: Promise<unknown> | undefined
+  const open = async () => {
+    try {
+      await client.connect()
+    } catch (error) {
+      if (client.isOpen) client.destroy() // stop its retries: the next operation starts again
+      throw error instanceof FlagstoneError ? new Error(error.message, { cause: error }) : error
+    }
+  }
 
   const ready = async (): Promise<void> => {
     if (client.isReady) return
@@ -68,8 +74,11 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
       return
     }
     if (client.isOpen) return
-    connecting = adapter.getClient().finally(() => (connecting = undefined))
-    await connecting
+    const attempt = open().finally(() => {
+      if (connecting === attempt) connecting = undefined
+    })
+    connecting = attempt
+    await attempt
   }
   const send = async <T>(args: RedisArgument[], buffers = true): Promise<T> => {
     await ready()
@@ -102,14 +111,18 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
   // A connection in subscriber mode can do nothing else, so subscriptions get their own, made on
   // first use; node-redis re-subscribes it after every reconnect.
   let subscriber: Promise<RedisClientType> | undefined
+  let subscriberConnecting: RedisClientType | undefined
   const subscriberClient = () => {
     subscriber ??= (async () => {
       await ready()
       const sub = client.duplicate()
       sub.on('error', () => undefined)
+      subscriberConnecting = sub
       await sub.connect()
+      subscriberConnecting = undefined
       return sub
     })().catch((error: unknown) => {
+      subscriberConnecting = undefined
       subscriber = undefined
       throw error
     })
@@ -173,10 +186,18 @@ function redisDriver(adapter: KeyvRedis<unknown>, owned: boolean): Driver {
         }
       },
     },
+    recycle() {
+      if (!owned) return // a caller's client is the caller's to manage: only our operations are bounded
+      // Destroying the socket fails every command still waiting on it; the next operation connects
+      // afresh. An established subscriber connection is kept: it carries no replies anyone waits for.
+      connecting = undefined
+      if (client.isOpen) client.destroy()
+      if (subscriberConnecting?.isOpen) subscriberConnecting.destroy()
+    },
     async close() {
       const sub = await subscriber?.catch(() => undefined)
       if (sub?.isOpen) sub.destroy()
-      if (owned) await adapter.disconnect(true)
+      if (owned && client.isOpen) client.destroy()
     },
   }
 }
@@ -207,5 +228,5 @@ export async function createRedisStore(options: RedisStoreOptions = {}): Promise
   // No keyv connectionTimeout: its timer is never cleared and holds the process open; the socket's connectTimeout bounds it.
   const adapter = new KeyvRedis(client, { throwOnConnectError: true })
   adapter.on('error', () => undefined) // connection errors surface on the operation that meets them
-  return DriverStore.root(redisDriver(adapter, options.client === undefined), base)
+  return DriverStore.root(redisDriver(adapter.client as RedisClientType, options.client === undefined), base)
 }

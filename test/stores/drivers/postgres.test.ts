@@ -2,7 +2,7 @@ import pg from 'pg'
 import { describe } from 'vitest'
 import { createStore } from '../../../src/index.js'
 import { DATABASE_URL, serviceAvailable } from '../../helpers/services.js'
-import { type RawAccess, storeConformance } from '../conformance.js'
+import { CONFORMANCE_TIMEOUT, type RawAccess, storeConformance } from '../conformance.js'
 
 async function raw(): Promise<RawAccess> {
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 })
@@ -28,7 +28,7 @@ describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('postgres', (
   storeConformance({
     name: 'postgres',
     url: DATABASE_URL,
-    open: (namespace) => createStore(DATABASE_URL, { namespace }),
+    open: (namespace) => createStore(DATABASE_URL, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }),
     raw,
     unreachableUrl: 'postgresql://postgres@127.0.0.1:1/test',
     push: 'cluster',

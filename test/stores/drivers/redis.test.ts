@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStore } from '../../../src/index.js'
 import { RedisServer } from '../../helpers/redis-server.js'
 import { REDIS_URL, serviceAvailable, sleep } from '../../helpers/services.js'
-import { type RawAccess, storeConformance } from '../conformance.js'
+import { CONFORMANCE_TIMEOUT, type RawAccess, storeConformance } from '../conformance.js'
 
 async function raw(): Promise<RawAccess> {
   const client = createClient({ url: REDIS_URL })
@@ -21,7 +21,7 @@ describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis', () => {
   storeConformance({
     name: 'redis',
     url: REDIS_URL,
-    open: (namespace) => createStore(REDIS_URL, { namespace }),
+    open: (namespace) => createStore(REDIS_URL, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }),
     raw,
     nativeExpiry: true,
     push: 'cluster',

@@ -5,7 +5,7 @@ import sqlite3 from 'sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import KeyvSqlite from '@keyv/sqlite'
 import { createSqliteStore, createStore } from '../../../src/index.js'
-import { type RawAccess, storeConformance } from '../conformance.js'
+import { CONFORMANCE_TIMEOUT, type RawAccess, storeConformance } from '../conformance.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'flagstone-sqlite-'))
 const file = join(dir, 'store.sqlite')
@@ -36,7 +36,7 @@ async function raw(): Promise<RawAccess> {
 storeConformance({
   name: 'sqlite',
   url: `sqlite://${file}`,
-  open: (namespace) => createStore(`sqlite://${file}`, { namespace }),
+  open: (namespace) => createStore(`sqlite://${file}`, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }),
   raw,
   push: 'none',
 })
