@@ -149,7 +149,8 @@ export function createKeyvStore(
         const entry = await read(key)
         const text = entry === null ? '0' : entry.bytes.toString('utf8')
         const n = Number(text) + by
-        if (!/^-?(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(n)) {
+        // The canonical decimal form every backend's increment accepts (src/stores/bytes.ts): no "007" or "-0".
+        if (!/^(0|-?[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(n)) {
           throw new FlagstoneError(
             'INVALID_ARGUMENT',
             `cannot increment key ${JSON.stringify(label)}: its value is not a decimal integer`,

@@ -152,7 +152,13 @@ export class DriverStore implements Store {
       ...driver.capabilities,
       push: pubsub === undefined ? 'none' : pubsub.acrossProcesses ? 'processes' : 'process',
     })
-    return { driver, capabilities, maxValueBytes: options.maxValueBytes, operationTimeout: options.operationTimeout, closed: false }
+    return {
+      driver,
+      capabilities,
+      maxValueBytes: options.maxValueBytes,
+      operationTimeout: options.operationTimeout,
+      closed: false,
+    }
   }
 
   protected constructor(shared: Shared, space: KeySpace, isRoot: boolean) {

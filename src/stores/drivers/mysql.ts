@@ -41,7 +41,7 @@ const NOW = 'CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)'
 const LIVE = `(expires_at IS NULL OR expires_at > ${NOW})`
 const DEAD = `(expires_at IS NOT NULL AND expires_at <= ${NOW})`
 const IN_SPACE = '((`key` >= ? AND `key` < ?) OR (`key` >= ? AND `key` < ?))'
-const INTEGER = `value REGEXP '^-?(0|[1-9][0-9]{0,15})$'`
+const INTEGER = `value REGEXP '^(0|-?[1-9][0-9]{0,15})$'`
 
 function statements(t: string) {
   // In ON DUPLICATE KEY UPDATE, assignments run left to right and later ones see earlier results:
