@@ -12,9 +12,10 @@
 import { randomBytes } from 'node:crypto'
 import type Koa from 'koa'
 import type { Middleware } from 'koa'
-import superjson from 'superjson'
 import { FlagstoneError } from '../errors.js'
 import type { Store } from '../stores/types.js'
+import { isPlainObject } from '../internal/objects.js'
+import { decodeSession, serialiseSession } from './session-codec.js'
 import { storeFor } from './stores.js'
 import { publish } from '../events.js'
 
@@ -22,6 +23,8 @@ import { publish } from '../events.js'
  * The session object. Augment it to type your fields:
  * `declare module 'flagstone/koa' { interface Session { userId?: string } }`.
  */
+export { serialiseSession } from './session-codec.js'
+
 export interface Session {
   [key: string]: unknown
 }
@@ -130,12 +133,6 @@ function newId(): string {
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/
-
-function isPlainObject(value: unknown): value is Session {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
-  const proto: unknown = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
-}
 
 function isEmpty(session: Session): boolean {
   for (const key in session) if (Object.hasOwn(session, key)) return false
@@ -249,54 +246,6 @@ function extendContext(app: Koa): void {
   })
 }
 
-function decode(text: string): Session | undefined {
-  try {
-    const parsed: unknown = JSON.parse(text)
-    // Without `meta`, superjson's document is `{ json }` as it stands: no walk needed.
-    const value: unknown =
-      isPlainObject(parsed) && parsed.meta === undefined
-        ? parsed.json
-        : superjson.deserialize(parsed as Parameters<typeof superjson.deserialize>[0])
-    return isPlainObject(value) ? value : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Whether superjson would annotate nothing in `value` (only JSON's own types, finite numbers, no -0, no holes). */
-function isPlainJson(value: unknown, depth: number): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true
-    case 'number':
-      return Number.isFinite(value) && !Object.is(value, -0)
-    case 'object': {
-      if (value === null) return true
-      if (depth > 100) return false
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i], depth + 1)) return false
-        return true
-      }
-      const proto: unknown = Object.getPrototypeOf(value)
-      if (proto !== Object.prototype && proto !== null) return false
-      for (const key of Object.keys(value)) if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false
-      return true
-    }
-    default:
-      return false
-  }
-}
-
-/**
- * The session's superjson text. Most sessions hold plain JSON, for which superjson writes exactly
- * `{"json":…}`: producing that with JSON.stringify is several times cheaper than superjson's walk,
- * and the same text, so "did it change?" still compares like with like.
- */
-export function serialiseSession(data: Session): string {
-  return isPlainJson(data, 0) ? `{"json":${JSON.stringify(data)}}` : superjson.stringify(data)
-}
-
 /**
  * Server-side sessions. `ctx.session` is a plain object (start: `{}`); change it, replace it
  * (`ctx.session = { … }`) or destroy it (`ctx.session = null`). At the end of a successful
@@ -336,7 +285,7 @@ export function session(options: SessionOptions = {}): Middleware {
     if (raw !== undefined && ID_PATTERN.test(raw)) {
       const bytes = await store.get(raw, getOptions)
       const text = bytes === null ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
-      const decoded = text === undefined ? undefined : decode(text)
+      const decoded = text === undefined ? undefined : (decodeSession(text) as Session | undefined)
       if (decoded !== undefined) {
         id = raw
         data = decoded

@@ -1,126 +1,24 @@
 /**
  * The part of every store that does not depend on the backend: argument checks, namespaces,
- * closed-state and error mapping. A backend only implements `Driver`: primitive operations on
- * physical keys (already validated and encoded), with TTLs in whole ms.
+ * closed-state and error mapping. A backend only implements `Driver` (driver-contract.ts): primitive
+ * operations on physical keys (already validated and encoded), with TTLs in whole ms.
  */
 import { FlagstoneError } from '../errors.js'
-import { checkStep, DEFAULT_MAX_VALUE_BYTES, toBytes } from './bytes.js'
+import { checkStep, toBytes } from './bytes.js'
+import { type Driver, resolveBaseOptions, type ResolvedOptions, type Shared } from './driver-contract.js'
 import { checkTtl } from './expiry.js'
-import { checkKey, checkWellFormed, childKeySpace, DEFAULT_ROOT, type KeySpace, rootKeySpace } from './keys.js'
+import { checkKey, checkWellFormed, childKeySpace, type KeySpace } from './keys.js'
 import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreCapabilities, StoreValue } from './types.js'
 
-/**
- * The memory driver answers synchronously: skipping a promise and a microtask per call is most of
- * what makes it several times faster than keyv's Map adapter.
- */
-export type Awaitable<T> = T | Promise<T>
-
-/**
- * What a backend provides: the storage calls only. Wrap one with `createDriverStore(driver)` and
- * check it with `testStore` from `flagstone/testing`.
- *
- * Every key a driver sees is a physical key: `<root>[:<ns>…]/<key>`, already validated (non-empty,
- * at most 1024 UTF-8 bytes for the user's part); a namespace is the keys that start with
- * `space.own` plus those that start with `space.children`, so a byte-ordered range or a prefix
- * test finds it (never a `LIKE` or glob without escaping). Values are Buffers the store already
- * checked and copied; TTLs are whole ms > 0, `undefined` for "never expires". An entry is dead from
- * its expiry instant on, and every read must treat a dead entry as missing, whether or not it was
- * removed yet. Throw anything on a backend failure: the store reports it as `STORE_UNAVAILABLE`
- * with your error as `cause`, or passes a `FlagstoneError` (e.g. `UNSUPPORTED`) through unchanged.
- */
-export interface Driver {
-  /** Backend name used in error messages and `capabilities.backend`: `memory`, `sqlite`, `redis`, `postgres`, `mysql`, … */
-  readonly backend: string
-  get(key: string): Awaitable<Uint8Array | null>
-  /** `get` that also resets an existing expiry to `ttlMs` from now, atomically (never resurrects). */
-  getAndRenew(key: string, ttlMs: number): Awaitable<Uint8Array | null>
-  set(key: string, value: Buffer, ttlMs: number | undefined): Awaitable<void>
-  delete(key: string): Awaitable<void>
-  exists(key: string): Awaitable<boolean>
-  /** ms left (>= 1), `Infinity`, or `null` when missing or expired. */
-  ttl(key: string): Awaitable<number | null>
-  /** Deletes every key under `space.own` and `space.children`. */
-  deleteSpace(space: KeySpace): Promise<void>
-  /** Physically removes expired entries under `space`; returns how many. */
-  deleteExpired(space: KeySpace): Promise<number>
-  /** Physical keys of live entries that start with `prefix`. */
-  scan(prefix: string): AsyncIterable<string>
-  /**
-   * Adds `by` to the decimal integer stored at `key` (a missing or dead key counts as 0) and returns
-   * the result, atomically; `ttlMs` applies only when this call creates the entry. Throw a
-   * `FlagstoneError` with code `INVALID_ARGUMENT` when the value is no integer or the result is not
-   * a safe integer. `label` is the user's key, for that message.
-   */
-  increment(key: string, by: number, ttlMs: number | undefined, label: string): Awaitable<number>
-  /** Writes `value` only if the live value equals `expected` byte for byte (`null`: only if missing or dead), atomically. */
-  compareAndSet(key: string, expected: Buffer | null, value: Buffer, ttlMs: number | undefined): Awaitable<boolean>
-  /**
-   * Guarantees this driver does not give (the defaults are every built-in backend's: shared,
-   * atomic across processes, atomic renew, listing). `backend` and `push` come from the fields above.
-   */
-  readonly capabilities?: Partial<Pick<StoreCapabilities, 'shared' | 'atomic' | 'renewOnRead' | 'listKeys'>>
-  /** Present where the backend can push; `channel` is already encoded like a key. */
-  readonly pubsub?: {
-    readonly acrossProcesses: boolean
-    publish(channel: string, message: string): Promise<void>
-    subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>>
-  }
-  /**
-   * Drops the connection(s) after an operation missed `operationTimeout`, so the next operation
-   * starts on a fresh one instead of queueing behind a reply that may never come. Optional: a
-   * driver without it (memory, SQLite, a caller's client) only has its operations bounded.
-   */
-  recycle?(): void
-  close(): Promise<void>
-}
-
-/** Wait before reconnect attempt `attempt` (0, 1, …): 50 ms doubling, capped at 1 s, the same on every networked backend. */
-export function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** attempt, 1000)
-}
-
-export interface Shared {
-  readonly driver: Driver
-  readonly capabilities: StoreCapabilities
-  readonly maxValueBytes: number
-  readonly operationTimeout: number
-  /** Set when the root store closes: every view of the driver is closed then. */
-  closed: boolean
-}
-
-export interface ResolvedOptions {
-  readonly root: KeySpace
-  readonly maxValueBytes: number
-  readonly operationTimeout: number
-}
-
-/**
- * 10 s: the 2-core test machine running at 15x its cores still answers well within it, and a
- * server that stopped answering costs each caller a bounded wait. Where requests must fail fast,
- * set 1-2 s.
- */
-export const DEFAULT_OPERATION_TIMEOUT = 10_000
-/** setTimeout's largest delay; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-/** Validates and freezes the options every backend shares. */
-export function resolveBaseOptions(options: BaseStoreOptions = {}): ResolvedOptions {
-  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
-  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
-    throw new FlagstoneError('INVALID_ARGUMENT', `maxValueBytes must be a positive integer, got ${String(maxValueBytes)}`, {
-      details: { field: 'maxValueBytes' },
-    })
-  }
-  const operationTimeout = options.operationTimeout ?? DEFAULT_OPERATION_TIMEOUT
-  if (!Number.isSafeInteger(operationTimeout) || operationTimeout < 1 || operationTimeout > MAX_TIMER_MS) {
-    throw new FlagstoneError(
-      'INVALID_ARGUMENT',
-      `operationTimeout must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${String(operationTimeout)}`,
-      { details: { field: 'operationTimeout' } },
-    )
-  }
-  return Object.freeze({ root: rootKeySpace(options.namespace ?? DEFAULT_ROOT), maxValueBytes, operationTimeout })
-}
+export {
+  type Awaitable,
+  DEFAULT_OPERATION_TIMEOUT,
+  type Driver,
+  reconnectDelay,
+  resolveBaseOptions,
+  type ResolvedOptions,
+  type Shared,
+} from './driver-contract.js'
 
 /**
  * A store on a custom backend: `driver` provides the storage calls, the store adds everything else
