@@ -16,6 +16,9 @@
  * `<!-- evaluate:end -->` (other sections untouched). BENCH_NO_WRITE=1 skips writing;
  * BENCH_ROUNDS / BENCH_SLICE_MS change the run length.
  *
+ * Then the same SDK comparison for OpenFeature (benchmarks/openfeature-sdk.ts): flagstone's provider
+ * against flagd's in-process provider, through `@openfeature/server-sdk`.
+ *
  * Run: npx tsx benchmarks/evaluate.ts
  */
 import { execFileSync } from 'node:child_process'
@@ -24,6 +27,7 @@ import os from 'node:os'
 import unleashPackage from 'unleash-client'
 import { compileSnapshot, evaluate } from '../src/flags/evaluation/evaluate.js'
 import type { EvaluationContext, FeatureFlag } from '../src/flags/model.js'
+import { openFeatureRows } from './openfeature-sdk.js'
 import { writeSection } from './report.js'
 
 const { Unleash, InMemStorageProvider } = unleashPackage
@@ -344,7 +348,8 @@ async function main(): Promise<void> {
     }
     if (sink === -1) console.log('unreachable') // keeps the loops' results alive
 
-    const markdown = report(rows, { enabled, splitShares, unleashShares, warnings })
+    const openFeature = await openFeatureRows(ROUNDS)
+    const markdown = [report(rows, { enabled, splitShares, unleashShares, warnings }), '', ...openFeature].join('\n')
     console.log(`\n${markdown}\n`)
     if (WRITE) console.log(`wrote ${writeSection('evaluate', markdown)}`)
   } finally {

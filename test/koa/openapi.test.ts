@@ -102,3 +102,77 @@ describe('the server serves it', () => {
     expect(await known.json()).toMatchObject({ key: 'demo', errorCode: 'FLAG_NOT_FOUND' })
   })
 })
+
+describe('what the server answers is what the document says', () => {
+  let served: Served
+  const store = new MemoryStore()
+  const seen: string[] = []
+  beforeAll(async () => {
+    const { app } = createApp({ store, adminToken: ADMIN, ofrepTokens: [{ token: OFREP, environment: 'production' }] })
+    served = await serve(app)
+  })
+  afterAll(async () => {
+    await served.close()
+    await store.close()
+  })
+
+  /** Sends one request and fails unless its status is among the documented responses of its operation. */
+  async function call(
+    method: string,
+    path: string,
+    options: { body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${options.token ?? ADMIN}`, ...options.headers }
+    let body: string | undefined = options.raw
+    if (options.body !== undefined) body = JSON.stringify(options.body)
+    if (body !== undefined) headers['content-type'] ??= 'application/json'
+    const response = await fetch(`${served.url}${path}`, { method, headers, body })
+    const template = Object.keys(paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path))
+    expect(template, `${method} ${path} is in the document`).toBeDefined()
+    const responses = paths[template!]![method.toLowerCase()]?.responses ?? {}
+    seen.push(`${method} ${template} ${response.status}`)
+    expect(Object.keys(responses), `${method} ${template} answered ${response.status}`).toContain(String(response.status))
+    return response
+  }
+
+  it('statuses of real calls, successes and failures, are all documented', async () => {
+    const flag = { key: 'documented', type: 'boolean' }
+    expect((await call('POST', '/admin/api/flags', { body: flag })).status).toBe(201)
+    expect((await call('POST', '/admin/api/flags', { body: flag })).status).toBe(409)
+    expect((await call('POST', '/admin/api/flags', { body: { key: 'Bad Key' } })).status).toBe(400)
+    expect((await call('POST', '/admin/api/flags', { raw: 'key=x', headers: { 'content-type': 'text/plain' } })).status).toBe(415)
+    expect((await call('GET', '/admin/api/flags/documented', { token: 'wrong-token-wrong-token' })).status).toBe(401)
+    expect((await call('GET', '/admin/api/flags/missing')).status).toBe(404)
+    const current = await call('GET', '/admin/api/flags/documented')
+    const etag = current.headers.get('etag')!
+    expect(etag).toBeTruthy()
+    // (GET's 304 is documented and tested in admin.test.ts: fetch turns freshness off with Cache-Control: no-cache.)
+    expect((await call('PUT', '/admin/api/flags/documented', { body: flag })).status).toBe(428)
+    expect((await call('PUT', '/admin/api/flags/documented', { body: flag, headers: { 'if-match': '"999"' } })).status).toBe(412)
+    const patched = await call('PATCH', '/admin/api/flags/documented', {
+      body: { description: 'seen' },
+      headers: { 'if-match': etag },
+    })
+    expect(patched.status).toBe(200)
+    const override = '/admin/api/flags/documented/overrides/user/u1'
+    expect((await call('PUT', override, { body: { enabled: true } })).status).toBe(201)
+    expect((await call('PUT', override, { body: { enabled: false } })).status).toBe(200)
+    expect((await call('DELETE', override, { headers: { 'if-match': '*' } })).status).toBe(204)
+    expect((await call('POST', '/admin/api/segments', { body: { key: 'seg', name: 'Seg', conditions: [] } })).status).toBe(201)
+    expect((await call('DELETE', '/admin/api/segments/seg', { headers: { 'if-match': '*' } })).status).toBe(204)
+    const evaluated = await call('POST', '/admin/api/evaluate', { body: { flagKey: 'documented', context: { userId: 'u1' } } })
+    expect(evaluated.status).toBe(200)
+    const etagNow = (await call('GET', '/admin/api/flags/documented')).headers.get('etag')!
+    expect((await call('DELETE', '/admin/api/flags/documented', { headers: { 'if-match': etagNow } })).status).toBe(204)
+    const ofrep = { token: OFREP, body: { context: { targetingKey: 'u1' } } }
+    expect((await call('POST', '/ofrep/v1/evaluate/flags/documented', ofrep)).status).toBe(404)
+    const bulk = await call('POST', '/ofrep/v1/evaluate/flags', ofrep)
+    expect(bulk.status).toBe(200)
+    const again = await call('POST', '/ofrep/v1/evaluate/flags', {
+      ...ofrep,
+      headers: { 'if-none-match': bulk.headers.get('etag')! },
+    })
+    expect(again.status).toBe(304)
+    expect(new Set(seen.map((s) => s.split(' ').pop())).size).toBeGreaterThanOrEqual(9)
+  })
+})

@@ -64,15 +64,31 @@ function parameters(path: string) {
   return [...path.matchAll(/\{([^}]+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }))
 }
 
-function adminOperation(op: Operation, path: string): Record<string, unknown> {
+const WRITES = new Set(['post', 'put', 'patch', 'delete'])
+
+function adminOperation(op: Operation, path: string, method: string): Record<string, unknown> {
   const status = String(op.status ?? 200)
+  const error = (description: string) => ({ description, content: errorRef })
   const responses: Record<string, unknown> = {
     [status]:
       op.response === undefined || status === '204' ? { description: 'done' } : { description: 'ok', content: json(op.response) },
-    '400': { description: 'invalid input: the message names the field and what is allowed', content: errorRef },
-    '401': { description: 'missing or wrong admin token', content: errorRef },
+    '400': error('invalid input: the message names the field and what is allowed'),
+    '401': error('missing or wrong admin token'),
   }
-  if (path.includes('{')) responses['404'] = { description: 'not found', content: errorRef }
+  if (op.upsert === true) responses['201'] = { ...(responses[status] as object), description: 'created' }
+  if (op.conditional === true) responses['304'] = { description: 'not modified since the ETag sent (`If-None-Match`)' }
+  if (path.includes('{')) responses['404'] = error('not found')
+  if (WRITES.has(method)) {
+    responses['409'] = error('conflicts with what is stored (exists already, a stale body `version`, or in use)')
+    responses['412'] = error('`If-Match` names another version than the stored one')
+  }
+  if (op.body !== undefined) {
+    responses['413'] = error('request body too large')
+    responses['415'] = error('request body is not `application/json`')
+  }
+  if (op.versionRequired === true) responses['428'] = error('`If-Match` (or a body `version`) is required')
+  responses['429'] = { ...error('admin rate limit reached'), headers: { 'Retry-After': { schema: { type: 'string' } } } }
+  responses['503'] = { ...error('the flag store is unavailable'), headers: { 'Retry-After': { schema: { type: 'string' } } } }
   const operation: Record<string, unknown> = { tags: [op.tag], summary: op.summary, responses }
   const params = parameters(path)
   if (params.length > 0) operation.parameters = params
@@ -135,7 +151,10 @@ export function openApiDocument(options: OpenApiOptions): OpenApiResult {
       undescribed.push(`${method} ${path}`)
       continue
     }
-    ;(paths[path] ??= {})[method.toLowerCase()] = { ...adminOperation(op, path), security: [{ adminToken: [] }] }
+    ;(paths[path] ??= {})[method.toLowerCase()] = {
+      ...adminOperation(op, path, method.toLowerCase()),
+      security: [{ adminToken: [] }],
+    }
   }
   if (options.ofrep !== undefined) {
     const known = ofrepPaths() as Record<string, Record<string, unknown>>

@@ -26,6 +26,12 @@ export interface Operation {
   /** Success status and body schema (none: no body). */
   status?: number
   response?: TSchema
+  /** The write refuses to run without `If-Match` or a body `version` (428). */
+  versionRequired?: boolean
+  /** A PUT that creates what is missing: 201 then, the success status otherwise. */
+  upsert?: boolean
+  /** A GET that answers 304 to `If-None-Match` with the current ETag. */
+  conditional?: boolean
 }
 
 const ref = (schema: TSchema) => Type.Unsafe(Type.Ref(schema.$id!))
@@ -92,12 +98,13 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, Operation>> = {
     response: page(FlagSchema),
   },
   'POST /flags': { tag: flags, summary: 'Create a flag', body: ref(FlagInputSchema), status: 201, response: ref(FlagSchema) },
-  'GET /flags/{key}': { tag: flags, summary: 'Read a flag (ETag: its version)', ...flag },
+  'GET /flags/{key}': { tag: flags, summary: 'Read a flag (ETag: its version)', ...flag, conditional: true },
   'PUT /flags/{key}': {
     tag: flags,
     summary: 'Replace a flag (If-Match or version required)',
     body: ref(FlagInputSchema),
     ...flag,
+    versionRequired: true,
   },
   'PATCH /flags/{key}': { tag: flags, summary: 'Change some fields of a flag', body: ref(FlagPatchSchema), ...flag },
   'DELETE /flags/{key}': { tag: flags, summary: 'Delete a flag and what depends on it', status: 204 },
@@ -134,7 +141,13 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, Operation>> = {
     status: 201,
     response: ref(FlagSchema),
   },
-  'PUT /flags/{key}/variants/{variantKey}': { tag: parts, summary: 'Replace a variant', body: ref(VariantSchema), ...flag },
+  'PUT /flags/{key}/variants/{variantKey}': {
+    tag: parts,
+    summary: 'Add or replace a variant',
+    body: ref(VariantSchema),
+    ...flag,
+    upsert: true,
+  },
   'DELETE /flags/{key}/variants/{variantKey}': { tag: parts, summary: 'Remove a variant', ...flag },
   'GET /flags/{key}/schedule': {
     tag: parts,
@@ -187,6 +200,7 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, Operation>> = {
     body: ref(OverrideBodySchema),
     status: 200,
     response: ref(OverrideSchema),
+    upsert: true,
   },
   'DELETE /flags/{key}/overrides/{entityType}/{entityId}': { tag: 'overrides', summary: 'Remove an override', status: 204 },
   'GET /segments': { tag: 'segments', summary: 'List segments', status: 200, response: page(SegmentSchema) },
@@ -246,6 +260,7 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, Operation>> = {
     body: ref(EnvironmentFlagBodySchema),
     status: 200,
     response: ref(EnvironmentFlagSchema),
+    upsert: true,
   },
   'DELETE /environments/{slug}/flags/{key}': {
     tag: 'environments',
