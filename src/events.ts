@@ -26,6 +26,8 @@ export const CHANNELS = {
   session: 'flagstone:koa:session',
   /** Every request the server answered: {@link HttpRequestEvent}. */
   httpRequest: 'flagstone:server:request',
+  /** Every OpenFeature `client.track(...)` through `FlagstoneProvider`: {@link TrackEvent}. */
+  track: 'flagstone:openfeature:track',
 } as const
 
 export type StoreOperation =
@@ -66,12 +68,22 @@ export interface HttpRequestEvent {
   requestId: string
 }
 
+export interface TrackEvent {
+  /** The tracking event's name, as the application gave it. */
+  event: string
+  /** `details.value` when it is a finite number. */
+  value: number | undefined
+  /** The evaluation context's `targetingKey`, or `''`. */
+  targetingKey: string
+}
+
 interface Events {
   storeOperation: StoreOperationEvent
   flagEvaluation: FlagEvaluationEvent
   rateLimit: RateLimitEvent
   session: SessionEvent
   httpRequest: HttpRequestEvent
+  track: TrackEvent
 }
 
 const channels = {
@@ -80,6 +92,7 @@ const channels = {
   rateLimit: channel(CHANNELS.rateLimit),
   session: channel(CHANNELS.session),
   httpRequest: channel(CHANNELS.httpRequest),
+  track: channel(CHANNELS.track),
 }
 
 /** Whether anyone listens on `name`: callers skip building the message (and timing) when not. */

@@ -3,6 +3,7 @@ export {
   CHANNELS,
   type FlagEvaluationEvent,
   type HttpRequestEvent,
+  type TrackEvent,
   observe,
   type ObserveHandlers,
   type RateLimitEvent,

@@ -35,6 +35,8 @@ export interface FlagstoneMetrics {
 }
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** Distinct tracking event names counted by name; beyond, `(other)`. */
+export const MAX_TRACKED_EVENTS = 100
 const STATES = ['NOT_READY', 'READY', 'STALE', 'CLOSED'] as const
 
 /** Creates the metrics and starts counting what the library publishes. */
@@ -87,6 +89,27 @@ export function createMetrics(options: FlagstoneMetricsOptions = {}): FlagstoneM
     labelNames: ['action'],
     registers,
   })
+  const tracked = new client.Counter({
+    name: 'flagstone_tracked_events_total',
+    help: 'OpenFeature tracking events (client.track), by event name',
+    labelNames: ['event'],
+    registers,
+  })
+  const trackedValue = new client.Counter({
+    name: 'flagstone_tracked_event_value_total',
+    help: 'Sum of the non-negative numeric values (details.value) of OpenFeature tracking events, by event name',
+    labelNames: ['event'],
+    registers,
+  })
+  // Event names come from application code, not from requests; still, past MAX_TRACKED_EVENTS
+  // distinct names the rest count as `(other)` so a bug cannot grow the registry without bound.
+  const trackedNames = new Set<string>()
+  const trackedName = (event: string) => {
+    if (trackedNames.has(event)) return event
+    if (trackedNames.size >= MAX_TRACKED_EVENTS) return '(other)'
+    trackedNames.add(event)
+    return event
+  }
   const source = options.snapshot
   new client.Gauge({
     name: 'flagstone_flag_snapshot_revision',
@@ -139,6 +162,11 @@ export function createMetrics(options: FlagstoneMetricsOptions = {}): FlagstoneM
     },
     session(event) {
       sessions.inc({ action: event.action })
+    },
+    track(event) {
+      const name = trackedName(event.event)
+      tracked.inc({ event: name })
+      if (event.value !== undefined && event.value >= 0) trackedValue.inc({ event: name }, event.value)
     },
   })
   return {

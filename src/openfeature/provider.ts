@@ -27,6 +27,7 @@ import {
   ProviderEvents,
 } from '@openfeature/server-sdk'
 import { FlagstoneError } from '../errors.js'
+import { hasListeners, publish } from '../events.js'
 import {
   type CompiledSnapshot,
   type EvaluationDetails,
@@ -47,8 +48,9 @@ export interface FlagstoneProviderOptions {
   /** Options for a client the provider creates in its constructor and closes in `onClose`. */
   clientOptions?: FlagClientOptions
   /**
-   * Receives `client.track(...)` calls. flagstone has no metrics sink of its own yet, so by default
-   * tracking is a no-op.
+   * Also receives `client.track(...)` calls. Every call is published on the `track` diagnostics
+   * channel (`CHANNELS.track`), which `flagstone/observability` counts as
+   * `flagstone_tracked_events_total` and `flagstone_tracked_event_value_total`.
    */
   onTrack?: (eventName: string, context: OpenFeatureContext, details: TrackingEventDetails) => void
 }
@@ -169,6 +171,11 @@ export class FlagstoneProvider implements Provider {
   }
 
   track(eventName: string, context: OpenFeatureContext, details: TrackingEventDetails): void {
+    if (hasListeners('track')) {
+      const value = typeof details?.value === 'number' && Number.isFinite(details.value) ? details.value : undefined
+      const targetingKey = typeof context?.targetingKey === 'string' ? context.targetingKey : ''
+      publish('track', { event: eventName, value, targetingKey })
+    }
     this.#onTrack?.(eventName, context, details)
   }
 

@@ -6,6 +6,7 @@ import { type Hook, type EvaluationDetails, type FlagValue, ProviderStatus } fro
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { FlagClient, StoreFlagRepository } from '../../src/flags/index.js'
 import { createStore } from '../../src/index.js'
+import { createMetrics } from '../../src/observability/index.js'
 import { FlagstoneProvider } from '../../src/openfeature/index.js'
 import type { Store } from '../../src/stores/index.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -153,6 +154,30 @@ describe('one context object for FlagClient and OpenFeature', () => {
     expect(await OpenFeature.getClient(domain).getBooleanValue('pro-feature', false, flat)).toBe(true)
     expect(client.getBoolean('pro-feature', true, { plan: 'pro', attributes: { plan: 'free' } })).toBe(false)
     expect(client.getBoolean('pro-feature', false, { attributes: { plan: 'pro' } })).toBe(true)
+  })
+})
+
+describe('tracking', () => {
+  it('client.track reaches onTrack and the metrics (flagstone_tracked_events_total and _value_total)', async () => {
+    const metrics = createMetrics({ defaultMetrics: false })
+    try {
+      const { client } = await open('memory:')
+      const seen: string[] = []
+      const provider = new FlagstoneProvider({ client, onTrack: (name) => seen.push(name) })
+      const domain = randomNamespace('track')
+      await OpenFeature.setProviderAndWait(domain, provider)
+      const of = OpenFeature.getClient(domain)
+      of.track('checkout', { targetingKey: 'u1' }, { value: 12.5 })
+      of.track('checkout', { targetingKey: 'u2' }, { value: 7.5 })
+      of.track('signup', { targetingKey: 'u3' })
+      expect(seen).toEqual(['checkout', 'checkout', 'signup'])
+      const text = await metrics.render()
+      expect(text).toContain('flagstone_tracked_events_total{event="checkout"} 2')
+      expect(text).toContain('flagstone_tracked_events_total{event="signup"} 1')
+      expect(text).toContain('flagstone_tracked_event_value_total{event="checkout"} 20')
+    } finally {
+      metrics.close()
+    }
   })
 })
 
