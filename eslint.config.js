@@ -16,6 +16,24 @@ export default tseslint.config(
     },
   },
   {
+    // koa/ is a client of flags/ and stores/ like any user: it sees their public faces only, so their
+    // insides can move without touching the HTTP layer (docs/architecture.md, "Layers").
+    files: ['src/koa/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(flags|stores)/(?!index\\.js$)',
+              message: 'src/koa/ imports flags and stores only through flags/index.js and stores/index.js (their public faces).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests and benchmarks assert and print long messages verbatim; their code lines still obey the limit.
     files: ['test/**', 'benchmarks/**'],
     rules: {

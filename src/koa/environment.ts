@@ -5,7 +5,7 @@
  */
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
-import { ENVIRONMENT_SLUG_PATTERN } from '../flags/model.js'
+import { ENVIRONMENT_SLUG_PATTERN } from '../flags/index.js'
 import { sendJsonError } from './json-error.js'
 
 export interface EnvironmentOptions {

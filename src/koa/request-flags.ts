@@ -4,8 +4,7 @@
  * file reads as one concern.
  */
 import type Koa from 'koa'
-import type { FlagClient } from '../flags/client/client.js'
-import type { EvaluationContext, EvaluationDetails, JsonValue } from '../flags/model.js'
+import type { FlagClient, EvaluationContext, EvaluationDetails, JsonValue } from '../flags/index.js'
 
 /**
  * What a request's context is made of, on top of (or instead of) the defaults. Fields returned as

@@ -9,7 +9,7 @@ import type Koa from 'koa'
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import { storeFor } from './stores.js'
-import type { Store } from '../stores/types.js'
+import type { Store } from '../stores/index.js'
 
 /** The cache key of a request; `null` / `undefined` bypasses the cache for it. */
 export type ResponseCacheKey = (ctx: Koa.Context) => string | null | undefined | Promise<string | null | undefined>

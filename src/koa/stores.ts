@@ -6,8 +6,7 @@
 import type Koa from 'koa'
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
-import type { StoreRegistry } from '../stores/registry.js'
-import type { Store } from '../stores/types.js'
+import type { StoreRegistry, Store } from '../stores/index.js'
 
 /** Tags the middleware `stores()` returns, so `closeStores(app)` finds the registry in `app.middleware`. */
 const REGISTRY = Symbol.for('flagstone.koa.registry')

@@ -12,7 +12,7 @@
  * keys; a crash in between leaves an entry that only the unfiltered listing shows.
  */
 import { FlagstoneError } from '../../errors.js'
-import type { Store } from '../../stores/types.js'
+import type { Store } from '../../stores/index.js'
 
 export interface AuditEntry {
   /** The entry's sequence number, zero-padded (sorts as written). */

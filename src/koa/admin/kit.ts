@@ -6,9 +6,15 @@ import { randomBytes } from 'node:crypto'
 import type { RouterContext } from '@koa/router'
 import type { Context } from 'koa'
 import { FlagstoneError, isFlagstoneError } from '../../errors.js'
-import { ID_PATTERN, validateFlagInput } from '../../flags/codec/index.js'
-import { ENVIRONMENT_SLUG_PATTERN, FLAG_KEY_PATTERN, type FeatureFlag, type FlagInput } from '../../flags/model.js'
-import type { FlagRepository } from '../../flags/repositories/repository.js'
+import {
+  ID_PATTERN,
+  validateFlagInput,
+  ENVIRONMENT_SLUG_PATTERN,
+  FLAG_KEY_PATTERN,
+  type FeatureFlag,
+  type FlagInput,
+  type FlagRepository,
+} from '../../flags/index.js'
 import type { AuditLog, AuditRecord } from './audit.js'
 import type { Principal } from './auth.js'
 import { checkPrecondition, etagOf, type Precondition, readJson } from './http.js'

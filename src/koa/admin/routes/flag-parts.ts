@@ -8,8 +8,7 @@
  */
 import type { Router } from '@koa/router'
 import { FlagstoneError } from '../../../errors.js'
-import { validateOverride } from '../../../flags/codec/index.js'
-import type { FeatureFlag, FlagInput, FlagRule, FlagVariant } from '../../../flags/model.js'
+import { validateOverride, type FeatureFlag, type FlagInput, type FlagRule, type FlagVariant } from '../../../flags/index.js'
 import { ifMatchOf, pageOf, paginate } from '../http.js'
 import {
   type AdminKit,

@@ -1,8 +1,7 @@
 /** Admin API: the flag collection and flag documents (`/flags`, `/flags/:key`, archive, restore). */
 import type { Router } from '@koa/router'
 import { FlagstoneError } from '../../../errors.js'
-import { FLAG_INPUT_FIELDS, validateFlagInput } from '../../../flags/codec/index.js'
-import type { FeatureFlag, FlagStatus } from '../../../flags/model.js'
+import { FLAG_INPUT_FIELDS, validateFlagInput, type FeatureFlag, type FlagStatus } from '../../../flags/index.js'
 import { HttpProblem, ifMatchOf, pageOf, paginate, preconditionOf, queryString } from '../http.js'
 import {
   type AdminKit,

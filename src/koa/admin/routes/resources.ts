@@ -4,9 +4,15 @@
  */
 import type { Router } from '@koa/router'
 import { FlagstoneError } from '../../../errors.js'
-import { validateEnvironment, validateEnvironmentFlag, validateSegment } from '../../../flags/codec/index.js'
-import { resolveChain } from '../../../flags/evaluation/environments.js'
-import { ENVIRONMENT_SLUG_PATTERN, FLAG_KEY_PATTERN, type FeatureFlag } from '../../../flags/model.js'
+import {
+  validateEnvironment,
+  validateEnvironmentFlag,
+  validateSegment,
+  resolveChain,
+  ENVIRONMENT_SLUG_PATTERN,
+  FLAG_KEY_PATTERN,
+  type FeatureFlag,
+} from '../../../flags/index.js'
 import type { AuditLog } from '../audit.js'
 import { pageOf, paginate, queryString } from '../http.js'
 import {
