@@ -1,16 +1,21 @@
 /** Every failure flagstone reports carries one of these codes. */
-export type FlagstoneErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'STORE_UNAVAILABLE'
-  | 'STORE_CLOSED'
-  | 'CONFLICT'
-  | 'NOT_FOUND'
-  | 'VALUE_TOO_LARGE'
-  | 'CORRUPT_VALUE'
-  | 'DUPLICATE_STORE'
-  | 'UNSUPPORTED'
-  | 'PRECONDITION_FAILED'
-  | 'FORBIDDEN'
+export const FLAGSTONE_ERROR_CODES = [
+  'INVALID_ARGUMENT',
+  'STORE_UNAVAILABLE',
+  'STORE_CLOSED',
+  'CONFLICT',
+  'NOT_FOUND',
+  /** A wiring mistake: a middleware that needs another one (`stores()`, `flags()`, `session()`) before it. */
+  'NOT_CONFIGURED',
+  'VALUE_TOO_LARGE',
+  'CORRUPT_VALUE',
+  'DUPLICATE_STORE',
+  'UNSUPPORTED',
+  'PRECONDITION_FAILED',
+  'FORBIDDEN',
+] as const
+
+export type FlagstoneErrorCode = (typeof FLAGSTONE_ERROR_CODES)[number]
 
 export interface FlagstoneErrorOptions {
   /** The underlying error (driver error, parse error, …). */

@@ -1,4 +1,10 @@
-export { FlagstoneError, type FlagstoneErrorCode, type FlagstoneErrorOptions, isFlagstoneError } from './errors.js'
+export {
+  FLAGSTONE_ERROR_CODES,
+  FlagstoneError,
+  type FlagstoneErrorCode,
+  type FlagstoneErrorOptions,
+  isFlagstoneError,
+} from './errors.js'
 export {
   CHANNELS,
   type FlagEvaluationEvent,

@@ -14,7 +14,7 @@ import { FlagClient, type FlagClientOptions, StoreFlagRepository } from '../flag
 import type { StoreRegistry, Store } from '../stores/index.js'
 import { sendJsonError } from './json-error.js'
 import { type FlagsContext, RequestFlags } from './request-flags.js'
-import { beforeCloseStores, storeFor } from './stores.js'
+import { beforeCloseStores, registriesOf, storeFor } from './stores.js'
 
 export { type FlagsContext, RequestFlags } from './request-flags.js'
 
@@ -120,7 +120,7 @@ function extendContext(app: Koa): void {
       const binding = this[BINDING]
       if (binding === undefined) {
         throw new FlagstoneError(
-          'NOT_FOUND',
+          'NOT_CONFIGURED',
           'ctx.flags is used on a request that the flags() middleware did not handle: add app.use(flags()) before it',
           {
             details: { middleware: 'flags' },
@@ -148,12 +148,9 @@ interface ClientState {
 
 /** Tags the middleware `flags()` returns, so `startFlags(app)` finds it in `app.middleware`. */
 const START = Symbol('flagstone.flags.start')
-/** `stores()` tags its middleware with the registry under this (global) symbol. */
-const REGISTRY = Symbol.for('flagstone.koa.registry')
 
 type TaggedMiddleware = Middleware & {
   readonly [START]?: (app: Koa, registry: StoreRegistry) => Promise<FlagClient>
-  readonly [REGISTRY]?: StoreRegistry
 }
 
 const clientsOf = new WeakMap<Koa, Set<FlagClient>>()
@@ -207,7 +204,7 @@ export function flags(options: FlagsOptions = {}): Middleware {
   const middleware: TaggedMiddleware = async function flagsMiddleware(ctx, next) {
     extendContext(ctx.app)
     let state = clients.get(ctx.stores)
-    // storeFor() throws NOT_FOUND, naming flags(), when stores(registry) did not run first.
+    // storeFor() throws NOT_CONFIGURED, naming flags(), when stores(registry) did not run first.
     if (state === undefined) state = stateFor(ctx.app, ctx.stores, storeFor(ctx, opts.store, 'flags'))
     const { binding } = state
     if (binding.client.status === 'NOT_READY') {
@@ -244,31 +241,18 @@ export function flags(options: FlagsOptions = {}): Middleware {
   return middleware
 }
 
-/** The registry `stores()` put on `app` (on `app.context`, or carried by its middleware). */
-function registryOf(app: Koa): StoreRegistry | undefined {
-  const onContext: unknown = (app.context as { stores?: unknown }).stores
-  if (typeof onContext === 'object' && onContext !== null && typeof (onContext as StoreRegistry).get === 'function') {
-    return onContext as StoreRegistry
-  }
-  for (const fn of app.middleware as TaggedMiddleware[]) {
-    const registry = fn[REGISTRY]
-    if (registry !== undefined) return registry
-  }
-  return undefined
-}
-
 /**
  * Builds the flag client of every `flags()` middleware of `app` now and waits until each is ready,
  * instead of on the first request: call it before `listen()`. Resolves with the clients; rejects
- * with the client's error (`STORE_UNAVAILABLE` after `readyTimeout`, …) or with `NOT_FOUND` when
+ * with the client's error (`STORE_UNAVAILABLE` after `readyTimeout`, …) or with `NOT_CONFIGURED` when
  * `app` has no `stores(registry)` middleware.
  */
 export async function startFlags(app: Koa): Promise<FlagClient[]> {
   const starters = (app.middleware as TaggedMiddleware[]).flatMap((fn) => (fn[START] === undefined ? [] : [fn[START]]))
   if (starters.length === 0) return []
-  const registry = registryOf(app)
+  const [registry] = registriesOf(app)
   if (registry === undefined) {
-    throw new FlagstoneError('NOT_FOUND', 'startFlags(app): the app has no stores(registry) middleware', {
+    throw new FlagstoneError('NOT_CONFIGURED', 'startFlags(app): the app has no stores(registry) middleware', {
       details: { middleware: 'stores' },
     })
   }

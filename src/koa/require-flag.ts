@@ -46,7 +46,7 @@ export function requireFlag(key: string, options: RequireFlagOptions = {}): Midd
     const flags = (ctx as { flags?: RequestFlags }).flags
     if (flags === undefined) {
       // ctx.flags exists on an app's context only once flags() has run there.
-      throw new FlagstoneError('NOT_FOUND', `requireFlag("${key}") needs ctx.flags: add app.use(flags()) before it`, {
+      throw new FlagstoneError('NOT_CONFIGURED', `requireFlag("${key}") needs ctx.flags: add app.use(flags()) before it`, {
         details: { middleware: 'flags' },
       })
     }

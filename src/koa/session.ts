@@ -212,7 +212,7 @@ type WithState = { [STATE]?: SessionState }
 function stateOf(ctx: unknown): SessionState {
   const state = (ctx as WithState)[STATE]
   if (state === undefined) {
-    throw new FlagstoneError('NOT_FOUND', 'ctx.session is used on a request that the session() middleware did not handle', {
+    throw new FlagstoneError('NOT_CONFIGURED', 'ctx.session is used on a request that the session() middleware did not handle', {
       details: { middleware: 'session' },
     })
   }

@@ -50,7 +50,7 @@ export function stores(registry: StoreRegistry): Middleware {
 
 /**
  * The store registered as `name` in the request's registry. Throws a `FlagstoneError`
- * (`NOT_FOUND`) naming the middleware and the store when `stores(registry)` did not run before
+ * (`NOT_CONFIGURED`) naming the middleware and the store when `stores(registry)` did not run before
  * it: a wiring mistake that must not pass silently.
  *
  * This is how every flagstone middleware finds its store; other middleware can use it too.
@@ -59,7 +59,7 @@ export function storeFor(ctx: Koa.Context | Koa.ParameterizedContext, name: stri
   const registry: unknown = ctx.stores
   if (!isRegistry(registry)) {
     throw new FlagstoneError(
-      'NOT_FOUND',
+      'NOT_CONFIGURED',
       `${middleware}() needs the store "${name}" but there is no store registry on the request: ` +
         `add app.use(stores(registry)) before ${middleware}()`,
       { details: { middleware, store: name } },
@@ -70,8 +70,11 @@ export function storeFor(ctx: Koa.Context | Koa.ParameterizedContext, name: stri
 
 const closing = new WeakMap<StoreRegistry, Promise<void>>()
 
-/** Every registry an app knows: `app.context.stores`, then the ones `stores()` middleware carries. */
-function registriesOf(app: Koa): StoreRegistry[] {
+/**
+ * Every registry an app knows: `app.context.stores`, then the ones `stores()` middleware carries.
+ * The one place that reads the tag: `closeStores` closes them all, `startFlags` builds on the first.
+ */
+export function registriesOf(app: Koa): StoreRegistry[] {
   const found = new Set<StoreRegistry>()
   const onContext: unknown = (app.context as { stores?: unknown }).stores
   if (isRegistry(onContext)) found.add(onContext)
@@ -96,7 +99,7 @@ export function beforeCloseStores(app: Koa, hook: () => Promise<void>): void {
  * `flags()` are closed first): later and concurrent
  * calls share the first call's promise, so a shutdown handler and a test's `afterAll` can both
  * call it. Call it after `server.close()`, when no request still needs a store. Rejects with
- * `NOT_FOUND` when the app has no `stores()` middleware.
+ * `NOT_CONFIGURED` when the app has no `stores()` middleware.
  */
 export async function closeStores(app: Koa): Promise<void> {
   // What lives on top of the stores (the flag clients of `flags()`) stops first.
@@ -105,7 +108,7 @@ export async function closeStores(app: Koa): Promise<void> {
   await Promise.all([...(hooks ?? [])].map((hook) => hook()))
   const registries = registriesOf(app)
   if (registries.length === 0) {
-    throw new FlagstoneError('NOT_FOUND', 'closeStores(app): the app has no stores(registry) middleware', {
+    throw new FlagstoneError('NOT_CONFIGURED', 'closeStores(app): the app has no stores(registry) middleware', {
       details: { middleware: 'stores' },
     })
   }

@@ -276,7 +276,7 @@ describe('flags()', () => {
     const a = await serve(noRegistry)
     running.push(a)
     expect((await fetch(a.url)).status).toBe(500)
-    expect(isFlagstoneError(errors[0], 'NOT_FOUND')).toBe(true)
+    expect(isFlagstoneError(errors[0], 'NOT_CONFIGURED')).toBe(true)
     expect((errors[0] as Error).message).toMatch(/flags\(\).*stores\(registry\)/)
 
     const noFlags = new Koa()
@@ -286,8 +286,14 @@ describe('flags()', () => {
     const b = await serve(noFlags)
     running.push(b)
     expect((await fetch(b.url)).status).toBe(500)
-    expect(isFlagstoneError(errors2[0], 'NOT_FOUND')).toBe(true)
+    expect(isFlagstoneError(errors2[0], 'NOT_CONFIGURED')).toBe(true)
     expect((errors2[0] as Error).message).toMatch(/requireFlag\("beta"\).*flags\(\)/)
+  })
+
+  it('startFlags(app) on an app with flags() but no stores() is a wiring mistake (NOT_CONFIGURED), not a missing thing', async () => {
+    const app = new Koa()
+    app.use(flags())
+    await expect(startFlags(app)).rejects.toMatchObject({ code: 'NOT_CONFIGURED', details: { middleware: 'stores' } })
   })
 
   it('rejects bad options up front and never mutates them', () => {

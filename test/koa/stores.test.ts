@@ -75,7 +75,7 @@ describe('stores()', () => {
       expect(await response.text()).not.toContain('stores(') // no internals to the client
       expect(errors).toHaveLength(1)
       const error = errors[0]
-      expect(isFlagstoneError(error, 'NOT_FOUND')).toBe(true)
+      expect(isFlagstoneError(error, 'NOT_CONFIGURED')).toBe(true)
       expect((error as FlagstoneError).message).toBe(
         `${name}() needs the store "${storeName}" but there is no store registry on the request: add app.use(stores(registry)) before ${name}()`,
       )
@@ -106,7 +106,7 @@ describe('stores()', () => {
     expect(() => registry.get('sessions')).toThrow(expect.objectContaining({ code: 'STORE_CLOSED' }) as Error)
   })
 
-  it('closeStores(app) on an app without stores() rejects with NOT_FOUND', async () => {
-    await expect(closeStores(new Koa())).rejects.toMatchObject({ code: 'NOT_FOUND' })
+  it('closeStores(app) on an app without stores() rejects with NOT_CONFIGURED', async () => {
+    await expect(closeStores(new Koa())).rejects.toMatchObject({ code: 'NOT_CONFIGURED' })
   })
 })

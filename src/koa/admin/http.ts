@@ -3,7 +3,7 @@
  * middleware, pagination and `If-Match` preconditions. Authentication is in `admin-auth.ts`.
  */
 import type { Context, Middleware, ParameterizedContext } from 'koa'
-import { FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
+import { FLAGSTONE_ERROR_CODES, FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
 import { FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { sendJsonError } from '../json-error.js'
 
@@ -11,12 +11,28 @@ type AnyContext = Context | ParameterizedContext
 
 // ---- errors that exist only over HTTP ----
 
+/** Codes only the HTTP layer answers: no `FlagstoneError` carries them. */
+const HTTP_ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'PAYLOAD_TOO_LARGE',
+  'PRECONDITION_REQUIRED',
+  'METHOD_NOT_ALLOWED',
+  'NOT_IMPLEMENTED',
+  'BAD_REQUEST',
+  'INTERNAL',
+] as const
+
+/** Every `error.code` the admin API answers. */
+export const ADMIN_ERROR_CODES = [...FLAGSTONE_ERROR_CODES, ...HTTP_ERROR_CODES] as const
+export type AdminErrorCode = (typeof ADMIN_ERROR_CODES)[number]
+
 /** A failure with its own HTTP status (401, 413, 415, 428, …): codes that are not `FlagstoneErrorCode`s. */
 export class HttpProblem extends Error {
   override readonly name = 'HttpProblem'
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: (typeof HTTP_ERROR_CODES)[number] | 'NOT_FOUND',
     message: string,
     readonly details: Readonly<Record<string, unknown>> = {},
     readonly headers: Readonly<Record<string, string>> = {},
@@ -30,6 +46,7 @@ const STATUS: Readonly<Record<FlagstoneErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  NOT_CONFIGURED: 500,
   UNSUPPORTED: 405,
   CONFLICT: 409,
   PRECONDITION_FAILED: 412,
@@ -60,6 +77,17 @@ function allowedMethods(ctx: AnyContext, safeOnly = false): string {
   return [...methods].join(', ')
 }
 
+/** The admin API's one way to answer an error: `code` is one of `ADMIN_ERROR_CODES`. */
+function answer(
+  ctx: AnyContext,
+  status: number,
+  code: AdminErrorCode,
+  message: string,
+  details?: Readonly<Record<string, unknown>>,
+) {
+  sendJsonError(ctx, status, code, message, details)
+}
+
 function statusOf(error: unknown): number | undefined {
   const status =
     (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode
@@ -78,7 +106,7 @@ export function respondWithError(ctx: AnyContext, error: unknown): void {
     ctx.set('Connection', 'close')
   if (error instanceof HttpProblem) {
     for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value)
-    sendJsonError(ctx, error.status, error.code, error.message, error.details)
+    answer(ctx, error.status, error.code, error.message, error.details)
     if (error.status >= 500) ctx.app.emit('error', error, ctx)
     return
   }
@@ -86,36 +114,36 @@ export function respondWithError(ctx: AnyContext, error: unknown): void {
     const status = STATUS[error.code] ?? 500
     if (status >= 500) {
       if (status === 503) ctx.set('Retry-After', '1')
-      sendJsonError(ctx, status, error.code, GENERIC[status] ?? GENERIC[500]!)
+      answer(ctx, status, error.code, GENERIC[status] ?? GENERIC[500]!)
       ctx.app.emit('error', error, ctx)
       return
     }
     if (error.code === 'UNSUPPORTED') {
       // A read-only repository (the static one): the route exists, writing through it does not.
       ctx.set('Allow', allowedMethods(ctx, true))
-      sendJsonError(ctx, 405, 'UNSUPPORTED', 'this flag repository is read-only', {})
+      answer(ctx, 405, 'UNSUPPORTED', 'this flag repository is read-only', {})
       return
     }
-    sendJsonError(ctx, status, error.code, error.message, error.details ?? {})
+    answer(ctx, status, error.code, error.message, error.details ?? {})
     return
   }
   const status = statusOf(error)
   if (status === 405) {
     ctx.set('Allow', allowedMethods(ctx))
-    sendJsonError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`, {
+    answer(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`, {
       allowed: allowedMethods(ctx).split(', ').filter(Boolean),
     })
     return
   }
   if (status === 501) {
-    sendJsonError(ctx, 501, 'NOT_IMPLEMENTED', `method ${JSON.stringify(ctx.method.slice(0, 32))} is not implemented`)
+    answer(ctx, 501, 'NOT_IMPLEMENTED', `method ${JSON.stringify(ctx.method.slice(0, 32))} is not implemented`)
     return
   }
   if (status !== undefined && status < 500 && (error as { expose?: unknown }).expose === true) {
-    sendJsonError(ctx, status, 'BAD_REQUEST', error instanceof Error ? error.message.slice(0, 200) : 'bad request')
+    answer(ctx, status, 'BAD_REQUEST', error instanceof Error ? error.message.slice(0, 200) : 'bad request')
     return
   }
-  sendJsonError(ctx, 500, 'INTERNAL', GENERIC[500]!)
+  answer(ctx, 500, 'INTERNAL', GENERIC[500]!)
   ctx.app.emit('error', error, ctx)
 }
 
