@@ -161,8 +161,8 @@ export function createApp(options: AppOptions): FlagstoneApp {
     audit: { store: registry.get('audit') },
     prefix: ADMIN_PREFIX,
   })
-  mountApiStandards(app, { admin, adminPrefix: ADMIN_PREFIX, adminToken, ofrepTokens: options.ofrepTokens ?? [] })
-  app.use(admin.routes()) // authentication, allowedMethods and JSON errors are built in; it owns its prefix
+  mountApiStandards(app, { admin: admin.router, adminPrefix: ADMIN_PREFIX, adminToken, ofrepTokens: options.ofrepTokens ?? [] })
+  app.use(admin) // authentication, allowedMethods and JSON errors are built in; it owns its prefix
 
   const site = new Router()
   site.get('/', (ctx) => {

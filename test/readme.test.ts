@@ -37,6 +37,7 @@ const PRINTS: Array<[marker: string, expected: Array<string | RegExp>]> = [
   ],
   ['new FlagstoneProvider(', [/^true\nDEFAULT\n$/]],
   ['observeStore(', ["'memory set ok' => 1", "'memory get ok' => 2"]],
+  ['app.use(adminUi(', [/^default-src 'self'\n401\n$/]],
   ["requireFlag('new-checkout')", [/^404\n201 "1"\n200 \{ checkout: 'new', visits: 1, plan: 'free' \} 9\d\n$/]],
 ]
 

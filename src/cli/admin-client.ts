@@ -70,7 +70,7 @@ export async function connectAdmin(options: TargetOptions): Promise<AdminClient>
     audit: { store: flagStore.audit },
     prefix: ADMIN_PATH,
   })
-  app.use(admin.routes())
+  app.use(admin)
   const server = app.listen(0, '127.0.0.1')
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve)

@@ -1,4 +1,5 @@
 /** Koa integration: middleware that finds its stores by name in the app's `StoreRegistry`. */
+export { ADMIN_UI_CSP, adminUi, type AdminUiOptions } from './admin-ui.js'
 export { environment, type EnvironmentOptions } from './environment.js'
 export { closeFlags, flags, type FlagsContext, type FlagsOptions, RequestFlags, startFlags } from './flags.js'
 export { type JsonErrorBody, sendJsonError } from './json-error.js'
@@ -12,6 +13,7 @@ export {
   type AdminAuth,
   type AdminAuthFunction,
   type AdminAuthResult,
+  type AdminRouter,
   type AdminRouterOptions,
   type AdminTokenAuth,
   type AuditEntry,

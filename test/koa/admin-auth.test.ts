@@ -174,6 +174,6 @@ describe('admin API authentication', () => {
     expect(() => adminRouter({ repository, auth: undefined as unknown as { token: string } })).toThrow(FlagstoneError)
     expect(() => adminRouter({ repository, auth: { token: TOKEN }, prefix: 'no-slash' })).toThrow(FlagstoneError)
     const app = new Koa()
-    app.use(adminRouter({ repository, auth: { token: TOKEN }, prefix: '/ops/flags/' }).routes())
+    app.use(adminRouter({ repository, auth: { token: TOKEN }, prefix: '/ops/flags/' }))
   })
 })

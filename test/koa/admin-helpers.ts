@@ -3,7 +3,7 @@ import Koa from 'koa'
 import { expect } from 'vitest'
 import type { FlagRepository, SnapshotData } from '../../src/flags/repositories/repository.js'
 import { StoreFlagRepository } from '../../src/flags/repositories/store-repository.js'
-import { type AdminRouterOptions, adminRouter } from '../../src/koa/index.js'
+import { type AdminRouter, type AdminRouterOptions, adminRouter } from '../../src/koa/index.js'
 import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import { collectErrors, type Served, serve } from './helpers.js'
 
@@ -30,7 +30,8 @@ export interface Admin {
   served: Served
   url: string
   repository: FlagRepository
-  router: ReturnType<typeof adminRouter>
+  /** The admin API's @koa/router (its route table). */
+  router: AdminRouter['router']
   errors: unknown[]
   api(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<ApiResponse>
 }
@@ -39,8 +40,9 @@ export async function startAdmin(options: Partial<AdminRouterOptions> = {}): Pro
   const repository = options.repository ?? new StoreFlagRepository(new MemoryStore())
   const app = new Koa()
   const errors = collectErrors(app)
-  const router = adminRouter({ repository, auth: { token: TOKEN }, ...options })
-  app.use(router.routes())
+  const admin = adminRouter({ repository, auth: { token: TOKEN }, ...options })
+  app.use(admin)
+  const { router } = admin
   app.use((ctx) => {
     ctx.body = { outside: true }
   })

@@ -57,7 +57,7 @@ function sharedStoreSuite(name: string, url: string, available: boolean): void {
 
     it('requireFlag answers 404 while off and passes within 2 s of a change made through another instance\u2019s admin API', async () => {
       const adminInstance = await instance((app, repository) => {
-        app.use(adminRouter({ repository, auth: { token: TOKEN } }).routes())
+        app.use(adminRouter({ repository, auth: { token: TOKEN } }))
       })
       const web = await instance((app) => {
         app.use(requireFlag('checkout-v2'))

@@ -321,7 +321,7 @@ describe('requireFlag()', () => {
   it('answers 404 while the flag is off and passes once it is on — changed through the admin API, seen without a restart', async () => {
     const token = 'flags-test-token-0123456789abcdef'
     const { get, served } = await start({}, (app, repository) => {
-      app.use(adminRouter({ repository, auth: { token } }).routes())
+      app.use(adminRouter({ repository, auth: { token } }))
       app.use(async (ctx, next) => {
         if (ctx.path !== '/beta') return next()
         await requireFlag('beta')(ctx, async () => {

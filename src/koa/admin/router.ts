@@ -4,7 +4,7 @@
  *
  * ```ts
  * const admin = adminRouter({ repository, auth: { token: process.env.FLAGSTONE_ADMIN_TOKEN! }, audit: { store: registry.get('audit') } })
- * app.use(admin.routes())   // allowedMethods, authentication and JSON errors are built in
+ * app.use(admin)   // allowedMethods, authentication and JSON errors are built in; admin.router is the @koa/router
  * ```
  *
  * The router owns its prefix: every request under it is authenticated first (401 with
@@ -75,8 +75,14 @@ function resolvePrefix(prefix: unknown): string {
   return prefix.replace(/\/+$/, '')
 }
 
-/** The admin API router. Mount it with `app.use(router.routes())`; see the module comment for what it answers. */
-export function adminRouter(options: AdminRouterOptions): Router {
+/**
+ * What `adminRouter()` returns: the whole admin API as one middleware, with its @koa/router instance
+ * as `.router` (for route tables, as the middleware of `router.routes()` carries it).
+ */
+export type AdminRouter = Middleware & { readonly router: Router }
+
+/** The admin API. Mount it with `app.use(admin)`; see the module comment for what it answers. */
+export function adminRouter(options: AdminRouterOptions): AdminRouter {
   if (options === null || typeof options !== 'object') {
     throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter(options) needs { repository, auth }', {
       details: { field: 'options' },
@@ -118,10 +124,8 @@ export function adminRouter(options: AdminRouterOptions): Router {
       await dispatch(ctx, () => allowed(ctx, nothing))
     })
   const owns = (path: string) => prefix === '' || path === prefix || path.startsWith(`${prefix}/`)
-  const mounted: Middleware = (ctx, next) => (owns(ctx.path) ? admin(ctx, nothing) : next())
-  // `routes()` / `middleware()` answer the whole admin API, so `app.use(router.routes())` is all it takes.
-  const self = router as unknown as { routes: () => Middleware; middleware: () => Middleware }
-  self.routes = () => mounted
-  self.middleware = () => mounted
-  return router
+  const mounted: Middleware = function adminApi(ctx, next) {
+    return owns(ctx.path) ? admin(ctx, nothing) : next()
+  }
+  return Object.assign(mounted, { router })
 }
