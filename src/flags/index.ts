@@ -96,7 +96,6 @@ export { inRollout, pickVariant, rolloutBucket } from './evaluation/index.js'
 export { evaluateCondition, isOperator, parseIsoDate } from './matchers/index.js'
 export { SafeRegex, RegexPatternError, compileSafeRegex, checkSafePattern, MAX_PATTERN_LENGTH } from './matchers/index.js'
 export { compileTimeSchedule, isTimeScheduleOpen, isCronScheduleOpen, cronProblem } from './matchers/index.js'
-export { parseCidr, parseIp, cidrContains, type CidrBlock } from './matchers/index.js'
 export {
   applyScheduledChange,
   flagAt,

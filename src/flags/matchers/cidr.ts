@@ -1,83 +1,55 @@
 /**
- * IPv4 / IPv6 addresses and CIDR blocks for `in_cidr`. Addresses are held as four 32-bit words
- * (IPv4 as the IPv4-mapped IPv6 address `::ffff:a.b.c.d`), so one comparison routine serves both
- * families and `::ffff:10.1.2.3` falls inside `10.0.0.0/8` as a proxy would expect.
+ * IPv4 / IPv6 addresses and CIDR blocks for `in_cidr`, parsed and matched by ipaddr.js. Both are
+ * held in the 128-bit form (IPv4 as the IPv4-mapped IPv6 address `::ffff:a.b.c.d`), so one match
+ * serves both families and `::ffff:10.1.2.3` falls inside `10.0.0.0/8` as a proxy would expect.
+ *
+ * What ipaddr.js accepts beyond an address a request can carry is refused before it: IPv4 only in
+ * four-part decimal without leading zeros (`010.0.0.1` is octal to some parsers, `10.1` and
+ * `0x0a.0.0.1` are legacy shorthands), and no IPv6 zone ids (`fe80::1%eth0` names an interface,
+ * not a client).
  */
+import ipaddr from 'ipaddr.js'
+
+type IPv6 = ipaddr.IPv6
 
 export interface CidrBlock {
-  readonly words: readonly [number, number, number, number]
-  /** Prefix length on the 128-bit form. */
+  /** The block's network address, in the 128-bit form. */
+  readonly network: IPv6
+  /** Prefix length on the 128-bit form (an IPv4 /8 is 104). */
   readonly bits: number
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
+/** Longer text is no address (the longest IPv6 form with an embedded IPv4 is 45 characters). */
+const MAX_ADDRESS_LENGTH = 64
 
-function parseIpv4(text: string): number | undefined {
-  const m = IPV4.exec(text)
-  if (m === null) return undefined
-  let value = 0
-  for (let i = 1; i <= 4; i++) {
-    const part = m[i]!
-    // Leading zeros are ambiguous (octal in some parsers): refuse them.
-    if (part.length > 1 && part[0] === '0') return undefined
-    const n = Number(part)
-    if (n > 255) return undefined
-    value = value * 256 + n
-  }
-  return value
-}
-
-/** The address as four 32-bit words, or undefined when `text` is no IPv4 / IPv6 address. */
-export function parseIp(text: string): [number, number, number, number] | undefined {
-  if (text.length > 64) return undefined
+/** The address in the 128-bit form, or undefined when `text` is no IPv4 / IPv6 address. */
+export function parseIp(text: string): IPv6 | undefined {
+  if (text.length > MAX_ADDRESS_LENGTH) return undefined
   if (!text.includes(':')) {
-    const v4 = parseIpv4(text)
-    return v4 === undefined ? undefined : [0, 0, 0xffff, v4]
+    return ipaddr.IPv4.isValidFourPartDecimal(text) ? ipaddr.IPv4.parse(text).toIPv4MappedAddress() : undefined
   }
-  let head = text
-  let tailV4: number | undefined
-  const lastColon = text.lastIndexOf(':')
-  if (text.indexOf('.', lastColon) !== -1) {
-    tailV4 = parseIpv4(text.slice(lastColon + 1))
-    if (tailV4 === undefined) return undefined
-    head = text.slice(0, lastColon + 1) + '0:0'
-  }
-  const halves = head.split('::')
-  if (halves.length > 2) return undefined
-  const parseGroups = (part: string): number[] | undefined => {
-    if (part === '') return []
-    const groups = part.split(':')
-    const out: number[] = []
-    for (const g of groups) {
-      if (!/^[0-9A-Fa-f]{1,4}$/.test(g)) return undefined
-      out.push(parseInt(g, 16))
+  if (text.includes('%') || !ipaddr.IPv6.isValid(text)) return undefined
+  const colon = text.lastIndexOf(':')
+  if (text.includes('.', colon)) {
+    // An embedded IPv4 part (`::ffff:1.2.3.4`) obeys the IPv4 rule too.
+    const v4 = text.slice(colon + 1)
+    if (!ipaddr.IPv4.isValidFourPartDecimal(v4)) return undefined
+    // ipaddr.js reads the (deprecated) IPv4-compatible `::1.2.3.4` as the mapped `::ffff:1.2.3.4`;
+    // they are different addresses, and `::1.2.3.4` has never been inside an IPv4 block here.
+    if (colon === 1) {
+      const [a, b, c, d] = ipaddr.IPv4.parse(v4).octets as [number, number, number, number]
+      return new ipaddr.IPv6([0, 0, 0, 0, 0, 0, (a << 8) | b, (c << 8) | d])
     }
-    return out
   }
-  const left = parseGroups(halves[0]!)
-  const right = halves.length === 2 ? parseGroups(halves[1]!) : []
-  if (left === undefined || right === undefined) return undefined
-  let groups: number[]
-  if (halves.length === 2) {
-    const missing = 8 - left.length - right.length
-    if (missing < 1) return undefined
-    groups = [...left, ...new Array<number>(missing).fill(0), ...right]
-  } else {
-    groups = left
-  }
-  if (groups.length !== 8) return undefined
-  const words: [number, number, number, number] = [0, 0, 0, 0]
-  for (let i = 0; i < 4; i++) words[i] = ((groups[2 * i]! << 16) | groups[2 * i + 1]!) >>> 0
-  if (tailV4 !== undefined) words[3] = tailV4
-  return words
+  return ipaddr.IPv6.parse(text)
 }
 
 /** Parses `a.b.c.d/n` or `x:y::z/n` (a bare address is a /32 or /128); undefined when invalid. */
 export function parseCidr(text: string): CidrBlock | undefined {
   const slash = text.indexOf('/')
   const addressText = slash === -1 ? text : text.slice(0, slash)
-  const words = parseIp(addressText)
-  if (words === undefined) return undefined
+  const network = parseIp(addressText)
+  if (network === undefined) return undefined
   const v4 = !addressText.includes(':')
   const maxBits = v4 ? 32 : 128
   let prefix = maxBits
@@ -87,24 +59,10 @@ export function parseCidr(text: string): CidrBlock | undefined {
     prefix = Number(p)
     if (prefix > maxBits) return undefined
   }
-  const bits = v4 ? prefix + 96 : prefix
-  return { words: maskWords(words, bits), bits }
-}
-
-function maskWords(words: readonly number[], bits: number): [number, number, number, number] {
-  const out: [number, number, number, number] = [0, 0, 0, 0]
-  for (let i = 0; i < 4; i++) {
-    const keep = Math.max(0, Math.min(32, bits - 32 * i))
-    const mask = keep === 0 ? 0 : keep === 32 ? 0xffffffff : (0xffffffff << (32 - keep)) >>> 0
-    out[i] = (words[i]! & mask) >>> 0
-  }
-  return out
+  return { network, bits: v4 ? prefix + 96 : prefix }
 }
 
 /** Whether the address (already parsed) lies in the block. */
-export function cidrContains(block: CidrBlock, address: readonly number[]): boolean {
-  const masked = maskWords(address, block.bits)
-  return (
-    masked[0] === block.words[0] && masked[1] === block.words[1] && masked[2] === block.words[2] && masked[3] === block.words[3]
-  )
+export function cidrContains(block: CidrBlock, address: IPv6): boolean {
+  return address.match(block.network, block.bits)
 }

@@ -285,17 +285,17 @@ const OPERATOR_TABLE: { readonly [K in Operator]: OperatorSpec } = {
     compile: (value, read) => {
       const blocks: CidrBlock[] = (Array.isArray(value) ? (value as string[]) : [value as string]).map((b) => parseCidr(b)!)
       let lastText: string | undefined
-      let lastWords: ReturnType<typeof parseIp>
+      let lastAddress: ReturnType<typeof parseIp>
       return (c, n) => {
         const actual = read(c, n)
         if (typeof actual !== 'string') return false
         if (actual !== lastText) {
-          lastWords = parseIp(actual)
+          lastAddress = parseIp(actual)
           lastText = actual
         }
-        const words = lastWords
-        if (words === undefined) return false
-        for (const block of blocks) if (cidrContains(block, words)) return true
+        const address = lastAddress
+        if (address === undefined) return false
+        for (const block of blocks) if (cidrContains(block, address)) return true
         return false
       }
     },
