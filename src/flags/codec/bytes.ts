@@ -8,7 +8,8 @@ import { FlagstoneError } from '../../errors.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, FlagType, Segment } from '../model.js'
 import { validateEnvironment, validateEnvironmentFlag, validateOverride, validateSegment } from './documents.js'
 import { describe, type ValidateOptions } from './fields.js'
-import { type ValidFlag, validateFlag } from './flag.js'
+import { validateFlag } from './flag.js'
+import type { ValidFlag } from './valid.js'
 
 // ---- bytes ----
 
@@ -49,7 +50,7 @@ export function encodeValidFlag(flag: ValidFlag): Uint8Array {
 }
 
 /** The flag stored under `key`; CORRUPT_VALUE naming `key` when the bytes are not a valid flag. */
-export function decodeFlag(bytes: Uint8Array, key: string): FeatureFlag {
+export function decodeFlag(bytes: Uint8Array, key: string): ValidFlag {
   return decode('flag', bytes, key, (v) => validateFlag(v, STRIP))
 }
 

@@ -8,6 +8,7 @@
 import { FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { checkConditionValue, isOperator } from '../matchers/index.js'
 import { cronProblem } from '../matchers/index.js'
+import { markFlag, markInput, type ValidFlag, type ValidFlagInput } from './valid.js'
 import {
   FLAG_KEY_PATTERN,
   FLAG_STATUSES,
@@ -276,15 +277,6 @@ function timeSchedule(input: unknown, path: string, mode: Mode): TimeSchedule {
 
 // ---- flags ----
 
-declare const VALID: unique symbol
-/**
- * A flag the codec has checked (only `validateFlag` and `completeFlag` make one), so encoding and
- * compiling it need not check again. A type-level mark: nothing is added at runtime.
- */
-export type ValidFlag = FeatureFlag & { readonly [VALID]: 'flag' }
-/** Flag fields `validateFlagInput` has checked. */
-export type ValidFlagInput = FlagInput & { readonly [VALID]: 'input' }
-
 /** The fields a caller writes on a flag (the repository owns `version`, `createdAt`, `updatedAt`). */
 export const FLAG_INPUT_FIELDS: readonly string[] = [
   'key',
@@ -360,12 +352,13 @@ function flagFields(o: Record<string, unknown>, path: string, mode: Mode): FlagI
 export function validateFlag(input: unknown, options: ValidateOptions = {}): ValidFlag {
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', FLAG_DOCUMENT_FIELDS, mode, 'a flag')
-  return {
+  const flag = {
     ...flagFields(o, '', mode),
     version: num(o.version, 'version', { min: 0, integer: true }),
     createdAt: date(o.createdAt, 'createdAt'),
     updatedAt: date(o.updatedAt, 'updatedAt'),
-  } as ValidFlag
+  }
+  return markFlag(flag)
 }
 
 /**
@@ -379,7 +372,7 @@ export function completeFlag(input: ValidFlagInput, version: number, createdAt: 
     createdAt: new Date(createdAt.getTime()),
     updatedAt: new Date(updatedAt.getTime()),
   }
-  return flag as ValidFlag
+  return markFlag(flag)
 }
 
 /**
@@ -390,5 +383,6 @@ export function completeFlag(input: ValidFlagInput, version: number, createdAt: 
 export function validateFlagInput(input: unknown, options: ValidateOptions = {}): ValidFlagInput {
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', FLAG_DOCUMENT_FIELDS, mode, 'a flag')
-  return flagFields(o, '', mode) as ValidFlagInput
+  const fields = flagFields(o, '', mode)
+  return markInput(fields)
 }

@@ -1,14 +1,7 @@
 /** The codec's public face: validation (`validateX`), bytes (`encodeX` / `decodeX`) and the id patterns. */
 export { ID_PATTERN, isValidTimeZone, LIMITS, validateFlagValue, validateJson, type ValidateOptions } from './fields.js'
-export {
-  completeFlag,
-  FLAG_INPUT_FIELDS,
-  validateCondition,
-  validateFlag,
-  validateFlagInput,
-  type ValidFlag,
-  type ValidFlagInput,
-} from './flag.js'
+export { completeFlag, FLAG_INPUT_FIELDS, validateCondition, validateFlag, validateFlagInput } from './flag.js'
+export { isValidFlag, isValidFlagInput, type ValidFlag, type ValidFlagInput } from './valid.js'
 export {
   checkEnvironmentCycles,
   checkSegmentCycles,

@@ -26,7 +26,7 @@
  * `value`, and otherwise (and when disabled, or served with `enabled: false`) the flag's
  * `defaultValue`, or the caller's default when the flag has none.
  */
-import { validateFlag } from '../codec/index.js'
+import { isValidFlag, validateFlag } from '../codec/index.js'
 import { compileSegments, type CompiledCondition } from '../matchers/index.js'
 import type {
   Environment,
@@ -114,7 +114,8 @@ export class CompiledSnapshot {
       const key = raw !== null && typeof raw === 'object' && typeof raw.key === 'string' ? raw.key : undefined
       let flag: FeatureFlag
       try {
-        flag = validateFlag(raw, { unknownFields: 'strip' })
+        // A flag the codec checked on its way in (a repository's load decodes and validates it) is not checked again.
+        flag = isValidFlag(raw) ? raw : validateFlag(raw, { unknownFields: 'strip' })
       } catch (error) {
         if (key !== undefined) this.#compiled.set(key, { parseError: messageOf(error) })
         continue

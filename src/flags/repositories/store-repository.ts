@@ -1,10 +1,8 @@
 /**
- * `FlagRepository` on any `Store` (the key layout is in `store-ts`; segments and
- * environments go through one `StoredCollection` each).
- *
- * Every flag write is a single-key `compareAndSet` against the bytes that were read, so two writers
- * can never both win (no lost updates) and no write is half-done. Changes are announced on the
- * store's `changes` channel where it can push.
+ * `FlagRepository` on any `Store` (key layout in `store-layout.ts`; segments and environments go
+ * through one `StoredCollection` each). Every flag write is a single-key `compareAndSet` against the
+ * bytes that were read, so two writers never both win (no lost updates) and no write is half-done.
+ * Changes are announced on the store's `changes` channel where it can push.
  */
 import { FlagstoneError } from '../../errors.js'
 import { compareKeys } from '../../internal/objects.js'
@@ -20,10 +18,12 @@ import {
   encodeEnvironmentFlag,
   encodeValidFlag,
   encodeOverride,
+  isValidFlagInput,
   validateEnvironmentFlag,
   validateFlag,
   validateFlagInput,
   validateOverride,
+  type ValidFlagInput,
 } from '../codec/index.js'
 import { foldDueChanges, scheduleInstants } from '../evaluation/schedules.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from '../model.js'
@@ -106,18 +106,14 @@ export class StoreFlagRepository implements FlagRepository {
   }
 
   async updateFlag(key: string, changed: FlagDraft, expectedVersion: number): Promise<FeatureFlag> {
-    const input = validateFlagInput(changed)
+    // The admin API hands over fields it has just checked: they are not checked a second time.
+    const input = isValidFlagInput(changed) ? changed : validateFlagInput(changed)
     if (input.key !== key) {
       throw new FlagstoneError('INVALID_ARGUMENT', `key: a flag's key cannot change ("${key}" → "${input.key}")`, {
         details: { field: 'key' },
       })
     }
-    return this.#rewrite(key, expectedVersion, (current) => ({
-      ...input,
-      version: current.version,
-      createdAt: current.createdAt,
-      updatedAt: current.updatedAt,
-    }))
+    return this.#rewrite(key, expectedVersion, () => input)
   }
 
   async deleteFlag(key: string, expectedVersion?: number): Promise<void> {
@@ -350,16 +346,24 @@ export class StoreFlagRepository implements FlagRepository {
     }
   }
 
-  /** Read, check the version, write the next version with compareAndSet against the bytes read. */
+  /**
+   * Read, check the version, write the next version with compareAndSet against the bytes read. `change`
+   * answers the next flag (validated here, once) or fields `validateFlagInput` checked (taken as they are).
+   */
   async #rewrite(
     key: string,
     expectedVersion: number | undefined,
-    change: (current: FeatureFlag) => FeatureFlag,
+    change: (current: FeatureFlag) => FeatureFlag | ValidFlagInput,
   ): Promise<FeatureFlag> {
     const current = await this.#readFlag(key)
     if (current === null) throw notFound('flag', key)
     this.#checkVersion(current.flag, expectedVersion)
-    const next = validateFlag({ ...change(current.flag), version: current.flag.version + 1, updatedAt: new Date(this.#now()) })
+    const changed = change(current.flag)
+    const version = current.flag.version + 1
+    const updatedAt = new Date(this.#now())
+    const next = isValidFlagInput(changed)
+      ? completeFlag(changed, version, current.flag.createdAt, updatedAt)
+      : validateFlag({ ...changed, version, updatedAt })
     const bytes = encodeValidFlag(next)
     if (!(await this.#store.compareAndSet(FLAG + key, current.bytes, bytes))) {
       throw conflict(`flag "${key}" was changed by someone else; read it again`, key)
