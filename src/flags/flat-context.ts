@@ -8,20 +8,10 @@
  *   into `attributes` first, so a top-level field of the same name wins.
  * Values are not converted: a standard id field that is not a string evaluates to `INVALID_CONTEXT`.
  */
-import type { EvaluationContext } from './model.js'
+import { CONTEXT_STRING_FIELDS, type EvaluationContext } from './model.js'
 
-const STANDARD: ReadonlySet<string> = new Set([
-  'targetingKey',
-  'userId',
-  'organizationId',
-  'tenantId',
-  'environment',
-  'appVersion',
-  'ipAddress',
-  'userAgent',
-  'country',
-  'now',
-])
+/** The named fields (the model's one list) and `now`; `attributes` is handled on its own below. */
+const STANDARD: ReadonlySet<string> = new Set([...CONTEXT_STRING_FIELDS, 'now'])
 
 /** A flat (OpenFeature / OFREP) context as flagstone's `EvaluationContext`. Never throws. */
 export function fromOpenFeatureContext(context: Readonly<Record<string, unknown>> | undefined): EvaluationContext {

@@ -142,6 +142,16 @@ export function isCronScheduleOpen(schedule: TimeSchedule, now: number): boolean
   return schedule.recurrence === 'cron' && compileTimeSchedule(schedule)(now)
 }
 
+/** `now` in the schedule's zone, or undefined outside `[from, until)` or when the zone cannot be read (closed). */
+function localTimeWithin(zone: string, now: number, from: number, until: number): LocalTime | undefined {
+  if (!(now >= from && now < until)) return undefined
+  try {
+    return localTime(zone, now)
+  } catch {
+    return undefined
+  }
+}
+
 function inTimeOfDay(minutes: number, start: number, end: number): boolean {
   if (start === end) return true
   return start < end ? minutes >= start && minutes < end : minutes >= start || minutes < end
@@ -159,13 +169,8 @@ function compileCron(schedule: TimeSchedule, from: number, until: number, start:
   let lastMinute = NaN
   let lastOpen = false
   return (now) => {
-    if (!(now >= from && now < until)) return false
-    let local: LocalTime
-    try {
-      local = localTime(zone, now)
-    } catch {
-      return false
-    }
+    const local = localTimeWithin(zone, now, from, until)
+    if (local === undefined) return false
     if (!inTimeOfDay(local.minutes, start, end)) return false
     const minute = local.day * 1440 + local.minutes
     if (minute !== lastMinute) {
@@ -193,13 +198,8 @@ export function compileTimeSchedule(schedule: TimeSchedule): (now: number) => bo
   const monthDays = schedule.recurrence === 'monthly' ? new Set(schedule.daysOfMonth ?? []) : undefined
   const zone = schedule.timezone
   return (now) => {
-    if (!(now >= from && now < until)) return false
-    let local: LocalTime
-    try {
-      local = localTime(zone, now)
-    } catch {
-      return false
-    }
+    const local = localTimeWithin(zone, now, from, until)
+    if (local === undefined) return false
     let openedOn: number
     if (start < end) {
       if (local.minutes < start || local.minutes >= end) return false
