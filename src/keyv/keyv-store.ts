@@ -61,22 +61,24 @@ export function createKeyvStore(
     const expiresAt = ttlMs === undefined ? null : Date.now() + ttlMs
     await adapter.set(key, encode(bytes, expiresAt), ttlMs)
   }
-  async function* rawKeys(): AsyncIterable<string> {
-    if (adapter instanceof Map) {
-      for (const key of [...adapter.keys()]) if (typeof key === 'string') yield key
-      return
-    }
+  /**
+   * The raw entries whose key starts with one of `prefixes`, collected before the caller acts on them:
+   * deleting while an adapter's iterator pages can skip entries (keyv defect 6). The adapter has no
+   * range scan, so every call reads its whole keyspace once (values included: no second read per key).
+   */
+  async function rawEntries(...prefixes: string[]): Promise<Array<[string, unknown]>> {
+    const wanted = (key: unknown): key is string => typeof key === 'string' && prefixes.some((p) => key.startsWith(p))
+    if (adapter instanceof Map) return [...adapter.entries()].filter(([key]) => wanted(key)) as Array<[string, unknown]>
     if (typeof adapter.iterator !== 'function') {
       throw new FlagstoneError(
         'UNSUPPORTED',
         'this keyv adapter cannot list keys (it has no iterator()): keys and deleteAll are unavailable',
       )
     }
-    const seen: string[] = []
-    for await (const [key] of adapter.iterator(undefined)) if (typeof key === 'string') seen.push(key)
-    yield* seen // collected first: deleting while an adapter's iterator pages can skip entries (keyv defect 6)
+    const seen: Array<[string, unknown]> = []
+    for await (const [key, value] of adapter.iterator(undefined)) if (wanted(key)) seen.push([key, value])
+    return seen
   }
-  const inSpace = (key: string, own: string, children: string) => key.startsWith(own) || key.startsWith(children)
 
   /** One operation per key at a time in this process. */
   const locks = new Map<string, Promise<unknown>>()
@@ -127,12 +129,13 @@ export function createKeyvStore(
       return entry.expiresAt === null ? Infinity : Math.max(1, entry.expiresAt - Date.now())
     },
     async deleteSpace(space) {
-      for await (const key of rawKeys()) if (inSpace(key, space.own, space.children)) await adapter.delete(key)
+      for (const [key] of await rawEntries(space.own, space.children)) await adapter.delete(key)
     },
     async deleteExpired(space) {
       let removed = 0
-      for await (const key of rawKeys()) {
-        if (!inSpace(key, space.own, space.children)) continue
+      for (const [key, listed] of await rawEntries(space.own, space.children)) {
+        if (typeof listed !== 'string' || decode(listed, Date.now()) !== null) continue
+        // read again just before deleting: the entry may have been rewritten since it was listed
         const raw: unknown = await adapter.get(key)
         if (typeof raw === 'string' && decode(raw, Date.now()) === null) {
           await adapter.delete(key)
@@ -142,7 +145,7 @@ export function createKeyvStore(
       return removed
     },
     async *scan(prefix) {
-      for await (const key of rawKeys()) if (key.startsWith(prefix) && (await read(key)) !== null) yield key
+      for (const [key, value] of await rawEntries(prefix)) if (decode(value, Date.now()) !== null) yield key
     },
     increment: (key, by, ttlMs, label) =>
       locked(key, async () => {

@@ -2,9 +2,18 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../../src/index.js'
-import { storeConformance } from '../conformance.js'
+import { testStore } from '../../../src/testing/index.js'
 
-storeConformance({ name: 'memory', open: async (namespace) => new MemoryStore({ namespace }), push: 'process' })
+testStore('memory', (namespace) => new MemoryStore({ namespace }), {
+  expectCapabilities: {
+    backend: 'memory',
+    shared: false,
+    atomic: 'process',
+    renewOnRead: 'atomic',
+    listKeys: true,
+    push: 'process',
+  },
+})
 
 setFlagsFromString('--expose-gc')
 const gcOnce = runInNewContext('gc') as () => void

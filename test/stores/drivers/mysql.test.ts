@@ -2,7 +2,7 @@ import mysql from 'mysql2/promise'
 import { describe } from 'vitest'
 import { createStore } from '../../../src/index.js'
 import { MYSQL_URL, serviceAvailable } from '../../helpers/services.js'
-import { type RawAccess, storeConformance } from '../conformance.js'
+import { CONFORMANCE_TIMEOUT, type RawAccess, testStore } from '../../../src/testing/index.js'
 
 async function raw(): Promise<RawAccess> {
   const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 2 })
@@ -28,12 +28,17 @@ async function raw(): Promise<RawAccess> {
 }
 
 describe.runIf(await serviceAvailable('MySQL/MariaDB', MYSQL_URL))('mysql', () => {
-  storeConformance({
-    name: 'mysql',
+  testStore('mysql', (namespace) => createStore(MYSQL_URL, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }), {
     url: MYSQL_URL,
-    open: (namespace) => createStore(MYSQL_URL, { namespace }),
     raw,
-    unreachableUrl: 'mysql://root@127.0.0.1:1/test',
-    push: 'none',
+    unreachable: () => createStore('mysql://root@127.0.0.1:1/test', { namespace: 'down', connectTimeout: 1_000 }),
+    expectCapabilities: {
+      backend: 'mysql',
+      shared: true,
+      atomic: 'processes',
+      renewOnRead: 'atomic',
+      listKeys: true,
+      push: 'none',
+    },
   })
 })

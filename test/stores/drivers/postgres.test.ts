@@ -2,7 +2,7 @@ import pg from 'pg'
 import { describe } from 'vitest'
 import { createStore } from '../../../src/index.js'
 import { DATABASE_URL, serviceAvailable } from '../../helpers/services.js'
-import { CONFORMANCE_TIMEOUT, type RawAccess, storeConformance } from '../conformance.js'
+import { CONFORMANCE_TIMEOUT, type RawAccess, testStore } from '../../../src/testing/index.js'
 
 async function raw(): Promise<RawAccess> {
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 })
@@ -25,12 +25,17 @@ async function raw(): Promise<RawAccess> {
 }
 
 describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('postgres', () => {
-  storeConformance({
-    name: 'postgres',
+  testStore('postgres', (namespace) => createStore(DATABASE_URL, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }), {
     url: DATABASE_URL,
-    open: (namespace) => createStore(DATABASE_URL, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }),
     raw,
-    unreachableUrl: 'postgresql://postgres@127.0.0.1:1/test',
-    push: 'cluster',
+    unreachable: () => createStore('postgresql://postgres@127.0.0.1:1/test', { namespace: 'down', connectTimeout: 1_000 }),
+    expectCapabilities: {
+      backend: 'postgres',
+      shared: true,
+      atomic: 'processes',
+      renewOnRead: 'atomic',
+      listKeys: true,
+      push: 'processes',
+    },
   })
 })

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStore } from '../../../src/index.js'
 import { RedisServer } from '../../helpers/redis-server.js'
 import { REDIS_URL, serviceAvailable, sleep } from '../../helpers/services.js'
-import { CONFORMANCE_TIMEOUT, type RawAccess, storeConformance } from '../conformance.js'
+import { CONFORMANCE_TIMEOUT, type RawAccess, testStore } from '../../../src/testing/index.js'
 
 async function raw(): Promise<RawAccess> {
   const client = createClient({ url: REDIS_URL })
@@ -18,14 +18,19 @@ async function raw(): Promise<RawAccess> {
 }
 
 describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis', () => {
-  storeConformance({
-    name: 'redis',
+  testStore('redis', (namespace) => createStore(REDIS_URL, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }), {
     url: REDIS_URL,
-    open: (namespace) => createStore(REDIS_URL, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }),
     raw,
     nativeExpiry: true,
-    push: 'cluster',
-    unreachableUrl: 'redis://127.0.0.1:1',
+    unreachable: () => createStore('redis://127.0.0.1:1', { namespace: 'down', connectTimeout: 1_000 }),
+    expectCapabilities: {
+      backend: 'redis',
+      shared: true,
+      atomic: 'processes',
+      renewOnRead: 'atomic',
+      listKeys: true,
+      push: 'processes',
+    },
   })
 })
 

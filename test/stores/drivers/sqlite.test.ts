@@ -5,7 +5,7 @@ import sqlite3 from 'sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import KeyvSqlite from '@keyv/sqlite'
 import { createSqliteStore, createStore } from '../../../src/index.js'
-import { CONFORMANCE_TIMEOUT, type RawAccess, storeConformance } from '../conformance.js'
+import { CONFORMANCE_TIMEOUT, type RawAccess, testStore } from '../../../src/testing/index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'flagstone-sqlite-'))
 const file = join(dir, 'store.sqlite')
@@ -33,12 +33,17 @@ async function raw(): Promise<RawAccess> {
   }
 }
 
-storeConformance({
-  name: 'sqlite',
+testStore('sqlite', (namespace) => createStore(`sqlite://${file}`, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }), {
   url: `sqlite://${file}`,
-  open: (namespace) => createStore(`sqlite://${file}`, { namespace, operationTimeout: CONFORMANCE_TIMEOUT }),
   raw,
-  push: 'none',
+  expectCapabilities: {
+    backend: 'sqlite',
+    shared: true,
+    atomic: 'processes',
+    renewOnRead: 'atomic',
+    listKeys: true,
+    push: 'none',
+  },
 })
 
 describe('sqlite specifics', () => {
