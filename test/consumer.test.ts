@@ -7,11 +7,12 @@
  * `flags()`. Needs the npm registry (or npm's cache) for the consumers' dependencies.
  */
 import { execFile } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cleanEnv, ROOT, tempDir } from './cli/helpers.js'
+import { cleanEnv, killGroup, ROOT, spawnGroup, tempDir } from './cli/helpers.js'
 
 const run = promisify(execFile)
 const scratch = tempDir('flagstone-consumer-')
@@ -22,8 +23,10 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   files: string[]
   devDependencies: Record<string, string>
 }
+// flagstone/testing is the store suite for implementers' vitest runs: vitest is its optional peer,
+// which these consumers do not install (test/package.test.ts imports it).
 const SUBPATHS = Object.keys(pkg.exports)
-  .filter((p) => p !== './package.json')
+  .filter((p) => p !== './package.json' && p !== './testing')
   .map((p) => (p === '.' ? 'flagstone' : `flagstone/${p.slice(2)}`))
 
 async function npm(args: string[], cwd: string): Promise<string> {
@@ -68,10 +71,13 @@ beforeAll(async () => {
   expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([])
 }, 300_000)
 
-function consumer(name: string, dependencies: Record<string, string>): string {
+function consumer(name: string, dependencies: Record<string, string>, extra: Record<string, unknown> = {}): string {
   const dir = join(scratch.dir, name)
   mkdirSync(dir)
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module', dependencies }, null, 2))
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name, private: true, type: 'module', dependencies, ...extra }, null, 2),
+  )
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({
@@ -187,4 +193,72 @@ try {
     const served = await run(process.execPath, ['out/app.js'], { cwd: dir, env: cleanEnv() })
     expect(served.stdout.trim()).toBe('200 {"greeting":true,"visits":1} flagstone.sid')
   }, 600_000)
+
+  it('the new user: npm install <tarball> @keyv/sqlite (sqlite3 allowed to build) && npx flagstone serve answers /healthz and /readyz, stops on SIGTERM; types need no other driver', async () => {
+    // npm 11 runs no install script that package.json does not allow: sqlite3 needs its own (README, "Install").
+    const dir = consumer(
+      'consumer-sqlite',
+      {
+        flagstone: `file:${tarball}`,
+        '@keyv/sqlite': pkg.devDependencies['@keyv/sqlite']!,
+        '@types/node': pkg.devDependencies['@types/node']!,
+      },
+      { allowScripts: { sqlite3: true } },
+    )
+    await npm(['install'], dir)
+    expect(existsSync(join(dir, 'node_modules/@redis/client'))).toBe(false)
+    expect(existsSync(join(dir, 'node_modules/mysql2'))).toBe(false)
+
+    // skipLibCheck false with only the SQLite driver: no published type names another driver's package.
+    writeFileSync(
+      join(dir, 'types.ts'),
+      `import * as a from 'flagstone'\nimport * as b from 'flagstone/stores'\nimport * as c from 'flagstone/keyv'\nconsole.log(a, b, c)\n`,
+    )
+    await run(process.execPath, [TSC, '-p', 'tsconfig.json', '--noEmit'], { cwd: dir, env: cleanEnv() }).catch(
+      (error: { stdout?: string }) => {
+        throw new Error(`consumer typecheck failed:\n${error.stdout ?? String(error)}`)
+      },
+    )
+
+    const child = spawnGroup(
+      'npx',
+      ['--no-install', 'flagstone', 'serve', '--store', 'sqlite://./flags.sqlite', '--port', '0'],
+      dir,
+      {
+        FLAGSTONE_LOG_FORMAT: 'json',
+      },
+    )
+    try {
+      let stderr = ''
+      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      const exited = new Promise<number | string>((resolve) =>
+        child.once('exit', (code, signal) => resolve(code ?? signal ?? '?')),
+      )
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no listening line within 120 s: ${stderr}`)), 120_000)
+        void exited.then((code) => reject(new Error(`exited with ${code} before listening: ${stderr}`)))
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          const entry = line.startsWith('{') ? (JSON.parse(line) as { msg?: string; url?: string }) : {}
+          if (typeof entry.url === 'string' && String(entry.msg).startsWith('listening on')) {
+            clearTimeout(timer)
+            resolve(entry.url.replace('//localhost:', '//127.0.0.1:'))
+          }
+        })
+      })
+      expect((await fetch(`${url}/healthz`)).status).toBe(200)
+      const ready = await fetch(`${url}/readyz`)
+      expect(ready.status, await ready.text()).toBe(200)
+      expect(existsSync(join(dir, 'flags.sqlite'))).toBe(true)
+      process.kill(child.pid!, 'SIGTERM') // to npx, the process the user started
+      const code = await Promise.race([
+        exited,
+        new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000)),
+      ])
+      // npm forwards the signal to the server, waits for it to exit, then ends itself by the same signal
+      expect([0, 'SIGTERM']).toContain(code)
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow() // the server is gone, not re-parented and still answering
+    } finally {
+      killGroup(child)
+    }
+  }, 900_000)
 })

@@ -12,7 +12,10 @@ import { createLogger } from '../src/observability/index.js'
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
-const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '')
+// A block that imports flagstone/testing is a vitest test file: test/readme-driver.test.ts runs it.
+const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
+  .map((m) => m[1] ?? '')
+  .filter((code) => !code.includes("'flagstone/testing'"))
 const redis = await serviceAvailable('Redis', REDIS_URL)
 const cwd = mkdtempSync(join(tmpdir(), 'flagstone-readme-'))
 mkdirSync(join(root, '.tmp'), { recursive: true }) // gitignored: absent on a fresh clone

@@ -91,3 +91,12 @@ export function checkCounterResult(n: number, key: string): number {
   if (!Number.isSafeInteger(n)) throw counterError(key)
   return n
 }
+
+/**
+ * The value an increment stores: `current` (a live value, or `null` for missing) plus `by`. Throws
+ * `INVALID_ARGUMENT` naming `key` when `current` is not a canonical decimal safe integer or the sum
+ * leaves the safe range — what every driver's `increment` must check, so a custom driver calls this.
+ */
+export function nextCounter(current: Uint8Array | null, by: number, key: string): number {
+  return checkCounterResult((current === null ? 0 : parseCounter(current, key)) + by, key)
+}

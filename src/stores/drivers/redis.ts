@@ -7,11 +7,26 @@ import { type Driver, DriverStore, reconnectDelay, resolveBaseOptions } from '..
 import type { KeySpace } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
 
+/**
+ * A node-redis client (`createClient()` of `@redis/client` or `@keyv/redis`), described by the few
+ * members the store relies on instead of by `@redis/client`'s type: the published types must not
+ * name an optional peer, or a consumer of another backend fails to typecheck (`skipLibCheck: false`).
+ */
+export interface RedisClientLike {
+  readonly isOpen: boolean
+  readonly isReady: boolean
+  connect(): Promise<unknown>
+  duplicate(): unknown
+  destroy(): void
+  sendCommand(...args: never[]): unknown
+  on(event: 'ready', listener: () => void): unknown
+}
+
 export interface RedisStoreOptions extends BaseStoreOptions {
   /** `redis://` or `rediss://` URL. @default 'redis://127.0.0.1:6379' */
   url?: string
   /** A connected or unconnected node-redis client the caller owns (never closed by the store). */
-  client?: RedisClientType
+  client?: RedisClientLike
   /** How long one connection attempt may take before operations fail with `STORE_UNAVAILABLE`, in ms. @default 5000 */
   connectTimeout?: number
 }
@@ -208,7 +223,7 @@ export async function createRedisStore(options: RedisStoreOptions = {}): Promise
   const { default: KeyvRedis, createClient } = await import('@keyv/redis')
   let everReady = false
   const client =
-    options.client ??
+    (options.client as RedisClientType | undefined) ??
     (createClient({
       url: options.url ?? 'redis://127.0.0.1:6379',
       // Without an offline queue, commands sent while the server is away fail at once instead of

@@ -1,6 +1,6 @@
 import { createClient } from '@redis/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createStore } from '../../../src/index.js'
+import { createRedisStore, createStore } from '../../../src/index.js'
 import { RedisServer } from '../../helpers/redis-server.js'
 import { REDIS_URL, serviceAvailable, sleep } from '../../helpers/services.js'
 import { CONFORMANCE_TIMEOUT, type RawAccess, testStore } from '../../../src/testing/index.js'
@@ -31,6 +31,19 @@ describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis', () => {
       listKeys: true,
       push: 'processes',
     },
+  })
+})
+
+describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis with a caller’s client', () => {
+  it("runs on a caller's node-redis client (its type fits RedisClientLike) and leaves it open", async () => {
+    const client = createClient({ url: REDIS_URL })
+    const store = await createRedisStore({ client, namespace: `given${process.pid}` })
+    await store.set('k', new Uint8Array([0, 255]))
+    expect([...((await store.get('k')) ?? [])]).toEqual([0, 255])
+    await store.deleteAll()
+    await store.close()
+    expect(client.isOpen).toBe(true)
+    await client.close()
   })
 })
 
