@@ -22,7 +22,7 @@ describe('package', () => {
 
   it('every export target exists in the build and every subpath imports', async () => {
     const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json')
-    expect(subpaths).toEqual(expect.arrayContaining(['.', './stores', './flags']))
+    expect(subpaths).toEqual(expect.arrayContaining(['.', './stores', './flags', './testing']))
     for (const subpath of subpaths) {
       const target = pkg.exports[subpath]
       if (typeof target === 'string') continue
