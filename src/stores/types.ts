@@ -1,6 +1,6 @@
 /**
  * The store contract. Every backend (memory, SQLite, Redis, PostgreSQL) implements exactly this,
- * and one conformance suite (`test/stores/conformance.ts`) checks every rule below on each.
+ * and one conformance suite (`src/testing/`, published as `flagstone/testing`) checks every rule below on each.
  *
  * Units: durations are milliseconds; values are bytes.
  */
