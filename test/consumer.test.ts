@@ -29,14 +29,22 @@ const SUBPATHS = Object.keys(pkg.exports)
   .filter((p) => p !== './package.json' && p !== './testing')
   .map((p) => (p === '.' ? 'flagstone' : `flagstone/${p.slice(2)}`))
 
-async function npm(args: string[], cwd: string): Promise<string> {
-  const { stdout } = await run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], {
-    cwd,
-    env: cleanEnv(),
-    timeout: 300_000,
-    maxBuffer: 16 * 1024 * 1024,
-  })
-  return stdout
+/** `timeout`: sqlite3's install script fetches or compiles its binding, minutes on a loaded 2-core machine. */
+async function npm(args: string[], cwd: string, timeout = 300_000): Promise<string> {
+  try {
+    const { stdout } = await run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd,
+      env: cleanEnv(),
+      timeout,
+      maxBuffer: 16 * 1024 * 1024,
+    })
+    return stdout
+  } catch (error) {
+    const { stderr, signal } = error as { stderr?: string; signal?: string }
+    throw new Error(
+      `npm ${args.join(' ')} failed${signal ? ` (${signal}: over ${timeout} ms?)` : ''}:\n${stderr?.slice(-4000) ?? String(error)}`,
+    )
+  }
 }
 
 let tarball = ''
@@ -205,7 +213,7 @@ try {
       },
       { allowScripts: { sqlite3: true } },
     )
-    await npm(['install'], dir)
+    await npm(['install'], dir, 600_000)
     expect(existsSync(join(dir, 'node_modules/@redis/client'))).toBe(false)
     expect(existsSync(join(dir, 'node_modules/mysql2'))).toBe(false)
 
