@@ -89,6 +89,23 @@ function resolve(options: EnvironmentOptions): ResolvedOptions {
   return Object.freeze({ header: header === false ? false : header.toLowerCase(), query, fallback, allowed, allowedList })
 }
 
+/** Once per process: more than one unrestricted app is one mistake, not many. */
+let warned = false
+
+/**
+ * Without `allowed` any client picks its environment (a route that is off in production is on in
+ * `development`); that is right for a development server only, so say so once.
+ */
+function warnUnrestricted(): void {
+  if (warned) return
+  warned = true
+  process.emitWarning(
+    'environment() without `allowed`: any client can choose its environment by header or query. ' +
+      'Pass `allowed` (the environments a request may name) or turn detection off (`header: false, query: false`).',
+    { code: 'FLAGSTONE_ENVIRONMENT_UNRESTRICTED' },
+  )
+}
+
 /** The first non-empty value of a header or query parameter (repeated ones: the first). */
 function firstValue(value: string | string[] | undefined): string | undefined {
   const first = Array.isArray(value) ? value[0] : value
@@ -104,6 +121,7 @@ function firstValue(value: string | string[] | undefined): string | undefined {
  */
 export function environment(options: EnvironmentOptions = {}): Middleware {
   const opts = resolve(options)
+  if (opts.allowed === undefined && (opts.header !== false || opts.query !== false)) warnUnrestricted()
   return function environmentMiddleware(ctx, next) {
     let source: 'header' | 'query' | undefined
     let value: string | undefined
