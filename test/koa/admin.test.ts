@@ -654,6 +654,22 @@ describe('admin API: HTTP errors', () => {
         })
       ).status,
     ).toBe(201)
+    // Media types are case-insensitive, parameters included (issue 10 item 15).
+    for (const [i, type] of ['Application/JSON', 'APPLICATION/JSON; Charset="UTF-8"', 'application/Merge-Patch+JSON'].entries()) {
+      const created = await admin.api('POST', '/flags', undefined, {
+        raw: JSON.stringify({ key: `cased-${i}`, type: 'boolean' }),
+        headers: { 'content-type': type },
+      })
+      expect(created.status, `${type}: ${created.text}`).toBe(201)
+    }
+    expectJsonError(
+      await admin.api('POST', '/flags', undefined, {
+        raw: '{"key":"a","type":"boolean"}',
+        headers: { 'content-type': 'Text/Plain' },
+      }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    )
     const large = await admin.api('POST', '/flags', { key: 'b', type: 'string', description: 'x'.repeat(5000) })
     expectJsonError(large, 413, 'PAYLOAD_TOO_LARGE')
     expectJsonError(await admin.api('POST', '/flags', undefined, { raw: '' }), 400)

@@ -211,7 +211,8 @@ export function checkJsonStructure(value: unknown): void {
  * and free of prototype-pollution keys and excessive nesting (400 naming the path).
  */
 export async function readJson(ctx: AnyContext, maxBytes: number): Promise<unknown> {
-  const type = ctx.request.type
+  // Media types are case-insensitive (RFC 9110 §8.3.1); Koa's `type` keeps the client's case.
+  const type = ctx.request.type.trim().toLowerCase()
   if (!JSON_TYPE.test(type)) {
     throw new HttpProblem(
       415,
