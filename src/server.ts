@@ -41,6 +41,7 @@ import {
   readinessEndpoint,
   requestObserver,
 } from './observability/index.js'
+import { checkOptions } from './internal/objects.js'
 
 /** Where the admin API is mounted. */
 export const ADMIN_PREFIX = '/admin/api'
@@ -103,6 +104,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * `flags` → the admin API (`/admin/api`) → `GET /` and `GET /demo` (behind the `demo` flag).
  */
 export function createApp(options: AppOptions): FlagstoneApp {
+  checkOptions(options, 'createApp()')
   const { store, adminToken } = options
   if (typeof adminToken !== 'string' || adminToken.length < 16) {
     throw new FlagstoneError('INVALID_ARGUMENT', 'createApp(): adminToken must be a string of at least 16 characters', {
@@ -259,6 +261,7 @@ export function describeStore(url: string): string {
  * and folds due scheduled changes every `foldInterval`.
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  checkOptions(options, 'startServer()')
   const storeUrl = options.storeUrl ?? DEFAULT_STORE_URL
   const logger = options.logger ?? createLogger()
   const backend = describeStore(storeUrl)

@@ -15,6 +15,7 @@ import type { KeyvStoreAdapter, StoredData } from 'keyv'
 import superjson from 'superjson'
 import { FlagstoneError } from '../errors.js'
 import type { Store } from '../stores/index.js'
+import { checkOptions } from '../internal/objects.js'
 
 export interface KeyvAdapterOptions {
   /** Whether `keyv.disconnect()` closes the store. @default false (the store stays the caller's) */
@@ -160,6 +161,7 @@ class FlagstoneKeyvAdapter extends EventEmitter implements KeyvStoreAdapter {
 
 /** A keyv storage adapter on a flagstone store (any backend). */
 export function keyvAdapter(store: Store, options: KeyvAdapterOptions = {}): KeyvStoreAdapter {
+  checkOptions(options, 'keyvAdapter()')
   if (store === null || typeof store !== 'object' || typeof store.withNamespace !== 'function') {
     throw new FlagstoneError('INVALID_ARGUMENT', 'keyvAdapter(store): store must be a flagstone Store', {
       details: { field: 'store' },

@@ -14,6 +14,7 @@ import { send } from '@koa/send'
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import { sendJsonError } from './json-error.js'
+import { checkOptions } from '../internal/objects.js'
 
 export interface AdminUiOptions {
   /** Where the UI is served. @default '/admin' */
@@ -44,6 +45,7 @@ export function defaultAdminUiRoot(): string {
 }
 
 export function adminUi(options: AdminUiOptions = {}): Middleware {
+  checkOptions(options, 'adminUi()')
   const prefix = (options.prefix ?? '/admin').replace(/\/+$/, '')
   if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) {
     throw new FlagstoneError('INVALID_ARGUMENT', 'adminUi: prefix must be a path such as /admin', {

@@ -7,6 +7,7 @@ import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import { ENVIRONMENT_SLUG_PATTERN } from '../flags/index.js'
 import { sendJsonError } from './json-error.js'
+import { checkOptions } from '../internal/objects.js'
 
 export interface EnvironmentOptions {
   /**
@@ -120,6 +121,7 @@ function firstValue(value: string | string[] | undefined): string | undefined {
  * allowed } } }` and the request goes no further.
  */
 export function environment(options: EnvironmentOptions = {}): Middleware {
+  checkOptions(options, 'environment()')
   const opts = resolve(options)
   if (opts.allowed === undefined && (opts.header !== false || opts.query !== false)) warnUnrestricted()
   return function environmentMiddleware(ctx, next) {

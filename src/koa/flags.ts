@@ -15,6 +15,7 @@ import type { StoreRegistry, Store } from '../stores/index.js'
 import { sendJsonError } from './json-error.js'
 import { type FlagsContext, RequestFlags } from './request-flags.js'
 import { beforeCloseStores, registriesOf, storeFor } from './stores.js'
+import { checkOptions } from '../internal/objects.js'
 
 export { type FlagsContext, RequestFlags } from './request-flags.js'
 
@@ -178,6 +179,7 @@ function remember(app: Koa, client: FlagClient): void {
  * Call `closeFlags(app)` at shutdown, before `closeStores(app)`: the client polls its store.
  */
 export function flags(options: FlagsOptions = {}): Middleware {
+  checkOptions(options, 'flags()')
   const opts = resolve(options)
   const clients = new WeakMap<StoreRegistry, ClientState>()
 

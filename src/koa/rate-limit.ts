@@ -11,6 +11,7 @@ import { requireCapabilities, type Store } from '../stores/index.js'
 import { sendJsonError } from './json-error.js'
 import { storeFor } from './stores.js'
 import { publish } from '../events.js'
+import { checkOptions } from '../internal/objects.js'
 
 /** What a request is counted under; `null` / `undefined` lets it through uncounted. */
 export type RateLimitKey = (ctx: Koa.Context) => string | null | undefined | Promise<string | null | undefined>
@@ -122,6 +123,7 @@ const CLOCK_SKEW_GRACE_MS = 1000
  * clock, `Retry-After` and `RateLimit-Reset` cost no second round trip to the store.
  */
 export function rateLimit(options: RateLimitOptions): Middleware {
+  checkOptions(options, 'rateLimit()')
   const opts = resolve(options)
   const policy = `${opts.limit};w=${Math.ceil(opts.window / 1000)}`
   const limitHeader = String(opts.limit)

@@ -6,6 +6,7 @@
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import type { RequestFlags } from './flags.js'
+import { checkOptions } from '../internal/objects.js'
 
 export interface RequireFlagOptions {
   /**
@@ -26,6 +27,7 @@ export interface RequireFlagOptions {
  * ```
  */
 export function requireFlag(key: string, options: RequireFlagOptions = {}): Middleware {
+  checkOptions(options, 'requireFlag()')
   if (typeof key !== 'string' || key === '') {
     throw new FlagstoneError('INVALID_ARGUMENT', 'requireFlag(): key must be a non-empty flag key', { details: { field: 'key' } })
   }

@@ -10,6 +10,7 @@ import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import { storeFor } from './stores.js'
 import type { Store } from '../stores/index.js'
+import { checkOptions } from '../internal/objects.js'
 
 /** The cache key of a request; `null` / `undefined` bypasses the cache for it. */
 export type ResponseCacheKey = (ctx: Koa.Context) => string | null | undefined | Promise<string | null | undefined>
@@ -297,6 +298,7 @@ async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | undef
  * compression): what they do around it still happens on a hit.
  */
 export function responseCache(options: ResponseCacheOptions = {}): Middleware {
+  checkOptions(options, 'responseCache()')
   const opts = resolve(options)
   const setOptions = Object.freeze({ expiresIn: opts.ttl })
   /** Keys being computed in this process, with the entry the computation stored (`undefined`: none). */

@@ -14,7 +14,7 @@ import type Koa from 'koa'
 import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import type { Store } from '../stores/index.js'
-import { isPlainObject } from '../internal/objects.js'
+import { checkOptions, isPlainObject } from '../internal/objects.js'
 import { decodeSession, serialiseSession } from './session-codec.js'
 import { storeFor } from './stores.js'
 import { publish } from '../events.js'
@@ -263,6 +263,7 @@ function extendContext(app: Koa): void {
  * Store errors fail the request (there is no safe way to pretend a session is empty).
  */
 export function session(options: SessionOptions = {}): Middleware {
+  checkOptions(options, 'session()')
   const opts = resolve(options)
   const getOptions = opts.renew ? Object.freeze({ renewFor: opts.maxAge }) : undefined
   const setOptions = Object.freeze({ expiresIn: opts.maxAge })

@@ -6,6 +6,7 @@
  */
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino'
 import pretty from 'pino-pretty'
+import { checkOptions } from '../internal/objects.js'
 
 export type { Logger } from 'pino'
 
@@ -31,6 +32,7 @@ function serializeError(error: unknown): Record<string, unknown> {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
+  checkOptions(options, 'createLogger()')
   const format = options.format ?? 'auto'
   const toStdout = options.destination === undefined
   const usePretty = format === 'pretty' || (format === 'auto' && toStdout && process.stdout.isTTY === true)

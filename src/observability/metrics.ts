@@ -6,6 +6,7 @@
  */
 import client from 'prom-client'
 import { observe } from '../events.js'
+import { checkOptions } from '../internal/objects.js'
 
 /** What the snapshot gauges read: a `FlagClient` fits. */
 export interface SnapshotSource {
@@ -41,6 +42,7 @@ const STATES = ['NOT_READY', 'READY', 'STALE', 'CLOSED'] as const
 
 /** Creates the metrics and starts counting what the library publishes. */
 export function createMetrics(options: FlagstoneMetricsOptions = {}): FlagstoneMetrics {
+  checkOptions(options, 'createMetrics()')
   const registry = options.registry ?? new client.Registry()
   const registers = [registry]
   if (options.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry })

@@ -38,6 +38,7 @@ import {
 } from '../flags/index.js'
 import { changedFlagKeys } from './changes.js'
 import { fromOpenFeatureContext } from '../flags/index.js'
+import { checkOptions } from '../internal/objects.js'
 
 export interface FlagstoneProviderOptions {
   /**
@@ -96,6 +97,7 @@ export class FlagstoneProvider implements Provider {
   #last: CompiledSnapshot | undefined
 
   constructor(options: FlagstoneProviderOptions) {
+    checkOptions(options, 'FlagstoneProvider')
     if (options === null || typeof options !== 'object') {
       throw new FlagstoneError('INVALID_ARGUMENT', 'FlagstoneProvider needs { client } or { clientOptions }', {
         details: { field: 'options' },

@@ -2,6 +2,7 @@
 import { FlagstoneError } from '../errors.js'
 import { MemoryStore } from './drivers/memory.js'
 import type { BaseStoreOptions, Store } from './types.js'
+import { checkOptions } from '../internal/objects.js'
 
 export interface CreateStoreOptions extends BaseStoreOptions {
   /** Passed to the backend: e.g. `table` for SQL backends, `connectTimeout` for Redis. */
@@ -14,6 +15,7 @@ export interface CreateStoreOptions extends BaseStoreOptions {
  * loaded only when its scheme is used.
  */
 export async function createStore(url: string, options: CreateStoreOptions = {}): Promise<Store> {
+  checkOptions(options, 'createStore()')
   if (typeof url !== 'string') {
     throw new FlagstoneError('INVALID_ARGUMENT', `store URL must be a string, got ${typeof url}`, { details: { field: 'url' } })
   }

@@ -6,6 +6,7 @@ import { FlagstoneError } from '../errors.js'
 import { DEFAULT_MAX_VALUE_BYTES } from './bytes.js'
 import { DEFAULT_ROOT, type KeySpace, rootKeySpace } from './keys.js'
 import type { BaseStoreOptions, MessageListener, StoreCapabilities } from './types.js'
+import { checkOptions } from '../internal/objects.js'
 
 /**
  * The memory driver answers synchronously: skipping a promise and a microtask per call is most of
@@ -103,6 +104,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Validates and freezes the options every backend shares. */
 export function resolveBaseOptions(options: BaseStoreOptions = {}): ResolvedOptions {
+  checkOptions(options, 'store options')
   const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
   if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
     throw new FlagstoneError('INVALID_ARGUMENT', `maxValueBytes must be a positive integer, got ${String(maxValueBytes)}`, {

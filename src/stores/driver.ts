@@ -9,6 +9,7 @@ import { type Driver, resolveBaseOptions, type ResolvedOptions, type Shared } fr
 import { checkTtl } from './expiry.js'
 import { checkKey, checkWellFormed, childKeySpace, type KeySpace } from './keys.js'
 import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreCapabilities, StoreValue } from './types.js'
+import { checkOptions } from '../internal/objects.js'
 
 export {
   type Awaitable,
@@ -25,6 +26,7 @@ export {
  * (argument checks, namespaces, closed state, error mapping). Closing the store closes the driver.
  */
 export function createDriverStore(driver: Driver, options: BaseStoreOptions = {}): Store {
+  checkOptions(options, 'createDriverStore()')
   return DriverStore.root(driver, resolveBaseOptions(options))
 }
 
@@ -74,6 +76,7 @@ export class DriverStore implements Store {
   }
 
   async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
+    checkOptions(opts, 'get()', 'options')
     const k = this.#key(key)
     const renewFor = opts === undefined ? undefined : checkTtl(opts.renewFor, 'renewFor')
     try {
@@ -85,6 +88,7 @@ export class DriverStore implements Store {
   }
 
   async set(key: string, value: StoreValue, opts?: SetOptions): Promise<void> {
+    checkOptions(opts, 'set()', 'options')
     const k = this.#key(key)
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
     const bytes = toBytes(value, this.#shared.maxValueBytes)
@@ -173,6 +177,7 @@ export class DriverStore implements Store {
   }
 
   async increment(key: string, by = 1, opts?: SetOptions): Promise<number> {
+    checkOptions(opts, 'increment()', 'options')
     const k = this.#key(key)
     const step = checkStep(by)
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
@@ -185,6 +190,7 @@ export class DriverStore implements Store {
   }
 
   async compareAndSet(key: string, expected: Uint8Array | null, value: StoreValue, opts?: SetOptions): Promise<boolean> {
+    checkOptions(opts, 'compareAndSet()', 'options')
     const k = this.#key(key)
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
     const want = expected === null ? null : toBytes(expected, Number.MAX_SAFE_INTEGER, 'expected')

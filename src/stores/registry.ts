@@ -2,6 +2,7 @@
 import { FlagstoneError } from '../errors.js'
 import { MemoryStore } from './drivers/memory.js'
 import type { Store } from './types.js'
+import { checkOptions } from '../internal/objects.js'
 
 export type StoreFactory = (name: string) => Store
 
@@ -35,6 +36,7 @@ export class StoreRegistry {
   #closed = false
 
   constructor(options: StoreRegistryOptions = {}) {
+    checkOptions(options, 'StoreRegistry')
     this.#factory = options.defaultFactory ?? (() => new MemoryStore())
     for (const [name, store] of Object.entries(options.stores ?? {})) this.register(name, store)
   }

@@ -1,6 +1,6 @@
 /** The other stored documents: overrides, segments (with cycle checks), environments and environment flags. */
 import { FlagstoneError } from '../../errors.js'
-import { FORBIDDEN_KEYS } from '../../internal/objects.js'
+import { checkOptions, FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { segmentDependencies } from '../matchers/index.js'
 import {
   ENVIRONMENT_SLUG_PATTERN,
@@ -72,6 +72,7 @@ export function validateOverride(
 const SEGMENT_FIELDS = new Set(['key', 'name', 'description', 'conditions', 'parent'])
 
 export function validateSegment(input: unknown, options: ValidateOptions = {}): Segment {
+  checkOptions(options, 'validateSegment()')
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', SEGMENT_FIELDS, mode, 'a segment')
   const key = str(o.key, 'key', { max: 128, pattern: FLAG_KEY_PATTERN })
@@ -165,6 +166,7 @@ export function checkSegmentCycles(segments: Iterable<Segment>): void {
 const ENVIRONMENT_FIELDS = new Set(['slug', 'name', 'parent', 'settings'])
 
 export function validateEnvironment(input: unknown, options: ValidateOptions = {}): Environment {
+  checkOptions(options, 'validateEnvironment()')
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', ENVIRONMENT_FIELDS, mode, 'an environment')
   const slug = str(o.slug, 'slug', { max: 64, pattern: ENVIRONMENT_SLUG_PATTERN })

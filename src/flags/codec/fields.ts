@@ -87,11 +87,16 @@ export function record(
   return value
 }
 
+const LONE_SURROGATE = /\p{Cs}/u
+
 export function str(value: unknown, path: string, options: { max: number; min?: number; pattern?: RegExp }): string {
   if (typeof value !== 'string') fail(path, value === undefined ? 'is required' : `must be a string, got ${describe(value)}`)
   const min = options.min ?? 0
   if (value.length < min) fail(path, min === 1 ? 'must not be empty' : `must be at least ${min} characters`)
   if (value.length > options.max) fail(path, `must be at most ${options.max} characters, got ${value.length}`)
+  // A lone surrogate has no UTF-8 form: stores would replace it (two ids become one) and
+  // encodeURIComponent throws URIError on it.
+  if (LONE_SURROGATE.test(value)) fail(path, 'must be well-formed Unicode (it contains a lone surrogate)')
   if (options.pattern !== undefined && !options.pattern.test(value)) {
     fail(path, `must match ${options.pattern.source}, got ${describe(value)}`)
   }
@@ -126,6 +131,9 @@ export function percentage(value: unknown, path: string): number {
   return num(value, path, { min: 0, max: 100 })
 }
 
+const MIN_TIME = Date.parse('0000-01-01T00:00:00.000Z')
+const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z')
+
 /** A Date; ISO-8601 strings and epoch milliseconds are accepted on input and become Dates. */
 export function date(value: unknown, path: string): Date {
   let t: number | undefined
@@ -136,6 +144,14 @@ export function date(value: unknown, path: string): Date {
     fail(
       path,
       value === undefined ? 'is required' : `must be a Date, an ISO-8601 string or epoch milliseconds, got ${describe(value)}`,
+    )
+  }
+  // Beyond four-digit years a Date is invalid (1e16: RangeError from toISOString) or has no
+  // ISO-8601 form that reads back.
+  if (t < MIN_TIME || t > MAX_TIME) {
+    fail(
+      path,
+      `must be between 0000-01-01 and 9999-12-31T23:59:59.999Z (epoch ms ${MIN_TIME}..${MAX_TIME}), got ${describe(value)}`,
     )
   }
   return new Date(t)

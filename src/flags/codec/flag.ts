@@ -5,7 +5,7 @@
  * rejected on input (typos such as `rolloutPercentag` must not pass silently) and dropped on
  * decode (a newer process may have written a field this one does not know).
  */
-import { FORBIDDEN_KEYS } from '../../internal/objects.js'
+import { checkOptions, FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { checkConditionValue, isOperator } from '../matchers/index.js'
 import { cronProblem } from '../matchers/index.js'
 import { markFlag, markInput, type ValidFlag, type ValidFlagInput } from './valid.js'
@@ -65,6 +65,7 @@ const CONDITION_FIELDS = new Set(['attribute', 'operator', 'value'])
  * process does not, and one such condition must not make the whole flag unreadable.
  */
 export function validateCondition(input: unknown, path = 'condition', options: ValidateOptions = {}): Condition {
+  checkOptions(options, 'validateCondition()')
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, path, CONDITION_FIELDS, mode, 'a condition')
   const operator = o.operator
@@ -350,6 +351,7 @@ function flagFields(o: Record<string, unknown>, path: string, mode: Mode): FlagI
 
 /** A stored flag document (with `version`, `createdAt`, `updatedAt`). */
 export function validateFlag(input: unknown, options: ValidateOptions = {}): ValidFlag {
+  checkOptions(options, 'validateFlag()')
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', FLAG_DOCUMENT_FIELDS, mode, 'a flag')
   const flag = {
@@ -381,6 +383,7 @@ export function completeFlag(input: ValidFlagInput, version: number, createdAt: 
  * empty, `status` to `active`, `name` to the key.
  */
 export function validateFlagInput(input: unknown, options: ValidateOptions = {}): ValidFlagInput {
+  checkOptions(options, 'validateFlagInput()')
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', FLAG_DOCUMENT_FIELDS, mode, 'a flag')
   const fields = flagFields(o, '', mode)

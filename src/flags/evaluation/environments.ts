@@ -35,6 +35,7 @@
  */
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagRule, FlagVariant } from '../model.js'
 import { flagAt, withEnabled } from './schedules.js'
+import { checkOptions } from '../../internal/objects.js'
 
 /** The `source` of a value that no environment in the chain sets. Environment slugs cannot be `flag` (rejected on write). */
 export const BASE_SOURCE = 'flag'
@@ -226,6 +227,7 @@ export interface EffectiveFlagOptions {
  * evaluator memoises its compiled form per (flag, environment) and schedule interval.
  */
 export function effectiveFlag(flag: FeatureFlag, now: Date | number, options: EffectiveFlagOptions = {}): EffectiveFlag {
+  checkOptions(options, 'effectiveFlag()')
   const state = flagAt(flag, now)
   let overlay: EnvironmentOverlay | undefined
   if (options.environment !== undefined && options.environments !== undefined && options.environmentFlags !== undefined) {

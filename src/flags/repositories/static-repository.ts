@@ -8,7 +8,7 @@
  * whole document is validated up front: an invalid one throws `INVALID_ARGUMENT` naming the field.
  */
 import { FlagstoneError } from '../../errors.js'
-import { compareKeys } from '../../internal/objects.js'
+import { checkOptions, compareKeys } from '../../internal/objects.js'
 import {
   checkEnvironmentCycles,
   checkSegmentCycles,
@@ -120,6 +120,7 @@ export class StaticFlagRepository implements FlagRepository {
   }
 
   async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
+    checkOptions(filter, 'listFlags()', 'filter')
     return filterFlags(this.#flags.values(), filter)
   }
 

@@ -5,7 +5,7 @@
  * Changes are announced on the store's `changes` channel where it can push.
  */
 import { FlagstoneError } from '../../errors.js'
-import { compareKeys } from '../../internal/objects.js'
+import { checkOptions, compareKeys } from '../../internal/objects.js'
 import { requireCapabilities } from '../../stores/capabilities.js'
 import type { Store } from '../../stores/types.js'
 import {
@@ -72,6 +72,7 @@ export class StoreFlagRepository implements FlagRepository {
   readonly #environments: StoredCollection<Environment>
 
   constructor(store: Store, options: StoreFlagRepositoryOptions = {}) {
+    checkOptions(options, 'StoreFlagRepository')
     // Optimistic concurrency (versions, no lost updates) is compare-and-set: without it, refuse up front.
     requireCapabilities(store, { atomic: true, listKeys: true }, 'the flag repository')
     this.#store = store
@@ -83,6 +84,7 @@ export class StoreFlagRepository implements FlagRepository {
   // ---- flags ----
 
   async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
+    checkOptions(filter, 'listFlags()', 'filter')
     return filterFlags((await this.#readAll(FLAG, decodeFlag)).items, filter)
   }
 
@@ -258,6 +260,7 @@ export class StoreFlagRepository implements FlagRepository {
   }
 
   promote(flagKey: string, from: string, to: string, options: PromoteOptions = {}): Promise<PromotionResult> {
+    checkOptions(options, 'promote()')
     return promote(this, this.#store, flagKey, from, to, options)
   }
 

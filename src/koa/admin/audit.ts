@@ -13,6 +13,7 @@
  */
 import { FlagstoneError } from '../../errors.js'
 import type { Store } from '../../stores/index.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface AuditEntry {
   /** The entry's sequence number, zero-padded (sorts as written). */
@@ -77,6 +78,7 @@ export class AuditLog {
   readonly #now: () => number
 
   constructor(store: Store, options: AuditLogOptions = {}) {
+    checkOptions(options, 'AuditLog')
     if (store === null || typeof store !== 'object' || typeof store.increment !== 'function') {
       throw new FlagstoneError('INVALID_ARGUMENT', 'audit.store must be a Store', { details: { field: 'audit.store' } })
     }

@@ -38,6 +38,7 @@ import { type AdminAuth, authenticator, type Principal } from './auth.js'
 import { DEFAULT_MAX_BODY_BYTES, errorBoundary } from './http.js'
 import { createKit } from './kit.js'
 import { resourceRoutes } from './routes/resources.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export type { AuditEntry, AuditQuery } from './audit.js'
 export { AuditLog } from './audit.js'
@@ -83,6 +84,7 @@ export type AdminRouter = Middleware & { readonly router: Router }
 
 /** The admin API. Mount it with `app.use(admin)`; see the module comment for what it answers. */
 export function adminRouter(options: AdminRouterOptions): AdminRouter {
+  checkOptions(options, 'adminRouter()')
   if (options === null || typeof options !== 'object') {
     throw new FlagstoneError('INVALID_ARGUMENT', 'adminRouter(options) needs { repository, auth }', {
       details: { field: 'options' },

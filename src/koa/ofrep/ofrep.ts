@@ -23,6 +23,7 @@ import { FlagstoneError } from '../../errors.js'
 import { ENVIRONMENT_SLUG_PATTERN, type EvaluationDetails, type FlagClient, fromOpenFeatureContext } from '../../flags/index.js'
 import { readJson } from '../admin/http.js'
 import { rateLimit, type RateLimitOptions } from '../rate-limit.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface OfrepToken {
   /** At least 16 visible ASCII characters. */
@@ -183,6 +184,7 @@ function notModified(ifNoneMatch: string, etag: string): boolean {
 }
 
 export function ofrepRouter(options: OfrepRouterOptions): Router {
+  checkOptions(options, 'ofrepRouter()')
   if (options === null || typeof options !== 'object') throw invalid('options', 'must be an object with tokens')
   const table = tokenTable(options.tokens)
   const clientOf =

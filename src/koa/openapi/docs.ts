@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { Router } from '@koa/router'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface ApiDocsOptions {
   document: Record<string, unknown>
@@ -42,6 +43,7 @@ function page(prefix: string): string {
 }
 
 export function apiDocsRouter(options: ApiDocsOptions): Router {
+  checkOptions(options, 'apiDocsRouter()')
   const prefix = (options.prefix ?? '/admin/api').replace(/\/+$/, '')
   const body = JSON.stringify(options.document)
   const dir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))

@@ -9,6 +9,7 @@ import { FlagstoneError } from '../../errors.js'
 import { ofrepRouter, type OfrepToken } from '../ofrep/index.js'
 import { apiDocsRouter } from './docs.js'
 import { openApiDocument } from './openapi.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface ApiStandardsOptions {
   admin: Router
@@ -34,6 +35,7 @@ export function parseOfrepTokens(text: string | undefined): OfrepToken[] {
 }
 
 export function mountApiStandards(app: Koa, options: ApiStandardsOptions): void {
+  checkOptions(options, 'mountApiStandards()')
   const tokens = options.ofrepTokens ?? []
   if (tokens.some((t) => t.token === options.adminToken)) {
     throw new FlagstoneError('INVALID_ARGUMENT', 'ofrepTokens: an OFREP token must not be the admin token', {

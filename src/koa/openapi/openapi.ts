@@ -16,6 +16,7 @@ import {
   OfrepEvaluationSuccessSchema,
   OfrepGeneralErrorSchema,
 } from './ofrep-schemas.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface OpenApiOptions {
   /** The admin router (`adminRouter(...)`). */
@@ -141,6 +142,7 @@ function ofrepPaths(): Record<string, unknown> {
 }
 
 export function openApiDocument(options: OpenApiOptions): OpenApiResult {
+  checkOptions(options, 'openApiDocument()')
   const prefix = (options.adminPrefix ?? '/admin/api').replace(/\/+$/, '')
   const paths: Record<string, Record<string, unknown>> = {}
   const undescribed: string[] = []

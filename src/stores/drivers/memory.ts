@@ -6,6 +6,7 @@ import { type Driver, DriverStore, resolveBaseOptions } from '../driver.js'
 import { expiresAtFor, isExpired, remainingMs } from '../expiry.js'
 import type { KeySpace } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface MemoryStoreOptions extends BaseStoreOptions {
   /**
@@ -220,6 +221,7 @@ export class MemoryStore extends DriverStore {
   readonly #stats: MemoryStoreStats
 
   constructor(options: MemoryStoreOptions = {}) {
+    checkOptions(options, 'MemoryStore')
     const sweepInterval = checkCount(options.sweepInterval ?? 60_000, 'sweepInterval', 0)
     const bounds = {
       maxEntries: checkCount(options.maxEntries, 'maxEntries', 1),

@@ -20,6 +20,7 @@ import { type Driver, DriverStore, resolveBaseOptions } from '../driver.js'
 import { type KeySpace, prefixEnd } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
 import { checkTable, MAX_SAFE_SQL } from './sql.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface MysqlStoreOptions extends BaseStoreOptions {
   /** Connection string, e.g. `mysql://root@127.0.0.1:3306/test`. */
@@ -83,6 +84,7 @@ function statements(t: string) {
 type Param = string | number | Buffer | null
 
 export async function createMysqlStore(options: MysqlStoreOptions = {}): Promise<Store> {
+  checkOptions(options, 'createMysqlStore()')
   const base = resolveBaseOptions(options)
   const table = `\`${checkTable(options.table ?? 'flagstone_store')}\``
   const q = statements(table)

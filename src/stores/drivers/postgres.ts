@@ -5,6 +5,7 @@ import type { Pool, PoolClient, PoolConfig } from 'pg'
 import { DriverStore, reconnectDelay, resolveBaseOptions } from '../driver.js'
 import { checkTable, MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
 import type { BaseStoreOptions, MessageListener, Store } from '../types.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface PostgresStoreOptions extends BaseStoreOptions {
   /** Connection string, e.g. `postgresql://postgres@127.0.0.1:5432/test`. */
@@ -33,6 +34,7 @@ export const postgresDialect: SqlDialect = {
 type Options = KeyvPostgresOptions & { flagstone: { pool: Pool | undefined; ddl: readonly string[] } }
 
 export async function createPostgresStore(options: PostgresStoreOptions = {}): Promise<Store> {
+  checkOptions(options, 'createPostgresStore()')
   const base = resolveBaseOptions(options)
   const schema = checkTable(options.schema ?? 'public')
   const table = checkTable(options.table ?? 'flagstone_store')

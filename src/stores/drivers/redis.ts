@@ -6,6 +6,7 @@ import { counterError, parseCounter } from '../bytes.js'
 import { type Driver, DriverStore, reconnectDelay, resolveBaseOptions } from '../driver.js'
 import type { KeySpace } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
+import { checkOptions } from '../../internal/objects.js'
 
 /**
  * A node-redis client (`createClient()` of `@redis/client` or `@keyv/redis`), described by the few
@@ -218,6 +219,7 @@ function redisDriver(client: RedisClientType, owned: boolean): Driver {
 }
 
 export async function createRedisStore(options: RedisStoreOptions = {}): Promise<Store> {
+  checkOptions(options, 'createRedisStore()')
   const base = resolveBaseOptions(options)
   const connectTimeout = options.connectTimeout ?? 5000
   const { default: KeyvRedis, createClient } = await import('@keyv/redis')

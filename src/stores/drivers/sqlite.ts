@@ -5,6 +5,7 @@ import type { Database as SqliteDatabase, Statement as SqliteStatement } from 's
 import { DriverStore, resolveBaseOptions } from '../driver.js'
 import { checkTable, MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
 import type { BaseStoreOptions, Store } from '../types.js'
+import { checkOptions } from '../../internal/objects.js'
 
 export interface SqliteStoreOptions extends BaseStoreOptions {
   /** Database file, or `':memory:'`. Missing parent directories are created. @default './data/flagstone.sqlite' */
@@ -97,6 +98,7 @@ async function openDatabase(path: string, busyTimeout: number): Promise<Database
 }
 
 export async function createSqliteStore(options: SqliteStoreOptions = {}): Promise<Store> {
+  checkOptions(options, 'createSqliteStore()')
   const base = resolveBaseOptions(options)
   const table = checkTable(options.table ?? 'flagstone_store')
   const path = options.path ?? './data/flagstone.sqlite'
