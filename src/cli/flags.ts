@@ -155,7 +155,8 @@ export function flagsCommand(): Command {
       .description('delete a flag, its overrides and its environment settings'),
   ).action((key: string, options: Options) =>
     withAdmin(options, async (admin) => {
-      await admin.request('DELETE', path(key))
+      // The command names the flag to delete: that is the intent If-Match asks for (the API answers 428 without).
+      await admin.request('DELETE', path(key), undefined, { 'if-match': '*' })
       emit(options, { deleted: key }, () => `deleted ${key}`)
     }),
   )

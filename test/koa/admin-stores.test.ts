@@ -77,7 +77,7 @@ function smoke(name: string, open: () => Promise<Store>) {
         before: { version: 1 },
         after: { version: 2 },
       })
-      expect((await admin.api('DELETE', '/flags/checkout')).status).toBe(204)
+      expect((await admin.api('DELETE', '/flags/checkout', undefined, { headers: { 'if-match': '*' } })).status).toBe(204)
       expect(await repository.listOverrides('checkout')).toEqual([])
       expect(admin.errors).toEqual([])
     } finally {

@@ -9,6 +9,9 @@ import { MemoryStore } from '../../src/stores/drivers/memory.js'
 import type { Store } from '../../src/stores/types.js'
 import { type Admin, expectJsonError, normalise, PREFIX, startAdmin, TOKEN } from './admin-helpers.js'
 
+/** `If-Match: *`: every DELETE needs a precondition (issue 10 item 6); these tests are about something else. */
+const ANY = { headers: { 'if-match': '*' } }
+
 const running: Admin[] = []
 afterEach(async () => {
   await Promise.all(running.splice(0).map((a) => a.served.close()))
@@ -191,7 +194,7 @@ describe('admin API: flags', () => {
     expect(deleted.status).toBe(204)
     expect(deleted.text).toBe('')
     expectJsonError(await admin.api('GET', '/flags/f'), 404)
-    expectJsonError(await admin.api('DELETE', '/flags/f'), 404)
+    expectJsonError(await admin.api('DELETE', '/flags/f', undefined, ANY), 404)
     expect(await admin.repository.listOverrides('f')).toEqual([])
     const actions = (await auditOf(admin, '?flagKey=f')).map((e) => e.action)
     expect(actions).toEqual(['flag.delete', 'flag.restore', 'flag.archive', 'flag.create'])
@@ -255,7 +258,7 @@ describe('admin API: the parts of a flag', () => {
     const deleted = await admin.api('DELETE', '/flags/f/rules/nordics', undefined, { headers: { 'if-match': `"${version}"` } })
     expect(deleted.status).toBe(204)
     expect(deleted.headers.get('etag')).toBe(`"${version + 1}"`)
-    expectJsonError(await admin.api('DELETE', '/flags/f/rules/nordics'), 404)
+    expectJsonError(await admin.api('DELETE', '/flags/f/rules/nordics', undefined, ANY), 404)
     const actions = (await auditOf(admin)).map((e) => e.action)
     expect(actions).toEqual(['rule.delete', 'rules.reorder', 'rule.update', 'rule.create', 'rule.create', 'flag.create'])
   })
@@ -291,8 +294,8 @@ describe('admin API: the parts of a flag', () => {
     expect(added.headers.get('location')).toBe(`${PREFIX}/flags/f/variants/c`)
     expect((await admin.api('PUT', '/flags/f/variants/d', { value: 'D', weight: 5 })).status).toBe(201)
     expect((await admin.api('PUT', '/flags/f/variants/d', { value: 'D!', weight: 5 })).status).toBe(200)
-    expect((await admin.api('DELETE', '/flags/f/variants/a')).status).toBe(204)
-    expectJsonError(await admin.api('DELETE', '/flags/f/variants/a'), 404)
+    expect((await admin.api('DELETE', '/flags/f/variants/a', undefined, ANY)).status).toBe(204)
+    expectJsonError(await admin.api('DELETE', '/flags/f/variants/a', undefined, ANY), 404)
     expect(
       (await admin.api('GET', '/flags/f/variants')).body.items.map((v: { key: string; value: string }) => `${v.key}=${v.value}`),
     ).toEqual(['b=B', 'c=C', 'd=D!'])
@@ -310,8 +313,8 @@ describe('admin API: the parts of a flag', () => {
     const missing = await admin.api('POST', '/flags/f/schedule', { at, change: 'setRollout' })
     expect(missing.body.error.details.field).toBe('percentage')
     expect((await admin.api('GET', '/flags/f/schedule')).body.items).toHaveLength(1)
-    expect((await admin.api('DELETE', `/flags/f/schedule/${change.body.id}`)).status).toBe(204)
-    expectJsonError(await admin.api('DELETE', `/flags/f/schedule/${change.body.id}`), 404)
+    expect((await admin.api('DELETE', `/flags/f/schedule/${change.body.id}`, undefined, ANY)).status).toBe(204)
+    expectJsonError(await admin.api('DELETE', `/flags/f/schedule/${change.body.id}`, undefined, ANY), 404)
 
     const phases = await admin.api('PUT', '/flags/f/rollout-phases', [
       { at: '2030-01-01T00:00:00Z', percentage: 10 },
@@ -355,9 +358,9 @@ describe('admin API: the parts of a flag', () => {
     const evaluated = await admin.api('POST', '/evaluate', { flagKey: 'f', context: { userId: 'u-1' } })
     expect(evaluated.body).toMatchObject({ value: 'vvip', reason: 'OVERRIDE' })
     expect(evaluated.body.explanation.override).toMatchObject({ entityType: 'user', entityId: 'u-1' })
-    expect((await admin.api('DELETE', '/flags/f/overrides/user/u-1')).status).toBe(204)
+    expect((await admin.api('DELETE', '/flags/f/overrides/user/u-1', undefined, ANY)).status).toBe(204)
     expectJsonError(await admin.api('GET', '/flags/f/overrides/user/u-1'), 404)
-    expectJsonError(await admin.api('DELETE', '/flags/f/overrides/user/u-1'), 404)
+    expectJsonError(await admin.api('DELETE', '/flags/f/overrides/user/u-1', undefined, ANY), 404)
     const entries = await auditOf(admin, `?target=${encodeURIComponent('override:f/user/u-1')}`)
     expect(entries.map((e) => [e.action, e.before === null, e.after === null])).toEqual([
       ['override.delete', false, true],
@@ -383,9 +386,9 @@ describe('admin API: segments, environments, promotion', () => {
     expect(cycle.body.error.details.field).toBe('parent')
     expect((await admin.api('PUT', '/segments/staff', { name: 'Staff', conditions: [] })).body.name).toBe('Staff')
     expect((await admin.api('GET', '/segments')).body.total).toBe(2)
-    expectJsonError(await admin.api('DELETE', '/segments/staff'), 409)
-    expect((await admin.api('DELETE', '/segments/beta')).status).toBe(204)
-    expect((await admin.api('DELETE', '/segments/staff')).status).toBe(204)
+    expectJsonError(await admin.api('DELETE', '/segments/staff', undefined, ANY), 409)
+    expect((await admin.api('DELETE', '/segments/beta', undefined, ANY)).status).toBe(204)
+    expect((await admin.api('DELETE', '/segments/staff', undefined, ANY)).status).toBe(204)
     expectJsonError(await admin.api('GET', '/segments/staff'), 404)
     expectJsonError(await admin.api('PUT', '/segments/staff', { name: 'x' }), 404)
   })
@@ -445,11 +448,11 @@ describe('admin API: segments, environments, promotion', () => {
     expectJsonError(await admin.api('POST', '/promote', { flagKey: 'f', from: 'staging', to: 'nowhere' }), 404)
     expectJsonError(await admin.api('POST', '/promote', { flagKey: 'f', from: 'staging', to: 'production', force: true }), 400)
 
-    expect((await admin.api('DELETE', '/environments/staging/flags/f')).status).toBe(204)
+    expect((await admin.api('DELETE', '/environments/staging/flags/f', undefined, ANY)).status).toBe(204)
     expectJsonError(await admin.api('GET', '/environments/staging/flags/f'), 404)
-    expectJsonError(await admin.api('DELETE', '/environments/production'), 409)
-    expect((await admin.api('DELETE', '/environments/staging')).status).toBe(204)
-    expect((await admin.api('DELETE', '/environments/production')).status).toBe(204)
+    expectJsonError(await admin.api('DELETE', '/environments/production', undefined, ANY), 409)
+    expect((await admin.api('DELETE', '/environments/staging', undefined, ANY)).status).toBe(204)
+    expect((await admin.api('DELETE', '/environments/production', undefined, ANY)).status).toBe(204)
     expectJsonError(await admin.api('GET', '/environments/production'), 404)
   })
 
@@ -560,7 +563,7 @@ describe('admin API: the audit trail', () => {
     await admin.api('PATCH', '/flags/a', { defaultEnabled: true })
     await admin.api('POST', '/flags', { key: 'b', type: 'boolean' })
     await admin.api('POST', '/segments', { key: 's' })
-    await admin.api('DELETE', '/flags/a')
+    await admin.api('DELETE', '/flags/a', undefined, ANY)
     const entries = await auditOf(admin)
     expect(entries.map((e) => [e.action, e.target])).toEqual([
       ['flag.delete', 'flag:a'],

@@ -50,15 +50,24 @@ export interface Reply<T> {
   data: T
   /** The flag version from `ETag: "<n>"`, when the answer has one. */
   version: number | undefined
+  /** The raw `ETag` (a segment's, environment's or override's is a digest, `"c-…"`). */
+  etag: string | undefined
 }
 
 export interface RequestOptions {
   body?: unknown
   /** Sent as `If-Match: "<version>"`: the write fails with 412 if the flag moved on. */
   version?: number
+  /** Sent as `If-Match` as is: an `etag` read before, or `*` (a delete the user asked for by name). */
+  ifMatch?: string
   /** Overrides the stored token (sign-in checks a token before storing it). */
   token?: string
   query?: Record<string, string | number | undefined>
+}
+
+/** Someone else changed what this screen shows: the same notice as a 412 from the server. */
+export function staleError(): ApiError {
+  return new ApiError(412, 'PRECONDITION_FAILED', MESSAGES[412]!)
 }
 
 const MESSAGES: Record<number, string> = {
@@ -71,6 +80,7 @@ export async function request<T>(method: string, path: string, options: RequestO
   const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` }
   if (options.body !== undefined) headers['content-type'] = 'application/json'
   if (options.version !== undefined) headers['if-match'] = `"${options.version}"`
+  if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch
   const actor = session.actor()
   if (actor !== '') headers['x-flagstone-actor'] = actor
   const query = Object.entries(options.query ?? {}).filter(
@@ -108,7 +118,7 @@ export async function request<T>(method: string, path: string, options: RequestO
       field,
     )
   }
-  return { data: json as T, version }
+  return { data: json as T, version, etag: response.headers.get('etag') ?? undefined }
 }
 
 export interface Page<T> {

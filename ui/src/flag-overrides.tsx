@@ -33,7 +33,9 @@ export function OverridesSection(props: { flag: FeatureFlag }) {
         }),
       )
       .then((ok) => void (ok && list.reload()))
-  const remove = (o: FlagOverride) => void action.run(() => request('DELETE', path(o))).then((ok) => void (ok && list.reload()))
+  // The user deletes the override they see by name: If-Match * (the API wants a precondition on every DELETE).
+  const remove = (o: FlagOverride) =>
+    void action.run(() => request('DELETE', path(o), { ifMatch: '*' })).then((ok) => void (ok && list.reload()))
   const now = Date.now()
   return (
     <section class="card" aria-labelledby="overrides-title">

@@ -1,12 +1,19 @@
 /** Flags: search and filters, the on/off state per environment with a toggle each, archive/restore, and a new-flag form. */
 import { useMemo, useState } from 'preact/hooks'
-import { enc, listAll, request } from './api.ts'
+import { enc, listAll, request, staleError } from './api.ts'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagStatus, FlagType } from './model.ts'
 import { isOn, stateIn } from './model.ts'
 import { ActionError, Field, Loading, Toggle, useAction, useLoad } from './ui.tsx'
 
 const TYPES: FlagType[] = ['boolean', 'string', 'number', 'json']
 const STATUSES: FlagStatus[] = ['active', 'inactive', 'archived']
+
+/** JSON with object keys sorted: the list and a single read may order fields differently. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v,
+  )
+}
 
 interface Data {
   flags: FeatureFlag[]
@@ -95,11 +102,24 @@ export function FlagsScreen() {
         body: { status: on ? 'active' : 'inactive', ...(flag.type === 'boolean' ? { defaultEnabled: on } : {}) },
       }),
     )
+  // The settings as this list shows them must still be the stored ones (If-Match with their ETag,
+  // after checking the document read is the one shown); a protected environment asks first.
   const toggleIn = (flag: FeatureFlag, slug: string, on: boolean) =>
-    act(`${flag.key}`, () => {
+    act(`${flag.key}`, async () => {
+      const path = `environments/${enc(slug)}/flags/${enc(flag.key)}`
       const current = data.data?.settings.get(`${slug}/${flag.key}`)
+      let ifMatch: string | undefined
+      if (current !== undefined) {
+        const read = await request<EnvironmentFlag>('GET', path)
+        if (canonical(read.data) !== canonical(current)) throw staleError()
+        ifMatch = read.etag
+      }
+      const isProtected = environments.get(slug)?.settings.protected === true
+      if (isProtected && !window.confirm(`"${slug}" is a protected environment. Turn ${flag.key} ${on ? 'on' : 'off'} there?`)) {
+        return
+      }
       const { environment: _e, flagKey: _k, ...fields } = current ?? { environment: slug, flagKey: flag.key }
-      return request('PUT', `environments/${enc(slug)}/flags/${enc(flag.key)}`, { body: { ...fields, enabled: on } })
+      return request('PUT', path, { ifMatch, body: { ...fields, enabled: on, ...(isProtected ? { confirm: true } : {}) } })
     })
 
   return (

@@ -146,7 +146,9 @@ export function SegmentsScreen() {
                     type="button"
                     class="danger small"
                     onClick={() =>
-                      void remove.run(() => request('DELETE', `segments/${enc(s.key)}`)).then((ok) => void (ok && list.reload()))
+                      void remove
+                        .run(() => request('DELETE', `segments/${enc(s.key)}`, { ifMatch: '*' }))
+                        .then((ok) => void (ok && list.reload()))
                     }
                   >
                     Delete<span class="visually-hidden"> {s.key}</span>

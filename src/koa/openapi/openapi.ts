@@ -88,10 +88,21 @@ function adminOperation(op: Operation, path: string, method: string): Record<str
     responses['415'] = error('request body is not `application/json`')
   }
   if (op.versionRequired === true) responses['428'] = error('`If-Match` (or a body `version`) is required')
+  if (method === 'delete') responses['428'] = error('`If-Match` is required: the ETag read, or `*`')
   responses['429'] = { ...error('admin rate limit reached'), headers: { 'Retry-After': { schema: { type: 'string' } } } }
   responses['503'] = { ...error('the flag store is unavailable'), headers: { 'Retry-After': { schema: { type: 'string' } } } }
   const operation: Record<string, unknown> = { tags: [op.tag], summary: op.summary, responses }
-  const params = parameters(path)
+  const params: Record<string, unknown>[] = parameters(path)
+  if (method === 'delete') {
+    // Destructive writes name what they destroy (issue 10 item 6).
+    params.push({
+      name: 'If-Match',
+      in: 'header',
+      required: true,
+      description: 'the ETag read (a flag\'s "<version>", a document\'s "c-…"), or * for whatever is there',
+      schema: { type: 'string' },
+    })
+  }
   if (params.length > 0) operation.parameters = params
   if (op.body !== undefined) operation.requestBody = { required: true, content: json(op.body) }
   return operation

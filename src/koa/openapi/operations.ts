@@ -43,7 +43,13 @@ const omit = (schema: TSchema, fields: string[], id: string) =>
 
 /** Bodies whose path fields come from the URL. */
 export const OverrideBodySchema = omit(OverrideSchema, ['flagKey', 'entityType', 'entityId'], 'OverrideBody')
-export const EnvironmentFlagBodySchema = omit(EnvironmentFlagSchema, ['environment', 'flagKey'], 'EnvironmentFlagBody')
+export const EnvironmentFlagBodySchema = Type.Composite(
+  [
+    Type.Omit(EnvironmentFlagSchema as ReturnType<typeof Type.Object>, ['environment', 'flagKey']),
+    Type.Object({ confirm: Type.Optional(Type.Boolean({ description: 'required (true) for a protected environment' })) }),
+  ],
+  { $id: 'EnvironmentFlagBody', additionalProperties: false },
+)
 export const FlagPatchSchema = Type.Partial(Type.Omit(FlagInputSchema, ['key', 'type']), {
   $id: 'FlagPatch',
   additionalProperties: false,
@@ -256,7 +262,7 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   'PUT /environments/{slug}/flags/{key}': {
     tag: 'environments',
-    summary: "Set a flag's settings in an environment",
+    summary: "Set a flag's settings in an environment (a protected one needs confirm: true)",
     body: ref(EnvironmentFlagBodySchema),
     status: 200,
     response: ref(EnvironmentFlagSchema),
@@ -264,7 +270,7 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   'DELETE /environments/{slug}/flags/{key}': {
     tag: 'environments',
-    summary: "Remove a flag's settings in an environment",
+    summary: "Remove a flag's settings in an environment (a protected one needs ?confirm=true)",
     status: 204,
   },
   'GET /environments/{slug}/flags/{key}/resolve': {

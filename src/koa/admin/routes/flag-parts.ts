@@ -10,6 +10,7 @@ import type { Router } from '@koa/router'
 import { FlagstoneError } from '../../../errors.js'
 import { validateOverride, type FeatureFlag, type FlagInput, type FlagRule, type FlagVariant } from '../../../flags/index.js'
 import { ifMatchOf, pageOf, paginate } from '../http.js'
+import { checkDocument, requireIfMatch, sendDocument } from '../preconditions.js'
 import {
   type AdminKit,
   type Ctx,
@@ -48,7 +49,9 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
   ): Promise<{ flag: FeatureFlag; result: R }> {
     const key = flagKeyParam(ctx)
     let result!: R
-    const { before, after } = await editFlag(kit, key, ifMatchOf(ctx), (current) => {
+    // A DELETE (of a rule, variant or scheduled change) must name the version it removes from.
+    const precondition = ctx.method === 'DELETE' ? requireIfMatch(ctx, `flag "${key}"`) : ifMatchOf(ctx)
+    const { before, after } = await editFlag(kit, key, precondition, (current) => {
       const input = toInput(current)
       result = change(input, current)
       return repository.updateFlag(key, input, current.version)
@@ -313,7 +316,7 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
     await requireFlag(kit, key)
     const override = await repository.getOverride(key, entityType, entityId)
     if (override === null) throw subjectNotFound('override', `${entityType}/${entityId}`)
-    ctx.body = override
+    sendDocument(ctx, 200, override)
   })
 
   router.put('/flags/:key/overrides/:entityType/:entityId', async (ctx: Ctx) => {
@@ -326,6 +329,7 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
     const flag = await requireFlag(kit, key)
     const override = validateOverride(draft, flag)
     const before = await repository.getOverride(key, entityType, entityId)
+    checkDocument(ctx, before, `override ${entityType}/${entityId}`, false)
     const after = await repository.setOverride(override)
     await kit.audit(ctx, {
       action: 'override.set',
@@ -334,15 +338,15 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
       before,
       after,
     })
-    ctx.status = before === null ? 201 : 200
     if (before === null) ctx.set('Location', locationOf(kit, 'flags', key, 'overrides', entityType, entityId))
-    ctx.body = after
+    sendDocument(ctx, before === null ? 201 : 200, after)
   })
 
   router.delete('/flags/:key/overrides/:entityType/:entityId', async (ctx: Ctx) => {
     const key = flagKeyParam(ctx)
     const { entityType, entityId } = entityParams(ctx)
     const before = await repository.getOverride(key, entityType, entityId)
+    if (before !== null) checkDocument(ctx, before, `override ${entityType}/${entityId}`, true)
     if (before === null || !(await repository.deleteOverride(key, entityType, entityId))) {
       throw subjectNotFound('override', `${entityType}/${entityId}`)
     }

@@ -2,6 +2,7 @@
 import type { Router } from '@koa/router'
 import { FlagstoneError } from '../../../errors.js'
 import { FLAG_INPUT_FIELDS, validateFlagInput, type FeatureFlag, type FlagStatus } from '../../../flags/index.js'
+import { requireIfMatch } from '../preconditions.js'
 import { HttpProblem, ifMatchOf, pageOf, paginate, preconditionOf, queryString } from '../http.js'
 import {
   type AdminKit,
@@ -128,7 +129,7 @@ export function flagRoutes(router: Router, kit: AdminKit): void {
 
   router.delete('/flags/:key', async (ctx: Ctx) => {
     const key = flagKeyParam(ctx)
-    const { before } = await editFlag(kit, key, ifMatchOf(ctx), async (current) => {
+    const { before } = await editFlag(kit, key, requireIfMatch(ctx, `flag "${key}"`), async (current) => {
       await repository.deleteFlag(key, current.version)
       return null
     })

@@ -15,6 +15,7 @@ import {
 } from '../../../flags/index.js'
 import type { AuditLog } from '../audit.js'
 import { pageOf, paginate, queryString } from '../http.js'
+import { checkDocument, confirmQuery, requireConfirm, sendDocument } from '../preconditions.js'
 import {
   type AdminKit,
   type Ctx,
@@ -51,7 +52,7 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
     const key = flagKeyParam(ctx, 'key', 'segment')
     const segment = await repository.getSegment(key)
     if (segment === null) throw subjectNotFound('segment', key)
-    ctx.body = segment
+    sendDocument(ctx, 200, segment)
   })
 
   router.put('/segments/:key', async (ctx: Ctx) => {
@@ -59,14 +60,16 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
     const segment = validateSegment(withPathField(await kit.body(ctx), 'key', key))
     const before = await repository.getSegment(key)
     if (before === null) throw subjectNotFound('segment', key)
+    checkDocument(ctx, before, `segment "${key}"`, false)
     const after = await repository.updateSegment(segment)
     await kit.audit(ctx, { action: 'segment.update', target: `segment:${key}`, before, after })
-    ctx.body = after
+    sendDocument(ctx, 200, after)
   })
 
   router.delete('/segments/:key', async (ctx: Ctx) => {
     const key = flagKeyParam(ctx, 'key', 'segment')
     const before = await repository.getSegment(key)
+    if (before !== null) checkDocument(ctx, before, `segment "${key}"`, true)
     if (before === null || !(await repository.deleteSegment(key))) throw subjectNotFound('segment', key)
     await kit.audit(ctx, { action: 'segment.delete', target: `segment:${key}`, before, after: null })
     ctx.status = 204
@@ -99,21 +102,23 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
   }
 
   router.get('/environments/:slug', async (ctx: Ctx) => {
-    ctx.body = await requireEnvironment(slugParam(ctx))
+    sendDocument(ctx, 200, await requireEnvironment(slugParam(ctx)))
   })
 
   router.put('/environments/:slug', async (ctx: Ctx) => {
     const slug = slugParam(ctx)
     const environment = validateEnvironment(withPathField(await kit.body(ctx), 'slug', slug))
     const before = await requireEnvironment(slug)
+    checkDocument(ctx, before, `environment "${slug}"`, false)
     const after = await repository.updateEnvironment(environment)
     await kit.audit(ctx, { action: 'environment.update', target: `environment:${slug}`, before, after })
-    ctx.body = after
+    sendDocument(ctx, 200, after)
   })
 
   router.delete('/environments/:slug', async (ctx: Ctx) => {
     const slug = slugParam(ctx)
     const before = await requireEnvironment(slug)
+    checkDocument(ctx, before, `environment "${slug}"`, true)
     if (!(await repository.deleteEnvironment(slug))) throw subjectNotFound('environment', slug)
     await kit.audit(ctx, { action: 'environment.delete', target: `environment:${slug}`, before, after: null })
     ctx.status = 204
@@ -138,27 +143,34 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
     const key = flagKeyParam(ctx)
     const settings = await repository.getEnvironmentFlag(slug, key)
     if (settings === null) throw subjectNotFound('environment flag', `${slug}/${key}`)
-    ctx.body = settings
+    sendDocument(ctx, 200, settings)
   })
 
   router.put('/environments/:slug/flags/:key', async (ctx: Ctx) => {
     const slug = slugParam(ctx)
     const key = flagKeyParam(ctx)
-    const draft = withPathField(withPathField(await kit.body(ctx), 'environment', slug), 'flagKey', key)
-    const [flag] = await Promise.all([requireFlag(kit, key), requireEnvironment(slug)])
+    // `confirm` says "yes, this protected environment"; it is not part of the settings.
+    const { confirm, ...fields } = requireObject(await kit.body(ctx), "a flag's settings in an environment")
+    const draft = withPathField(withPathField(fields, 'environment', slug), 'flagKey', key)
+    const [flag, environment] = await Promise.all([requireFlag(kit, key), requireEnvironment(slug)])
     const settings = validateEnvironmentFlag(draft, flag)
+    requireConfirm(environment, confirm, 'send the settings')
     const before = await repository.getEnvironmentFlag(slug, key)
+    checkDocument(ctx, before, `flag "${key}" in environment "${slug}"`, false)
     const after = await repository.setEnvironmentFlag(settings)
     await kit.audit(ctx, { action: 'environmentFlag.set', target: settingsTarget(slug, key), flagKey: key, before, after })
-    ctx.status = before === null ? 201 : 200
     if (before === null) ctx.set('Location', locationOf(kit, 'environments', slug, 'flags', key))
-    ctx.body = after
+    sendDocument(ctx, before === null ? 201 : 200, after)
   })
 
   router.delete('/environments/:slug/flags/:key', async (ctx: Ctx) => {
     const slug = slugParam(ctx)
     const key = flagKeyParam(ctx)
     const before = await repository.getEnvironmentFlag(slug, key)
+    if (before !== null) {
+      checkDocument(ctx, before, `flag "${key}" in environment "${slug}"`, true)
+      requireConfirm(await requireEnvironment(slug), confirmQuery(ctx), 'delete with ?confirm=true')
+    }
     if (before === null || !(await repository.deleteEnvironmentFlag(slug, key)))
       throw subjectNotFound('environment flag', `${slug}/${key}`)
     await kit.audit(ctx, {
