@@ -79,9 +79,10 @@ describe('destructive admin writes need If-Match', () => {
     const override = await admin.api('GET', '/flags/f/overrides/user/u1')
     const tag = override.headers.get('etag')!
     expect(tag).toMatch(/^"c-[0-9a-f]+"$/)
-    expect((await admin.api('PUT', '/flags/f/overrides/user/u1', { enabled: true, value: 'a' }, { headers: { 'if-match': tag } })).status).toBe(
-      200,
-    )
+    expect(
+      (await admin.api('PUT', '/flags/f/overrides/user/u1', { enabled: true, value: 'a' }, { headers: { 'if-match': tag } }))
+        .status,
+    ).toBe(200)
     expectJsonError(await admin.api('DELETE', '/flags/f/overrides/user/u1', undefined, { headers: { 'if-match': tag } }), 412)
     const fresh = (await admin.api('GET', '/flags/f/overrides/user/u1')).headers.get('etag')!
     expect(fresh).not.toBe(tag)
@@ -127,5 +128,21 @@ describe('a protected environment’s flag settings need confirm', () => {
     })
     expect(deleted.status).toBe(204)
     expect((await admin.api('PUT', '/environments/staging/flags/f', { enabled: false })).status).toBe(200)
+  })
+})
+
+describe('referential integrity over HTTP (issue 10 item 11)', () => {
+  it('a rule naming a missing segment is 400 naming it; deleting a segment a rule uses is 409 naming the flags', async () => {
+    const admin = await seeded()
+    const rule = { priority: 2, conditions: [{ attribute: 'userId', operator: 'in_segment', value: 'ghosts' }], serveValue: 'b' }
+    const missing = await admin.api('POST', '/flags/f/rules', rule)
+    expectJsonError(missing, 400, 'INVALID_ARGUMENT')
+    expect(missing.body.error.details).toMatchObject({ segment: 'ghosts' })
+    const used = { ...rule, conditions: [{ attribute: 'userId', operator: 'in_segment', value: 'staff' }] }
+    expect((await admin.api('POST', '/flags/f/rules', used)).status).toBe(201)
+    const refused = await admin.api('DELETE', '/segments/staff', undefined, { headers: { 'if-match': '*' } })
+    expectJsonError(refused, 409, 'CONFLICT')
+    expect(refused.body.error.details.flags).toEqual(['f'])
+    expect((await admin.api('GET', '/segments/staff')).status).toBe(200)
   })
 })

@@ -19,6 +19,7 @@ import {
   validateOverride,
   validateSegment,
 } from '../codec/index.js'
+import { checkRuleSegments } from './segment-references.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from '../model.js'
 import { filterFlags } from './flag-filter.js'
 import type { FlagFilter, FlagRepository, SnapshotData } from './repository.js'
@@ -117,6 +118,10 @@ export class StaticFlagRepository implements FlagRepository {
         return validateEnvironmentFlag(settings, flag)
       }),
     )
+    // Every segment a rule names must be in the document (issue 10 item 11).
+    const hasSegment = (key: string) => this.#segments.has(key)
+    ;[...flagMap.values()].forEach((flag, i) => checkRuleSegments(flag.rules, hasSegment, `flags[${i}].rules`))
+    this.#environmentFlags.forEach((settings, i) => checkRuleSegments(settings.rules, hasSegment, `environmentFlags[${i}].rules`))
   }
 
   async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {

@@ -98,3 +98,12 @@ export async function signalChange(store: Store): Promise<void> {
   // Push is only a wake-up call (and UNSUPPORTED on SQLite): pollers still see the new revision.
   await store.publish(CHANNEL, String(revision)).catch(() => undefined)
 }
+
+/** Everything that hangs off a flag: its overrides and its environment settings. */
+export async function deleteDependents(store: Store, flagKey: string): Promise<void> {
+  const keys: string[] = []
+  for (const prefix of [overridePrefix(flagKey), `${ENVIRONMENT_FLAG}${flagKey}/`]) {
+    for await (const key of store.keys(prefix)) keys.push(key)
+  }
+  await mapLimit(keys, READ_CONCURRENCY, (key) => store.delete(key))
+}

@@ -30,6 +30,7 @@ import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride
 import { environmentCollection, segmentCollection, type StoredCollection } from './collection.js'
 import { filterFlags } from './flag-filter.js'
 import { promote } from './promote.js'
+import { refuseIfUsed, requireSegments } from './segment-references.js'
 import type {
   ChangeListener,
   FlagFilter,
@@ -48,6 +49,7 @@ import {
   READ_CONCURRENCY,
   SEGMENT,
   conflict,
+  deleteDependents,
   environmentFlagKey,
   mapLimit,
   notFound,
@@ -95,11 +97,12 @@ export class StoreFlagRepository implements FlagRepository {
   async createFlag(input: FlagDraft): Promise<FeatureFlag> {
     const now = new Date(this.#now())
     const flag = completeFlag(validateFlagInput(input), 1, now, now)
+    await requireSegments(this, flag.rules)
     const bytes = encodeValidFlag(flag)
     if (await this.#store.exists(FLAG + flag.key)) throw conflict(`flag "${flag.key}" already exists`, flag.key)
     // Overrides and settings left behind by a deleted flag of the same key (a crash mid-delete)
     // must not come back with the new flag.
-    await this.#deleteOverridesOf(flag.key)
+    await deleteDependents(this.#store, flag.key)
     if (!(await this.#store.compareAndSet(FLAG + flag.key, null, bytes))) {
       throw conflict(`flag "${flag.key}" already exists`, flag.key)
     }
@@ -115,6 +118,7 @@ export class StoreFlagRepository implements FlagRepository {
         details: { field: 'key' },
       })
     }
+    await requireSegments(this, input.rules)
     return this.#rewrite(key, expectedVersion, () => input)
   }
 
@@ -123,7 +127,7 @@ export class StoreFlagRepository implements FlagRepository {
     if (current === null) throw notFound('flag', key)
     this.#checkVersion(current.flag, expectedVersion)
     // Dependents first: a crash part-way leaves the flag with fewer overrides, never orphans.
-    await this.#deleteOverridesOf(key)
+    await deleteDependents(this.#store, key)
     await this.#store.delete(FLAG + key)
     await this.#changed()
   }
@@ -197,7 +201,8 @@ export class StoreFlagRepository implements FlagRepository {
     return this.#segments.update(input)
   }
 
-  deleteSegment(key: string): Promise<boolean> {
+  async deleteSegment(key: string): Promise<boolean> {
+    await refuseIfUsed(this, key)
     return this.#segments.delete(key)
   }
 
@@ -244,6 +249,7 @@ export class StoreFlagRepository implements FlagRepository {
     const [flag, environment] = await Promise.all([this.getFlag(settings.flagKey), this.getEnvironment(settings.environment)])
     if (flag === null) throw notFound('flag', settings.flagKey)
     if (environment === null) throw notFound('environment', settings.environment)
+    await requireSegments(this, settings.rules)
     await this.#store.set(environmentFlagKey(settings.flagKey, settings.environment), encodeEnvironmentFlag(settings, flag))
     await this.#changed()
     return settings
@@ -382,15 +388,6 @@ export class StoreFlagRepository implements FlagRepository {
       }
       return { ...current, status }
     })
-  }
-
-  /** Everything that hangs off a flag: its overrides and its environment settings. */
-  async #deleteOverridesOf(flagKey: string): Promise<void> {
-    const keys: string[] = []
-    for (const prefix of [overridePrefix(flagKey), `${ENVIRONMENT_FLAG}${flagKey}/`]) {
-      for await (const key of this.#store.keys(prefix)) keys.push(key)
-    }
-    await mapLimit(keys, READ_CONCURRENCY, (key) => this.#store.delete(key))
   }
 
   #readAll<T>(prefix: string, decode: (bytes: Uint8Array, key: string) => T): Promise<ReadAllResult<T>> {

@@ -217,6 +217,47 @@ export function repositoryConformance(backend: RepositoryBackend): void {
       await expectCode(repo.updateSegment({ key: 'ghost', name: 'x', conditions: [] }), 'NOT_FOUND')
     })
 
+    it('refuses a rule naming a missing segment and deleting a segment a rule uses, in any environment (issue 10 item 11)', async () => {
+      const { repo } = fresh()
+      const inSegment = (segment: string, operator: 'in_segment' | 'not_in_segment' = 'in_segment') =>
+        makeRule('r1', { conditions: [{ attribute: 'userId', operator, value: segment }] })
+      const missing = await expectCode(repo.createFlag(input('f', { rules: [inSegment('ghosts')] })), 'INVALID_ARGUMENT')
+      expect(missing).toContain('"ghosts"')
+      expect(missing).toContain('rules[0].conditions[0].value')
+      expect(await repo.getFlag('f')).toBeNull()
+      await repo.createSegment({
+        key: 'staff',
+        name: 'Staff',
+        conditions: [{ attribute: 'email', operator: 'ends_with', value: '@x.io' }],
+      })
+      await repo.createSegment({ key: 'beta', name: 'Beta', conditions: [] })
+      await repo.createFlag(input('f', { rules: [inSegment('staff')] }))
+      await expectCode(
+        repo.updateFlag('f', input('f', { rules: [inSegment('ghosts', 'not_in_segment')] }), 1),
+        'INVALID_ARGUMENT',
+      )
+      expect((await repo.getFlag('f'))?.version).toBe(1)
+      await repo.createFlag(input('g'))
+      await repo.createEnvironment({ slug: 'production', name: 'Production', settings: {} })
+      await expectCode(
+        repo.setEnvironmentFlag({ environment: 'production', flagKey: 'g', rules: [inSegment('ghosts')] }),
+        'INVALID_ARGUMENT',
+      )
+      await repo.setEnvironmentFlag({ environment: 'production', flagKey: 'g', rules: [inSegment('beta')] })
+
+      const used = await expectCode(repo.deleteSegment('staff'), 'CONFLICT')
+      expect(used).toContain('"f"')
+      const usedInEnvironment = await expectCode(repo.deleteSegment('beta'), 'CONFLICT')
+      expect(usedInEnvironment).toContain('g')
+      expect(usedInEnvironment).toContain('production')
+      expect((await repo.listSegments()).map((s) => s.key)).toEqual(['beta', 'staff'])
+      // once no rule names it, it goes
+      await repo.updateFlag('f', input('f'), 1)
+      expect(await repo.deleteSegment('staff')).toBe(true)
+      await repo.deleteEnvironmentFlag('production', 'g')
+      expect(await repo.deleteSegment('beta')).toBe(true)
+    })
+
     it('keeps environments as a tree and flag settings per environment', async () => {
       const { repo } = fresh()
       await repo.createFlag(input('checkout'))

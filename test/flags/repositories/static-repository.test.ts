@@ -43,6 +43,36 @@ describe('StaticFlagRepository', () => {
     expect((await repo.getFlag('checkout'))?.version).toBe(1)
   })
 
+  it('refuses a document whose rules name a missing segment, naming the field and the segment (issue 10 item 11)', () => {
+    const rule = (segment: string) => ({
+      id: 'r',
+      priority: 0,
+      enabled: true,
+      serveEnabled: true,
+      conditions: [{ attribute: 'userId', operator: 'in_segment', value: segment }],
+    })
+    const build = (doc: unknown) => () => new StaticFlagRepository(doc as never)
+    expect(build({ flags: [input('a'), input('b', { rules: [rule('ghosts') as never] })] })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining('flags[1].rules[0].conditions[0].value: segment "ghosts"'),
+      }),
+    )
+    expect(
+      build({
+        flags: [input('a')],
+        environments: [{ slug: 'production', name: 'P', settings: {} }],
+        environmentFlags: [{ environment: 'production', flagKey: 'a', rules: [rule('ghosts')] }],
+      }),
+    ).toThrow(expect.objectContaining({ message: expect.stringContaining('environmentFlags[0].rules[0]') }))
+    expect(
+      build({
+        flags: [input('a', { rules: [rule('staff') as never] })],
+        segments: [{ key: 'staff', name: 's', conditions: [] }],
+      }),
+    ).not.toThrow()
+  })
+
   it('validates the whole document up front, naming the field', () => {
     const bad = (doc: unknown) => () => new StaticFlagRepository(doc as never)
     expect(bad({})).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('flags') }))

@@ -1,0 +1,101 @@
+/**
+ * Referential integrity between rules and segments (issue 10 item 11): a rule (of a flag or of
+ * its settings in an environment) may only name a segment that exists, and a segment that a rule
+ * or another segment names cannot be deleted. Every repository runs these checks on write; the
+ * evaluator still treats a dangling reference as "no match" for documents written before.
+ */
+import { FlagstoneError } from '../../errors.js'
+import type { Condition, EnvironmentFlag, FeatureFlag, FlagRule, Segment } from '../model.js'
+
+const isSegmentCondition = (c: Condition) => c.operator === 'in_segment' || c.operator === 'not_in_segment'
+
+/** The segment keys `rules` name, with the field path of each reference. */
+function referencesOf(rules: readonly FlagRule[] | undefined, path: string): { key: string; field: string }[] {
+  const found: { key: string; field: string }[] = []
+  ;(rules ?? []).forEach((rule, i) =>
+    rule.conditions.forEach((condition, j) => {
+      if (isSegmentCondition(condition) && typeof condition.value === 'string') {
+        found.push({ key: condition.value, field: `${path}[${i}].conditions[${j}].value` })
+      }
+    }),
+  )
+  return found
+}
+
+/** INVALID_ARGUMENT naming the field and the segment when a rule names a segment not in `exists`. */
+export function checkRuleSegments(
+  rules: readonly FlagRule[] | undefined,
+  exists: (key: string) => boolean,
+  path = 'rules',
+): void {
+  for (const { key, field } of referencesOf(rules, path)) {
+    if (!exists(key)) {
+      throw new FlagstoneError('INVALID_ARGUMENT', `${field}: segment "${key}" does not exist`, {
+        details: { field, segment: key },
+      })
+    }
+  }
+}
+
+/**
+ * CONFLICT naming the flags (and environments) whose rules name `segment`, or the segments whose
+ * conditions do; nothing when it is unused.
+ */
+export function checkSegmentUnused(
+  segment: string,
+  flags: readonly FeatureFlag[],
+  settings: readonly EnvironmentFlag[],
+  segments: readonly Segment[],
+): void {
+  const users = new Set<string>()
+  for (const flag of flags) if (referencesOf(flag.rules, 'rules').some((r) => r.key === segment)) users.add(flag.key)
+  for (const s of settings) {
+    if (referencesOf(s.rules, 'rules').some((r) => r.key === segment)) users.add(`${s.flagKey} (in ${s.environment})`)
+  }
+  const bySegments = segments
+    .filter((s) => s.key !== segment && (s.conditions ?? []).some((c) => isSegmentCondition(c) && c.value === segment))
+    .map((s) => s.key)
+  if (users.size === 0 && bySegments.length === 0) return
+  const flagsList = [...new Set([...users].map((u) => u.split(' ')[0]!))].sort()
+  const parts = [
+    ...(users.size === 0
+      ? []
+      : [
+          `flags ${[...users]
+            .sort()
+            .map((u) => `"${u}"`)
+            .join(', ')}`,
+        ]),
+    ...(bySegments.length === 0 ? [] : [`segments ${bySegments.map((k) => `"${k}"`).join(', ')}`]),
+  ]
+  throw new FlagstoneError(
+    'CONFLICT',
+    `segment "${segment}" is used by the rules of ${parts.join(' and ')}; remove those first`,
+    {
+      details: { key: segment, flags: flagsList, segments: bySegments },
+    },
+  )
+}
+
+interface Readable {
+  listSegments(): Promise<Segment[]>
+  listFlags(): Promise<FeatureFlag[]>
+  listEnvironmentFlags(): Promise<EnvironmentFlag[]>
+}
+
+/** `checkRuleSegments` against the segments stored now. */
+export async function requireSegments(repository: Readable, rules: readonly FlagRule[] | undefined): Promise<void> {
+  if (!referencesOf(rules, 'rules').length) return
+  const keys = new Set((await repository.listSegments()).map((s) => s.key))
+  checkRuleSegments(rules, (key) => keys.has(key))
+}
+
+/** `checkSegmentUnused` against the flags, settings and segments stored now. */
+export async function refuseIfUsed(repository: Readable, segment: string): Promise<void> {
+  const [flags, settings, segments] = await Promise.all([
+    repository.listFlags(),
+    repository.listEnvironmentFlags(),
+    repository.listSegments(),
+  ])
+  checkSegmentUnused(segment, flags, settings, segments)
+}
