@@ -13,6 +13,7 @@ import { FlagstoneError } from '../errors.js'
 import { FlagClient, type FlagClientOptions, StoreFlagRepository } from '../flags/index.js'
 import type { StoreRegistry, Store } from '../stores/index.js'
 import { sendJsonError } from './json-error.js'
+import { type OnStoreError, resolveOnStoreError, sendStoreUnavailable } from './store-errors.js'
 import { type FlagsContext, RequestFlags } from './request-flags.js'
 import { beforeCloseStores, registriesOf, storeFor } from './stores.js'
 import { checkOptions } from '../internal/objects.js'
@@ -41,14 +42,17 @@ export interface FlagsOptions extends Omit<FlagClientOptions, 'repository'> {
    * way the error is reported once with `app.emit('error')`, requests do not wait again, and the
    * client keeps retrying in the background.
    * @default true
+   * @deprecated use `onStoreError`
    */
   failOpen?: boolean
+  /** Before the first snapshot: `'open'` (evaluations answer defaults) or `'closed'` (503, a problem body). @default 'open' */
+  onStoreError?: OnStoreError
 }
 
 interface ResolvedOptions {
   readonly store: string
   readonly context: FlagsContext | undefined
-  readonly failOpen: boolean
+  readonly onStoreError: OnStoreError
   readonly client: Readonly<Omit<FlagClientOptions, 'repository'>>
 }
 
@@ -62,7 +66,7 @@ const CLIENT_FIELDS = ['pollInterval', 'staleAfter', 'fullRefreshInterval', 'rea
 
 function resolve(options: FlagsOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object')
-  const { store = 'flags', context, failOpen = true } = options
+  const { store = 'flags', context } = options
   if (typeof store !== 'string' || store === '') throw invalid('store', 'must be a non-empty string')
   if (context !== undefined && typeof context !== 'function') throw invalid('context', 'must be a function of the Koa context')
   const client: Record<string, unknown> = {}
@@ -85,7 +89,7 @@ function resolve(options: FlagsOptions): ResolvedOptions {
   return Object.freeze({
     store,
     context,
-    failOpen: failOpen !== false,
+    onStoreError: resolveOnStoreError(options.onStoreError, options.failOpen, 'open', 'flags()'),
     client: Object.freeze(client) as Omit<FlagClientOptions, 'repository'>,
   })
 }
@@ -220,9 +224,8 @@ export function flags(options: FlagsOptions = {}): Middleware {
           }
         }
       }
-      if (binding.client.status === 'NOT_READY' && !opts.failOpen) {
-        ctx.set('Retry-After', '1')
-        sendJsonError(ctx, 503, 'STORE_UNAVAILABLE', 'feature flags are unavailable, try again later')
+      if (binding.client.status === 'NOT_READY' && opts.onStoreError === 'closed') {
+        sendStoreUnavailable(ctx, 'feature flags')
         return
       }
     }

@@ -9,6 +9,7 @@ import type { Middleware } from 'koa'
 import { FlagstoneError } from '../errors.js'
 import { requireCapabilities, type Store } from '../stores/index.js'
 import { sendJsonError } from './json-error.js'
+import { isStoreOutage, type OnStoreError, resolveOnStoreError, sendStoreUnavailable } from './store-errors.js'
 import { storeFor } from './stores.js'
 import { publish } from '../events.js'
 import { checkOptions } from '../internal/objects.js'
@@ -48,8 +49,15 @@ export interface RateLimitOptions {
    * way the error is reported with `ctx.app.emit('error', err, ctx)`, which Koa logs unless you
    * listen to `'error'` yourself.
    * @default true
+   * @deprecated use `onStoreError`
    */
   failOpen?: boolean
+  /**
+   * When the store is down: `'open'` lets requests through without `RateLimit-*` headers
+   * (availability first), `'closed'` answers 503 with `Retry-After` and a problem body.
+   * @default 'open'
+   */
+  onStoreError?: OnStoreError
   /**
    * The clock, in ms since the epoch. For tests.
    * @default Date.now
@@ -63,7 +71,7 @@ interface ResolvedOptions {
   readonly window: number
   readonly key: RateLimitKey
   readonly prefix: string
-  readonly failOpen: boolean
+  readonly onStoreError: OnStoreError
   readonly now: () => number
 }
 
@@ -75,15 +83,7 @@ const defaultKey: RateLimitKey = (ctx) => ctx.ip
 
 function resolve(options: RateLimitOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object with at least `limit`')
-  const {
-    limit,
-    window = 60_000,
-    store = 'rate_limit',
-    prefix = 'global',
-    key = defaultKey,
-    failOpen = true,
-    now = Date.now,
-  } = options
+  const { limit, window = 60_000, store = 'rate_limit', prefix = 'global', key = defaultKey, now = Date.now } = options
   if (!Number.isSafeInteger(limit) || limit < 1) throw invalid('limit', `must be a positive integer, got ${String(limit)}`)
   if (!Number.isSafeInteger(window) || window < 1000)
     throw invalid('window', `must be an integer number of ms >= 1000, got ${String(window)}`)
@@ -92,7 +92,8 @@ function resolve(options: RateLimitOptions): ResolvedOptions {
     throw invalid('prefix', 'must be a string of 1..64 characters')
   if (typeof key !== 'function') throw invalid('key', 'must be a function of the context')
   if (typeof now !== 'function') throw invalid('now', 'must be a function returning ms since the epoch')
-  return Object.freeze({ store, limit, window, key, prefix, failOpen: failOpen !== false, now })
+  const onStoreError = resolveOnStoreError(options.onStoreError, options.failOpen, 'open', 'rateLimit()')
+  return Object.freeze({ store, limit, window, key, prefix, onStoreError, now })
 }
 
 /** Client keys longer than this are hashed, so any key fits the store's 1024-byte key limit. */
@@ -147,10 +148,10 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     try {
       count = await store.increment(counterKey, 1, { expiresIn: resetAt - now + CLOCK_SKEW_GRACE_MS })
     } catch (error) {
+      if (!isStoreOutage(error)) throw error
       ctx.app.emit('error', error, ctx)
-      if (opts.failOpen) return next()
-      ctx.set('Retry-After', '1')
-      sendJsonError(ctx, 503, 'STORE_UNAVAILABLE', 'rate limiting is unavailable, try again later')
+      if (opts.onStoreError === 'open') return next()
+      sendStoreUnavailable(ctx, 'rate limiting')
       return
     }
 

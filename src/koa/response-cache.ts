@@ -2,6 +2,7 @@
  * `responseCache(options)`: a shared server-side cache of whole responses (status, headers, body
  * bytes) in the `response_cache` store, for GET and HEAD.
  */
+import { isStoreOutage, type OnStoreError, resolveOnStoreError, sendStoreUnavailable } from './store-errors.js'
 import { createHash } from 'node:crypto'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
@@ -21,6 +22,8 @@ export interface ResponseCacheOptions {
    * @default 'response_cache'
    */
   store?: string
+  /** The store is down: `'open'` computes every answer (uncached), `'closed'` answers 503. @default 'open' */
+  onStoreError?: OnStoreError
   /**
    * How long a cached response is served, in ms (finite, > 0).
    * @default 60_000
@@ -61,6 +64,7 @@ interface ResolvedOptions {
   readonly maxBodyBytes: number
   readonly privateCookies: 'any' | ReadonlySet<string>
   readonly lockTimeout: number
+  readonly onStoreError: OnStoreError
 }
 
 function invalid(field: string, message: string): FlagstoneError {
@@ -100,7 +104,8 @@ function resolve(options: ResponseCacheOptions): ResolvedOptions {
     throw invalid('lockTimeout', 'must be an integer number of ms from 0 to 600000')
   }
   const cookies = privateCookies === 'any' ? 'any' : new Set(privateCookies)
-  return Object.freeze({ store, ttl, key, maxBodyBytes, privateCookies: cookies, lockTimeout })
+  const onStoreError = resolveOnStoreError(options.onStoreError, undefined, 'open', 'responseCache()')
+  return Object.freeze({ store, ttl, key, maxBodyBytes, privateCookies: cookies, lockTimeout, onStoreError })
 }
 
 /** Headers that describe one transfer, not the resource, or that belong to other middleware. */
@@ -338,6 +343,7 @@ export function responseCache(options: ResponseCacheOptions = {}): Middleware {
       cached = await store.get(key)
     } catch (error) {
       ctx.app.emit('error', error, ctx)
+      if (opts.onStoreError === 'closed' && isStoreOutage(error)) return sendStoreUnavailable(ctx, 'the response cache')
     }
     const entry = cached === null ? undefined : decodeEntry(cached)
     if (entry !== undefined && sameVariant(ctx, entry)) return serveEntry(ctx, entry)

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import type Koa from 'koa'
 import type { Middleware } from 'koa'
+import { isStoreOutage, type OnStoreError, resolveOnStoreError, sendStoreUnavailable } from './store-errors.js'
 import { FlagstoneError } from '../errors.js'
 import type { Store } from '../stores/index.js'
 import { checkOptions, isPlainObject } from '../internal/objects.js'
@@ -56,6 +57,8 @@ export interface SessionOptions {
    * @default 'sessions'
    */
   store?: string
+  /** Store down: `'closed'` answers 503 (no silent sign-out), `'open'` gives an empty, unsaved session. @default 'closed' */
+  onStoreError?: OnStoreError
   /**
    * Cookie name (koa-session's `key`).
    * @default 'flagstone.sid'
@@ -85,6 +88,7 @@ export interface SessionOptions {
 }
 
 interface ResolvedOptions {
+  readonly onStoreError: OnStoreError
   readonly store: string
   readonly key: string
   readonly maxAge: number
@@ -116,6 +120,7 @@ function resolve(options: SessionOptions): ResolvedOptions {
   return Object.freeze({
     store,
     key,
+    onStoreError: resolveOnStoreError(options.onStoreError, undefined, 'closed', 'session()'),
     maxAge,
     renew: options.renew ?? false,
     signed: options.signed ?? 'auto',
@@ -260,7 +265,8 @@ function extendContext(app: Koa): void {
  * unknown, expired or (when signed) badly signed id gets a fresh, empty session with a new id:
  * the server never adopts an id it did not issue (no session fixation).
  *
- * Store errors fail the request (there is no safe way to pretend a session is empty).
+ * A store outage answers 503 with a problem body (`onStoreError: 'closed'`, the default); other
+ * store errors fail the request.
  */
 export function session(options: SessionOptions = {}): Middleware {
   checkOptions(options, 'session()')
@@ -283,8 +289,16 @@ export function session(options: SessionOptions = {}): Middleware {
     let id: string | undefined
     let data: Session | null = null
     let loaded: string | undefined
+    let [bytes, degraded]: [Uint8Array | null, boolean] = [null, false]
+    try {
+      if (raw !== undefined && ID_PATTERN.test(raw)) bytes = await store.get(raw, getOptions)
+    } catch (error) {
+      if (!isStoreOutage(error)) throw error
+      ctx.app.emit('error', error, ctx)
+      if (opts.onStoreError === 'closed') return sendStoreUnavailable(ctx, 'the session')
+      degraded = true // an empty session for this request: nothing is saved, the cookie is left alone
+    }
     if (raw !== undefined && ID_PATTERN.test(raw)) {
-      const bytes = await store.get(raw, getOptions)
       const text = bytes === null ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
       const decoded = text === undefined ? undefined : (decodeSession(text) as Session | undefined)
       if (decoded !== undefined) {
@@ -303,11 +317,18 @@ export function session(options: SessionOptions = {}): Middleware {
         ctx.app.emit('error', error, ctx)
       }
     }
-    const state = new SessionState(store, id, data, loaded, hadCookie)
+    const state = new SessionState(store, id, data, loaded, hadCookie && !degraded)
     ;(ctx as WithState)[STATE] = state
 
     await next()
-    await commit(ctx, state, signed)
+    if (degraded) return
+    try {
+      await commit(ctx, state, signed)
+    } catch (error) {
+      if (!isStoreOutage(error)) throw error
+      ctx.app.emit('error', error, ctx)
+      if (opts.onStoreError === 'closed' && !ctx.headerSent) sendStoreUnavailable(ctx, 'the session')
+    }
   }
 
   async function commit(ctx: Koa.Context, state: SessionState, signed: boolean): Promise<void> {

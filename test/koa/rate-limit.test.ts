@@ -164,8 +164,11 @@ describe('rateLimit()', () => {
     const response = await get()
     expect(response.status).toBe(503)
     expect(response.headers.get('retry-after')).toBe('1')
-    expect(await response.json()).toEqual({
-      error: { code: 'STORE_UNAVAILABLE', message: 'rate limiting is unavailable, try again later', details: {} },
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    expect(await response.json()).toMatchObject({
+      status: 503,
+      code: 'STORE_UNAVAILABLE',
+      error: { code: 'STORE_UNAVAILABLE', message: expect.stringContaining('rate limiting is unavailable'), details: {} },
     })
     expect(errors).toHaveLength(1)
   })

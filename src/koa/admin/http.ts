@@ -6,6 +6,7 @@ import type { Context, Middleware, ParameterizedContext } from 'koa'
 import { FLAGSTONE_ERROR_CODES, FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
 import { FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { sendJsonError } from '../json-error.js'
+import { sendStoreUnavailable } from '../store-errors.js'
 
 type AnyContext = Context | ParameterizedContext
 
@@ -113,8 +114,8 @@ export function respondWithError(ctx: AnyContext, error: unknown): void {
   if (error instanceof FlagstoneError) {
     const status = STATUS[error.code] ?? 500
     if (status >= 500) {
-      if (status === 503) ctx.set('Retry-After', '1')
-      answer(ctx, status, error.code, GENERIC[status] ?? GENERIC[500]!)
+      if (status === 503) sendStoreUnavailable(ctx, 'the flag store')
+      else answer(ctx, status, error.code, GENERIC[status] ?? GENERIC[500]!)
       ctx.app.emit('error', error, ctx)
       return
     }
