@@ -1,4 +1,5 @@
 /** The other stored documents: overrides, segments (with cycle checks), environments and environment flags. */
+import { checkEvaluationBudget } from './budget.js'
 import { FlagstoneError } from '../../errors.js'
 import { checkOptions, FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { segmentDependencies } from '../matchers/index.js'
@@ -214,6 +215,7 @@ export function validateEnvironmentFlag(
   flag?: Pick<FeatureFlag, 'type' | 'key'> | FlagType,
   options: ValidateOptions = {},
 ): EnvironmentFlag {
+  checkOptions(options, 'validateEnvironmentFlag()')
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', ENVIRONMENT_FLAG_FIELDS, mode, 'an environment flag')
   const type = typeof flag === 'string' ? flag : flag?.type
@@ -227,6 +229,7 @@ export function validateEnvironmentFlag(
   if (o.enabled !== undefined) out.enabled = bool(o.enabled, 'enabled')
   if (o.percentage !== undefined) out.percentage = percentage(o.percentage, 'percentage')
   if (o.rules !== undefined) out.rules = rules(o.rules, 'rules', type, mode)
+  if (out.rules !== undefined && mode === 'reject') checkEvaluationBudget(out.rules, 'rules') // writes, not stored documents
   if (o.variants !== undefined) out.variants = variants(o.variants, 'variants', type, mode)
   return out
 }

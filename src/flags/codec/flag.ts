@@ -5,6 +5,7 @@
  * rejected on input (typos such as `rolloutPercentag` must not pass silently) and dropped on
  * decode (a newer process may have written a field this one does not know).
  */
+import { checkEvaluationBudget } from './budget.js'
 import { checkOptions, FORBIDDEN_KEYS } from '../../internal/objects.js'
 import { checkConditionValue, isOperator } from '../matchers/index.js'
 import { cronProblem } from '../matchers/index.js'
@@ -387,5 +388,6 @@ export function validateFlagInput(input: unknown, options: ValidateOptions = {})
   const mode = options.unknownFields ?? 'reject'
   const o = record(input, '', FLAG_DOCUMENT_FIELDS, mode, 'a flag')
   const fields = flagFields(o, '', mode)
+  checkEvaluationBudget(fields.rules, 'rules') // on write only: stored flags still load
   return markInput(fields)
 }

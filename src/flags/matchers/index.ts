@@ -17,6 +17,6 @@ export {
   type CompiledCondition,
   type ConditionTest,
 } from './values.js'
-export { checkSafePattern, compileSafeRegex, MAX_PATTERN_LENGTH, RegexPatternError, SafeRegex } from './regex.js'
+export { checkSafePattern, compileSafeRegex, MAX_PATTERN_LENGTH, patternCost, RegexPatternError, SafeRegex } from './regex.js'
 export { compileTimeSchedule, cronProblem, isCronScheduleOpen, isTimeScheduleOpen } from './time-windows.js'
 export { cidrContains, parseCidr, parseIp, type CidrBlock } from './cidr.js'

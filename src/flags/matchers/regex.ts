@@ -312,3 +312,9 @@ export function checkSafePattern(pattern: string): string | undefined {
     return error instanceof Error ? error.message : 'invalid pattern'
   }
 }
+
+/** What one test of `pattern` costs per input character, in NFA states (1 for plain text, which `includes` answers). */
+export function patternCost(pattern: string): number {
+  const re = compileSafeRegex(pattern) as unknown as { literal: string | undefined; op: Int32Array }
+  return re.literal !== undefined ? 1 : re.op.length
+}
