@@ -77,7 +77,7 @@ export async function startAdmin(options: Partial<AdminRouterOptions> = {}): Pro
 /** Every answer of the admin API that has a body is a JSON `{ error: { code, message, details } }` when it is an error. */
 export function expectJsonError(response: ApiResponse, status?: number, code?: string): void {
   if (status !== undefined) expect(response.status, response.text).toBe(status)
-  expect(response.headers.get('content-type') ?? '').toMatch(/^application\/json/)
+  expect(response.headers.get('content-type') ?? '').toMatch(/^application\/(problem\+)?json/) // 503s are problem documents
   expect(typeof response.body?.error?.code, response.text).toBe('string')
   expect(typeof response.body?.error?.message).toBe('string')
   expect(typeof response.body?.error?.details).toBe('object')
