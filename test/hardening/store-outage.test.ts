@@ -73,7 +73,7 @@ describe('a store outage in each middleware (item 8)', () => {
     const closedFlags = await app(flags({ onStoreError: 'closed', readyTimeout: 500 }))
     const adminApp = new Koa()
     adminApp.on('error', () => undefined)
-    adminApp.use(adminRouter({ repository, auth: { token: TOKEN } }).routes())
+    adminApp.use(adminRouter({ repository, auth: { token: TOKEN } }))
     const adminServed = await serve(adminApp)
     served.push(adminServed)
     expect((await fetch(`${adminServed.url}/admin/api/flags`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(

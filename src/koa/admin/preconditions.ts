@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto'
 import { FlagstoneError } from '../../errors.js'
-import type { Environment } from '../../flags/model.js'
+import type { Environment } from '../../flags/index.js'
 import { HttpProblem, ifMatchOf, type Precondition } from './http.js'
 import type { Ctx } from './kit.js'
 
