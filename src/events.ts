@@ -31,7 +31,19 @@ export const CHANNELS = {
 } as const
 
 export type StoreOperation =
-  'get' | 'set' | 'delete' | 'exists' | 'expiresIn' | 'increment' | 'compareAndSet' | 'keys' | 'deleteAll' | 'deleteExpired'
+  | 'get'
+  | 'set'
+  | 'delete'
+  | 'exists'
+  | 'expiresIn'
+  | 'increment'
+  | 'compareAndSet'
+  | 'keys'
+  | 'deleteAll'
+  | 'deleteExpired'
+  | 'atomic'
+  | 'getMany'
+  | 'entries'
 
 export interface StoreOperationEvent {
   /** `memory`, `sqlite`, `redis`, `postgres`, … */

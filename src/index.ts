@@ -52,6 +52,14 @@ export {
   type StoreFactory,
   type StoreRegistryOptions,
   type StoreValue,
+  type AtomicCheck,
+  type AtomicWrite,
+  type EntriesOptions,
+  type EntriesPage,
+  type DriverCheck,
+  type DriverEntriesPage,
+  type DriverWrite,
+  MAX_ATOMIC_KEYS,
 } from './stores/index.js'
 export * from './flags/index.js'
 export { createKeyvStore, keyvAdapter, type KeyvAdapterOptions, type KeyvStoreOptions } from './keyv/index.js'

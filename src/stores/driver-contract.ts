@@ -54,6 +54,26 @@ export interface Driver {
   /** Writes `value` only if the live value equals `expected` byte for byte (`null`: only if missing or dead), atomically. */
   compareAndSet(key: string, expected: Buffer | null, value: Buffer, ttlMs: number | undefined): Awaitable<boolean>
   /**
+   * The values of `keys` (physical, possibly repeated) in order, in one round trip. Optional:
+   * without it the store issues one `get` per key, in parallel.
+   */
+  getMany?(keys: readonly string[]): Awaitable<Array<Uint8Array | null>>
+  /**
+   * One page of at most `limit` live entries whose physical key starts with `prefix`, and the
+   * cursor of the next page (`null`: done). `cursor` is `null` for the first page, else one this
+   * method returned for the same prefix (the driver's own format: a key on SQL, a SCAN cursor on
+   * Redis; the store passes it through, so validate it). Optional: without it the store lists
+   * keys with `scan` and reads them with `getMany`.
+   */
+  entries?(prefix: string, limit: number, cursor: string | null): Awaitable<DriverEntriesPage>
+  /**
+   * Applies `writes` if every check holds, all or nothing and atomically where `capabilities.atomic`
+   * says; resolves whether it applied. Keys are physical and the writes' keys distinct. An
+   * `increment` of a value that is no integer throws `counterError(label)` with nothing applied.
+   * Optional: without it `capabilities.atomicWrites` is `false` and the store rejects with `UNSUPPORTED`.
+   */
+  atomic?(writes: readonly DriverWrite[], checks: readonly DriverCheck[]): Awaitable<boolean>
+  /**
    * Guarantees this driver does not give (the defaults are every built-in backend's: shared,
    * atomic across processes, atomic renew, listing). `backend` and `push` come from the fields above.
    */
@@ -71,6 +91,27 @@ export interface Driver {
    */
   recycle?(): void
   close(): Promise<void>
+}
+
+export type DriverWrite =
+  | { readonly op: 'set'; readonly key: string; readonly value: Buffer; readonly ttlMs: number | undefined }
+  | { readonly op: 'delete'; readonly key: string }
+  | {
+      readonly op: 'increment'
+      readonly key: string
+      readonly by: number
+      readonly ttlMs: number | undefined
+      readonly label: string
+    }
+
+export interface DriverCheck {
+  readonly key: string
+  readonly expected: Buffer | null
+}
+
+export interface DriverEntriesPage {
+  readonly entries: Array<[string, Uint8Array]>
+  readonly cursor: string | null
 }
 
 /** Wait before reconnect attempt `attempt` (0, 1, …): 50 ms doubling, capped at 1 s, the same on every networked backend. */

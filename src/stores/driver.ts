@@ -4,17 +4,33 @@
  * operations on physical keys (already validated and encoded), with TTLs in whole ms.
  */
 import { FlagstoneError } from '../errors.js'
+import { checkAtomic, checkEntries, checkKeys, readEntries, readMany } from './batch.js'
 import { checkStep, toBytes } from './bytes.js'
 import { type Driver, resolveBaseOptions, type ResolvedOptions, type Shared } from './driver-contract.js'
 import { checkTtl } from './expiry.js'
 import { checkKey, checkWellFormed, childKeySpace, type KeySpace } from './keys.js'
-import type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreCapabilities, StoreValue } from './types.js'
+import type {
+  AtomicCheck,
+  AtomicWrite,
+  BaseStoreOptions,
+  EntriesOptions,
+  EntriesPage,
+  GetOptions,
+  MessageListener,
+  SetOptions,
+  Store,
+  StoreCapabilities,
+  StoreValue,
+} from './types.js'
 import { checkOptions } from '../internal/objects.js'
 
 export {
   type Awaitable,
   DEFAULT_OPERATION_TIMEOUT,
   type Driver,
+  type DriverCheck,
+  type DriverEntriesPage,
+  type DriverWrite,
   reconnectDelay,
   resolveBaseOptions,
   type ResolvedOptions,
@@ -50,6 +66,7 @@ export class DriverStore implements Store {
       renewOnRead: 'atomic',
       listKeys: true,
       ...driver.capabilities,
+      atomicWrites: driver.atomic !== undefined,
       push: pubsub === undefined ? 'none' : pubsub.acrossProcesses ? 'processes' : 'process',
     })
     return {
@@ -200,6 +217,46 @@ export class DriverStore implements Store {
       return result instanceof Promise ? await this.#bounded(result, 'compareAndSet', key) : result
     } catch (error) {
       throw this.#fail(error, 'compareAndSet', key)
+    }
+  }
+
+  async atomic(writes: readonly AtomicWrite[], checks?: readonly AtomicCheck[]): Promise<boolean> {
+    this.#open()
+    const args = checkAtomic(writes, checks, this.#space.own, this.#shared.maxValueBytes)
+    const atomic = this.#shared.driver.atomic
+    if (atomic === undefined) {
+      throw new FlagstoneError('UNSUPPORTED', `${this.#describe()} has no atomic multi-key write (capabilities.atomicWrites)`)
+    }
+    try {
+      const result = atomic.call(this.#shared.driver, args.writes, args.checks)
+      return result instanceof Promise ? await this.#bounded(result, 'atomic') : result
+    } catch (error) {
+      throw this.#fail(error, 'atomic')
+    }
+  }
+
+  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | null>> {
+    this.#open()
+    const physical = checkKeys(keys, this.#space.own)
+    if (physical.length === 0) return []
+    try {
+      const result = readMany(this.#shared.driver, physical)
+      return result instanceof Promise ? await this.#bounded(result, 'getMany') : result
+    } catch (error) {
+      throw this.#fail(error, 'getMany')
+    }
+  }
+
+  async entries(prefix = '', opts?: EntriesOptions): Promise<EntriesPage> {
+    const { limit, cursor } = checkEntries(prefix, opts)
+    this.#open()
+    const own = this.#space.own
+    try {
+      const result = readEntries(this.#shared.driver, own + prefix, limit, cursor)
+      const page = result instanceof Promise ? await this.#bounded(result, 'entries') : result
+      return { entries: page.entries.map(([key, value]) => [key.slice(own.length), value] as const), cursor: page.cursor }
+    } catch (error) {
+      throw this.#fail(error, 'entries')
     }
   }
 

@@ -1,9 +1,29 @@
 // The public face of the store layer: the contract, `createStore`, the registry, one factory per backend,
 // and the `Driver` interface with `createDriverStore` for custom backends. Internals (DriverStore,
 // key/expiry/byte helpers, SQL dialects) stay inside.
-export type { BaseStoreOptions, GetOptions, MessageListener, SetOptions, Store, StoreCapabilities, StoreValue } from './types.js'
+export type {
+  AtomicCheck,
+  AtomicWrite,
+  BaseStoreOptions,
+  EntriesOptions,
+  EntriesPage,
+  GetOptions,
+  MessageListener,
+  SetOptions,
+  Store,
+  StoreCapabilities,
+  StoreValue,
+} from './types.js'
+export { MAX_ATOMIC_KEYS } from './types.js'
 export { requireCapabilities, type StoreNeeds } from './capabilities.js'
-export { type Awaitable, createDriverStore, type Driver } from './driver.js'
+export {
+  type Awaitable,
+  createDriverStore,
+  type Driver,
+  type DriverCheck,
+  type DriverEntriesPage,
+  type DriverWrite,
+} from './driver.js'
 export { nextCounter } from './bytes.js'
 export type { KeySpace } from './keys.js'
 export { createStore, type CreateStoreOptions } from './create-store.js'

@@ -6,7 +6,16 @@
  */
 import { isFlagstoneError } from '../errors.js'
 import { hasListeners, publish, type StoreOperation } from '../events.js'
-import type { GetOptions, MessageListener, SetOptions, Store, StoreValue } from './types.js'
+import type {
+  AtomicCheck,
+  AtomicWrite,
+  EntriesOptions,
+  GetOptions,
+  MessageListener,
+  SetOptions,
+  Store,
+  StoreValue,
+} from './types.js'
 
 class ObservedStore implements Store {
   readonly #inner: Store
@@ -92,6 +101,15 @@ class ObservedStore implements Store {
   }
   compareAndSet(key: string, expected: Uint8Array | null, value: StoreValue, opts?: SetOptions) {
     return this.#run('compareAndSet', () => this.#inner.compareAndSet(key, expected, value, opts))
+  }
+  atomic(writes: readonly AtomicWrite[], checks?: readonly AtomicCheck[]) {
+    return this.#run('atomic', () => this.#inner.atomic(writes, checks))
+  }
+  getMany(keys: readonly string[]) {
+    return this.#run('getMany', () => this.#inner.getMany(keys))
+  }
+  entries(prefix?: string, opts?: EntriesOptions) {
+    return this.#run('entries', () => this.#inner.entries(prefix, opts))
   }
   publish(channel: string, message: string) {
     return this.#inner.publish(channel, message)

@@ -49,6 +49,43 @@ export interface StoreCapabilities {
   readonly listKeys: boolean
   /** Where `publish` reaches (`'none'`: it rejects with `UNSUPPORTED`; poll instead). */
   readonly push: 'processes' | 'process' | 'none'
+  /**
+   * Whether `atomic` (several writes under compare-and-set checks, all or nothing) works; it is
+   * atomic where `atomic` above says. Without it `atomic` rejects with `UNSUPPORTED`.
+   */
+  readonly atomicWrites: boolean
+}
+
+/** One write of an `atomic` operation. Each key appears at most once among the writes. */
+export type AtomicWrite =
+  /** Stores `value`, replacing any previous value and expiry (`expiresIn` as in `set`). */
+  | { readonly op: 'set'; readonly key: string; readonly value: StoreValue; readonly expiresIn?: number }
+  /** Removes the key; a missing key is a no-op. */
+  | { readonly op: 'delete'; readonly key: string }
+  /** `increment` semantics: `by` defaults to 1, `expiresIn` applies only when this creates the key. */
+  | { readonly op: 'increment'; readonly key: string; readonly by?: number; readonly expiresIn?: number }
+
+/** A condition of an `atomic` operation: the live value of `key` equals `expected` byte for byte (`null`: missing or expired). */
+export interface AtomicCheck {
+  readonly key: string
+  readonly expected: Uint8Array | null
+}
+
+/** Most writes plus checks in one `atomic` operation. */
+export const MAX_ATOMIC_KEYS = 256
+
+export interface EntriesOptions {
+  /** Entries per page: an integer from 1 to 10,000 (on Redis a hint to `SCAN`, which may return a few more). @default 1000 */
+  limit?: number
+  /** The `cursor` of the previous page; absent for the first page. */
+  cursor?: string
+}
+
+export interface EntriesPage {
+  /** `[key, value]` pairs of live keys (without the namespace), in no set order across backends. */
+  readonly entries: ReadonlyArray<readonly [string, Uint8Array]>
+  /** Pass it to get the next page; `null` when this was the last. Opaque, and only valid for this prefix. */
+  readonly cursor: string | null
 }
 
 export interface Store {
@@ -99,6 +136,34 @@ export interface Store {
    * (`expected === null`: only if the key is missing or expired). Returns whether it wrote.
    */
   compareAndSet(key: string, expected: Uint8Array | null, value: StoreValue, opts?: SetOptions): Promise<boolean>
+
+  /**
+   * Applies every one of `writes` if every one of `checks` holds, all or nothing, as one atomic
+   * step (one transaction on SQL, one Lua script on Redis, synchronous in memory): no other
+   * operation sees some writes without the others, and a failed check (or a failed write, e.g. an
+   * `increment` of a value that is no integer: `INVALID_ARGUMENT`) changes nothing. Resolves `true`
+   * when it applied, `false` when a check failed. Keys of the writes are distinct; checks may name
+   * keys that are written. At most `MAX_ATOMIC_KEYS` writes plus checks. Rejects with `UNSUPPORTED`
+   * unless `capabilities.atomicWrites`. Bounded by `operationTimeout` like every operation (a write
+   * that timed out may still have been applied, all of it or none).
+   */
+  atomic(writes: readonly AtomicWrite[], checks?: readonly AtomicCheck[]): Promise<boolean>
+
+  /**
+   * The values of `keys` in the same order (`null` for missing or expired), in one round trip
+   * where the backend allows (Redis `MGET`, one SQL `SELECT … IN`). At most 10,000 keys; a key
+   * may repeat. Each value is read atomically, the set of them is not a snapshot.
+   */
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | null>>
+
+  /**
+   * One page of the live keys of this namespace (not of children) that start with `prefix`, with
+   * their values: one range `SELECT` on SQL, `SCAN` + `MGET` on Redis. Loop while `cursor` is not
+   * `null`. A page may hold fewer than `limit` entries (even none) before the last. A key written
+   * or deleted during the listing may or may not be in it, and on Redis a key may appear in two
+   * pages: collect into a map. Needs `capabilities.listKeys`.
+   */
+  entries(prefix?: string, opts?: EntriesOptions): Promise<EntriesPage>
 
   /**
    * Whether `publish` reaches subscribers in other processes (Redis pub/sub, Postgres

@@ -1,5 +1,8 @@
 /** What every part of the store suite shares: the options, the stores under test and the assertion helpers. */
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { expect, it } from 'vitest'
 import type { FlagstoneErrorCode } from '../errors.js'
 import type { Store, StoreCapabilities } from '../stores/index.js'
@@ -103,4 +106,22 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 export function randomNamespace(prefix = 't'): string {
   return `${prefix}${randomBytes(6).toString('hex')}`
+}
+
+const run = promisify(execFile)
+const WORKER = fileURLToPath(new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url))
+/** Run from the sources (this project's tests), the worker needs tsx; from the built package it is plain JavaScript. */
+const WORKER_ARGS = WORKER.endsWith('.ts') ? ['--import', 'tsx', WORKER] : [WORKER]
+
+/** Runs worker.ts in a child process against `options.url` (see its header for the modes). */
+export async function runWorker(
+  h: Harness,
+  mode: 'increment' | 'cas' | 'publish' | 'atomic',
+  count: number,
+  key: string,
+  timeout = 120_000,
+): Promise<{ retries: number }> {
+  const args = [...WORKER_ARGS, h.options.url!, h.rootName, mode, String(count), key]
+  const { stdout } = await run(process.execPath, args, { timeout })
+  return JSON.parse(stdout) as { retries: number }
 }

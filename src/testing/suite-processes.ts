@@ -1,15 +1,7 @@
 /** The store suite, part 4: publish / subscribe, atomicity across processes and an unreachable server. */
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { describe, expect } from 'vitest'
 import type { Store } from '../stores/index.js'
-import { claimed, collect, expectCode, type Harness, sleep } from './harness.js'
-
-const run = promisify(execFile)
-const WORKER = fileURLToPath(new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url))
-/** Run from the sources (this project's tests), the worker needs tsx; from the built package it is plain JavaScript. */
-const WORKER_ARGS = WORKER.endsWith('.ts') ? ['--import', 'tsx', WORKER] : [WORKER]
+import { claimed, collect, expectCode, type Harness, runWorker, sleep } from './harness.js'
 
 export function processTests(h: Harness): void {
   describe('publish / subscribe', () => {
@@ -73,7 +65,7 @@ export function processTests(h: Harness): void {
         const s = h.root.withNamespace('pubsub')
         const got = received(s, 'changes')
         await got.subscribed
-        await run(process.execPath, [...WORKER_ARGS, h.options.url!, h.rootName, 'publish', '3', 'pubsub'], { timeout: 60_000 })
+        await runWorker(h, 'publish', 3, 'pubsub', 60_000)
         await until(() => got.messages.length === 3)
         expect(got.messages).toEqual(['0', '1', '2'])
       },
@@ -82,14 +74,8 @@ export function processTests(h: Harness): void {
   })
 
   describe('atomicity across processes', () => {
-    const twoWorkers = async (mode: 'increment' | 'cas', count: number, key: string) => {
-      const args = [...WORKER_ARGS, h.options.url!, h.rootName, mode, String(count), key]
-      const results = await Promise.all([
-        run(process.execPath, args, { timeout: 120_000 }),
-        run(process.execPath, args, { timeout: 120_000 }),
-      ])
-      return results.map((r) => JSON.parse(r.stdout) as { retries: number })
-    }
+    const twoWorkers = async (mode: 'increment' | 'cas', count: number, key: string) =>
+      Promise.all([runWorker(h, mode, count, key), runWorker(h, mode, count, key)])
     const acrossProcesses = (c: Store['capabilities'], o: { url?: string }) => c.atomic === 'processes' && o.url !== undefined
 
     claimed(
@@ -140,6 +126,9 @@ export function processTests(h: Harness): void {
         if (caps.atomic !== 'none') {
           ops.push(['increment', () => down.increment('k')], ['compareAndSet', () => down.compareAndSet('k', null, 'v')])
         }
+        ops.push(['getMany', () => down.getMany(['k'])])
+        if (caps.listKeys) ops.push(['entries', () => down.entries('p')])
+        if (caps.atomicWrites) ops.push(['atomic', () => down.atomic([{ op: 'set', key: 'k', value: 'v' }])])
         if (caps.listKeys && h.options.nativeExpiry !== true) ops.push(['deleteExpired', () => down.deleteExpired()])
         if (caps.push !== 'none') {
           ops.push(['publish', () => down.publish('c', 'm')], ['subscribe', () => down.subscribe('c', () => undefined)])

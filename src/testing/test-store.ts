@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Store } from '../stores/index.js'
 import { type Harness, randomNamespace, type RawAccess, type TestStoreOptions } from './harness.js'
 import { atomicTests } from './suite-atomic.js'
+import { batchTests } from './suite-batch.js'
 import { namespaceTests } from './suite-namespaces.js'
 import { processTests } from './suite-processes.js'
 import { valueTests } from './suite-values.js'
@@ -62,6 +63,7 @@ export function testStore(
       expect(['processes', 'process', 'none']).toContain(caps.atomic)
       expect(['processes', 'process', 'none']).toContain(caps.push)
       expect(['atomic', 'rewrite']).toContain(caps.renewOnRead)
+      expect(typeof caps.atomicWrites).toBe('boolean')
       expect(h.root.withNamespace('x').capabilities).toBe(caps)
       if (frozen.expectCapabilities !== undefined) expect(caps).toMatchObject(frozen.expectCapabilities)
     })
@@ -70,5 +72,6 @@ export function testStore(
     atomicTests(h)
     namespaceTests(h)
     processTests(h)
+    batchTests(h)
   })
 }

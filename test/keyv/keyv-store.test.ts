@@ -41,6 +41,7 @@ testStore(
       renewOnRead: 'rewrite',
       listKeys: true,
       push: 'none',
+      atomicWrites: false,
     },
   },
 )
@@ -51,7 +52,15 @@ testStore(
   'keyv @keyv/sqlite',
   (namespace) => createKeyvStore(new Keyv({ store: sqlite }), { namespace, operationTimeout: CONFORMANCE_TIMEOUT }),
   {
-    expectCapabilities: { backend: 'keyv', shared: true, atomic: 'none', renewOnRead: 'rewrite', listKeys: true, push: 'none' },
+    expectCapabilities: {
+      backend: 'keyv',
+      shared: true,
+      atomic: 'none',
+      renewOnRead: 'rewrite',
+      listKeys: true,
+      push: 'none',
+      atomicWrites: false,
+    },
   },
 )
 
@@ -64,6 +73,7 @@ describe('createKeyvStore capabilities', () => {
       renewOnRead: 'rewrite',
       listKeys: true,
       push: 'none',
+      atomicWrites: false,
     })
     expect(createKeyvStore(new Map(), { inProcessAtomics: true }).capabilities).toMatchObject({
       shared: false,

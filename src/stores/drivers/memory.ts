@@ -185,6 +185,52 @@ function memoryDriver(sweepInterval: number, bounds: Bounds, stats: MemoryStoreS
       if (matches) put(key, value, expiresAtFor(ttlMs, now))
       return matches
     },
+    getMany(keys) {
+      const now = Date.now()
+      return keys.map((key) => {
+        const entry = live(key, now)
+        return entry === undefined ? null : copyBytes(entry.value)
+      })
+    },
+    entries(prefix, limit, cursor) {
+      const now = Date.now()
+      const keys: string[] = []
+      for (const [key, entry] of map) {
+        if (key.startsWith(prefix) && (cursor === null || key > cursor) && !isExpired(entry.expiresAt, now)) keys.push(key)
+      }
+      keys.sort()
+      const page = keys.slice(0, limit)
+      return {
+        entries: page.map((key): [string, Buffer] => [key, copyBytes((map.get(key) as Entry).value)]),
+        cursor: keys.length > limit ? (page[page.length - 1] ?? null) : null,
+      }
+    },
+    atomic(writes, checks) {
+      // Synchronous from the first check to the last write: nothing else runs in between.
+      const now = Date.now()
+      for (const check of checks) {
+        const entry = live(check.key, now)
+        const holds =
+          check.expected === null ? entry === undefined : entry !== undefined && bytesEqual(entry.value, check.expected)
+        if (!holds) return false
+      }
+      // Every new counter value first, so that one that fails applies nothing.
+      const counters = writes.map((w) => {
+        if (w.op !== 'increment') return undefined
+        const entry = live(w.key, now)
+        if (entry === undefined) return { n: checkCounterResult(w.by, w.label), expiresAt: expiresAtFor(w.ttlMs, now) }
+        return { n: checkCounterResult(parseCounter(entry.value, w.label) + w.by, w.label), expiresAt: entry.expiresAt }
+      })
+      writes.forEach((w, i) => {
+        if (w.op === 'set') put(w.key, w.value, expiresAtFor(w.ttlMs, now))
+        else if (w.op === 'delete') remove(w.key)
+        else {
+          const counter = counters[i] as { n: number; expiresAt: number | null }
+          put(w.key, counterBytes(counter.n), counter.expiresAt)
+        }
+      })
+      return true
+    },
     pubsub: {
       acrossProcesses: false,
       async publish(channel, message) {

@@ -13,10 +13,11 @@
  * pool turns CLIENT_FOUND_ROWS off: 0 = unchanged, 1 = inserted, 2 = updated) or, for `increment`,
  * from session variables set inside the same upsert statement.
  */
-import type { Pool, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
+import { createHash } from 'node:crypto'
+import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import { FlagstoneError } from '../../errors.js'
-import { asBuffer, counterError, parseCounter } from '../bytes.js'
-import { type Driver, DriverStore, resolveBaseOptions } from '../driver.js'
+import { asBuffer, bytesEqual, counterError, parseCounter } from '../bytes.js'
+import { type Driver, type DriverCheck, type DriverWrite, DriverStore, resolveBaseOptions } from '../driver.js'
 import { type KeySpace, prefixEnd } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
 import { checkTable, MAX_SAFE_SQL } from './sql.js'
@@ -78,6 +79,10 @@ function statements(t: string) {
       `value = IF(${DEAD}, VALUES(value), value), expires_at = IF(${DEAD}, VALUES(expires_at), expires_at)`,
     replaceIfEqual: `UPDATE ${t} SET value = ?, expires_at = ${NOW} + ? WHERE \`key\` = ? AND value = ? AND ${LIVE}`,
     holds: `SELECT 1 AS ok FROM ${t} WHERE \`key\` = ? AND value = ? AND ${LIVE}`,
+    // Text protocol (`IN (?)` expands an array there, not in a prepared statement).
+    getMany: `SELECT \`key\`, value FROM ${t} WHERE \`key\` IN (?) AND ${LIVE}`,
+    entries: `SELECT \`key\`, value FROM ${t} WHERE \`key\` >= ? AND \`key\` < ? AND \`key\` > ? AND ${LIVE} ORDER BY \`key\` LIMIT ?`,
+    checkRead: `SELECT \`key\`, value FROM ${t} WHERE \`key\` IN (?) AND ${LIVE} FOR UPDATE`,
   }
 }
 
@@ -207,9 +212,103 @@ export async function createMysqlStore(options: MysqlStoreOptions = {}): Promise
       // expiry): that write is a no-op, so it succeeded if the row still holds those bytes.
       return bytes.equals(expected) && (await rows(q.holds, [physical, expected])).length > 0
     },
+    async getMany(keys) {
+      await prepare()
+      const [found] = await pool.query<RowDataPacket[]>(q.getMany, [[...new Set(keys)].map(k)])
+      const byKey = new Map(
+        found.map((row) => [asBuffer(row.key as Uint8Array).toString('utf8'), asBuffer(row.value as Uint8Array)]),
+      )
+      return keys.map((key) => byKey.get(key) ?? null)
+    },
+    async entries(prefix, limit, cursor) {
+      await prepare()
+      const end = Buffer.from(prefixEnd(prefix.slice(0, prefix.indexOf('/') + 1)), 'utf8')
+      const after = Buffer.from(cursor ?? '', 'utf8')
+      const [page] = await pool.query<RowDataPacket[]>(q.entries, [Buffer.from(prefix, 'utf8'), end, after, limit + 1])
+      const entries: Array<[string, Uint8Array]> = []
+      for (const row of page) {
+        const key = asBuffer(row.key as Uint8Array).toString('utf8')
+        if (!key.startsWith(prefix)) return { entries, cursor: null }
+        if (entries.length === limit) return { entries, cursor: entries[limit - 1]?.[0] ?? null }
+        entries.push([key, asBuffer(row.value as Uint8Array)])
+      }
+      return { entries, cursor: null }
+    },
+    async atomic(writes, checks) {
+      await prepare()
+      for (const w of writes) if (w.op === 'set') await fits(k(w.key), w.value)
+      const connection = await pool.getConnection()
+      try {
+        return await atomicOn(connection, writes, checks)
+      } finally {
+        await connection.query('SELECT RELEASE_ALL_LOCKS()').catch(() => undefined)
+        connection.release()
+      }
+    },
     async close() {
       await pool.end()
     },
+  }
+
+  /**
+   * Named locks (taken in key order, so two atomics never deadlock) serialise atomics on the same
+   * keys, including checked keys without a row; READ COMMITTED with FOR UPDATE locks the rows
+   * that exist without gap locks. Writes to keys checked as absent are conditional inserts.
+   */
+  async function atomicOn(connection: PoolConnection, writes: readonly DriverWrite[], checks: readonly DriverCheck[]) {
+    const keys = [...new Set([...writes.map((w) => w.key), ...checks.map((c) => c.key)])].sort()
+    const wait = Math.max(1, Math.ceil(base.operationTimeout / 1000))
+    const locks = keys.map((key) => `GET_LOCK('fs:${createHash('sha1').update(key).digest('hex')}', ${wait})`).join(', ')
+    await connection.query(`SELECT ${locks}`)
+    await connection.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
+    await connection.beginTransaction()
+    try {
+      const applied = await checkAndWrite(connection, writes, checks)
+      if (applied) await connection.commit()
+      else await connection.rollback()
+      return applied
+    } catch (error) {
+      await connection.rollback().catch(() => undefined)
+      throw error
+    }
+  }
+
+  async function checkAndWrite(connection: PoolConnection, writes: readonly DriverWrite[], checks: readonly DriverCheck[]) {
+    const expected = new Map(checks.map((c) => [c.key, c.expected]))
+    if (checks.length > 0) {
+      const [found] = await connection.query<RowDataPacket[]>(q.checkRead, [checks.map((c) => k(c.key))])
+      const live = new Map(
+        found.map((row) => [asBuffer(row.key as Uint8Array).toString('utf8'), asBuffer(row.value as Uint8Array)]),
+      )
+      for (const c of checks) {
+        const v = live.get(c.key)
+        if (c.expected === null ? v !== undefined : v === undefined || !bytesEqual(v, c.expected)) return false
+      }
+    }
+    for (const w of writes) {
+      const physical = k(w.key)
+      if (w.op === 'delete') {
+        await connection.execute(q.delete, [physical])
+      } else if (w.op === 'set') {
+        const ttl = w.ttlMs ?? null
+        if (expected.get(w.key) === null) {
+          const [result] = await connection.execute<ResultSetHeader>(q.insertIfAbsent, [physical, w.value, ttl])
+          if (result.affectedRows === 0) return false
+        } else {
+          await connection.execute(q.set, [physical, w.value, ttl])
+        }
+      } else {
+        const [results] = await connection.query<RowDataPacket[][]>(q.increment, [
+          physical,
+          String(w.by),
+          w.ttlMs ?? null,
+          w.by,
+          w.by,
+        ])
+        if (Number(results[2]?.[0]?.ok) !== 1) throw counterError(w.label)
+      }
+    }
+    return true
   }
   return DriverStore.root(driver, base)
 }

@@ -29,6 +29,11 @@ export const postgresDialect: SqlDialect = {
     `CASE WHEN encode(${v}, 'escape') ~ '^(0|-?[1-9][0-9]{0,15})$' ` +
     `THEN abs(encode(${v}, 'escape')::numeric + ${s}::bigint) <= ${MAX_SAFE_SQL} ELSE FALSE END`,
   add: (v, s) => `convert_to((encode(${v}, 'escape')::bigint + ${s}::bigint)::text, 'UTF8')`,
+  keyIn: (p) => `key = ANY(${p}::text[])`,
+  keyList: (keys) => keys,
+  forUpdate: ' FOR UPDATE',
+  // In the order given (the keys sorted), so two atomics always take shared locks in the same order: no deadlock.
+  lockKeys: `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, i) ORDER BY i`,
 }
 
 type Options = KeyvPostgresOptions & { flagstone: { pool: Pool | undefined; ddl: readonly string[] } }
@@ -111,6 +116,29 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
       await adapter.ensureSchema(ddl)
       // Named statements are prepared once per connection and reused.
       return (await adapter.pool.query({ name, text, values: values as unknown[] })).rows as Record<string, unknown>[]
+    },
+    async transaction(work) {
+      await adapter.ensureSchema(ddl)
+      const client = await adapter.pool.connect()
+      let broken = false
+      try {
+        await client.query('BEGIN')
+        const commit = await work(
+          async (name, text, values) =>
+            (await client.query({ name, text, values: values as unknown[] })).rows as Record<string, unknown>[],
+        )
+        await client.query(commit ? 'COMMIT' : 'ROLLBACK')
+        return commit
+      } catch (error) {
+        // A connection that cannot even roll back (lost, timed out) is dropped rather than reused.
+        broken = !(await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ))
+        throw error
+      } finally {
+        client.release(broken || undefined)
+      }
     },
     async close() {
       pubsub.close()

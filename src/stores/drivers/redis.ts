@@ -1,8 +1,8 @@
 /** Redis (and Valkey) store on @keyv/redis's node-redis client: native expiry, Lua for atomic steps. */
-import { createHash } from 'node:crypto'
 import type { RESP_TYPES, RedisArgument, RedisClientType } from '@redis/client'
 import { FlagstoneError } from '../../errors.js'
-import { counterError, parseCounter } from '../bytes.js'
+import { counterError } from '../bytes.js'
+import { ATOMIC, COMPARE_AND_SET, RENEW, sha1 } from './redis-scripts.js'
 import { type Driver, DriverStore, reconnectDelay, resolveBaseOptions } from '../driver.js'
 import type { KeySpace } from '../keys.js'
 import type { BaseStoreOptions, Store } from '../types.js'
@@ -30,39 +30,22 @@ export interface RedisStoreOptions extends BaseStoreOptions {
   client?: RedisClientLike
   /** How long one connection attempt may take before operations fail with `STORE_UNAVAILABLE`, in ms. @default 5000 */
   connectTimeout?: number
+  /**
+   * Wrap each namespace path in a hash tag (`{flagstone:flags}/key` instead of `flagstone:flags/key`),
+   * so that every key of one namespace, and so every `atomic` and `getMany` over them, lands in
+   * one Redis Cluster slot. It changes where keys live: turn it on for new data only.
+   * @default false
+   */
+  hashTags?: boolean
 }
 
-// Scripts run atomically on the server; each touches one key, so they are cluster-safe.
-const RENEW = `local v = redis.call('GET', KEYS[1])
-if v and redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return v`
-// The result travels back as a decimal string: node-redis's integer replies lose precision near 2^53.
-const INCREMENT = `local v = redis.call('GET', KEYS[1])
-if v then
-  local n = tonumber(v)
-  if not (v == '0' or string.match(v, '^%-?[1-9]%d*$')) or not n or math.abs(n + tonumber(ARGV[1])) > 9007199254740991 then
-    return redis.error_reply('FLAGSTONE_NOT_INTEGER')
-  end
-  return string.format('%.0f', redis.call('INCRBY', KEYS[1], ARGV[1]))
-end
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return string.format('%.0f', n)`
-// The expected value travels as '=' + bytes, so that '' can mean "expect absent" and the empty
-// value can still be expected.
-const COMPARE_AND_SET = `local v = redis.call('GET', KEYS[1])
-if ARGV[3] == '' then
-  if v then return 0 end
-elseif not v or '=' .. v ~= ARGV[3] then
-  return 0
-end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
-return 1`
-const sha1 = (script: string) => createHash('sha1').update(script).digest('hex')
 // RESP_TYPES.BLOB_STRING, typed against @redis/client but not imported: importing flagstone must
 // not need the Redis driver (an optional peer) when the application uses another backend.
 const BLOB_STRING: (typeof RESP_TYPES)['BLOB_STRING'] = 36
 const BUFFERS = { typeMapping: { [BLOB_STRING]: Buffer } }
+// RESP_TYPES.NUMBER: node-redis parses integer replies imprecisely near 2^53, so counters come back as text.
+const NUMBER: (typeof RESP_TYPES)['NUMBER'] = 58
+const NUMBERS_AS_TEXT = { [NUMBER]: String }
 const SCAN_COUNT = '1000'
 
 /** Escapes a literal for a `SCAN MATCH` glob. */
@@ -70,7 +53,27 @@ function escapeGlob(literal: string): string {
   return literal.replace(/[*?[\]\\]/g, '\\$&')
 }
 
-function redisDriver(client: RedisClientType, owned: boolean): Driver {
+/** Physical key ↔ Redis key: with hash tags, the namespace path (before the first `/`) goes in braces. */
+function keyMapping(hashTags: boolean) {
+  if (!hashTags) return { to: (key: string) => key, from: (key: string) => key }
+  return {
+    // A prefix without '/' (a namespace's children) maps to the start of their tags.
+    to: (key: string) => {
+      const slash = key.indexOf('/')
+      return slash < 0 ? `{${key}` : `{${key.slice(0, slash)}}${key.slice(slash)}`
+    },
+    from: (key: string) => {
+      const close = key.indexOf('}/')
+      return close < 0 ? key : key.slice(1, close) + key.slice(close + 1)
+    },
+  }
+}
+
+const NOT_INTEGER = 'FLAGSTONE_NOT_INTEGER'
+const CURSOR = /^[0-9]{1,20}$/
+
+function redisDriver(client: RedisClientType, owned: boolean, hashTags: boolean): Driver {
+  const { to: t, from } = keyMapping(hashTags)
   let connecting: Promise<unknown> | undefined
   const open = async () => {
     try {
@@ -100,21 +103,22 @@ function redisDriver(client: RedisClientType, owned: boolean): Driver {
     await ready()
     return client.sendCommand<T>(args, buffers ? BUFFERS : undefined)
   }
-  const script = async <T>(source: string, key: string, args: RedisArgument[]): Promise<T> => {
+  const scriptOn = async <T>(source: string, keys: RedisArgument[], args: RedisArgument[]): Promise<T> => {
+    const tail = [String(keys.length), ...keys, ...args]
     try {
-      return await send<T>(['EVALSHA', sha1(source), '1', key, ...args])
+      return await send<T>(['EVALSHA', sha1(source), ...tail])
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-      return send<T>(['EVAL', source, '1', key, ...args])
+      return send<T>(['EVAL', source, ...tail])
     }
   }
+  const script = <T>(source: string, key: string, args: RedisArgument[]): Promise<T> => scriptOn<T>(source, [t(key)], args)
+  const scanPage = (cursor: string, prefix: string, count: string) =>
+    send<[string, string[]]>(['SCAN', cursor, 'MATCH', `${escapeGlob(t(prefix))}*`, 'COUNT', count], false)
   async function* scanMatch(prefix: string): AsyncIterable<string[]> {
     let cursor = '0'
     do {
-      const [next, keys] = await send<[string, string[]]>(
-        ['SCAN', cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', SCAN_COUNT],
-        false,
-      )
+      const [next, keys] = await scanPage(cursor, prefix, SCAN_COUNT)
       cursor = next
       if (keys.length > 0) yield keys
     } while (cursor !== '0')
@@ -147,17 +151,17 @@ function redisDriver(client: RedisClientType, owned: boolean): Driver {
 
   return {
     backend: 'redis',
-    get: (key) => send<Buffer | null>(['GET', key]),
+    get: (key) => send<Buffer | null>(['GET', t(key)]),
     getAndRenew: (key, ttlMs) => script<Buffer | null>(RENEW, key, [String(ttlMs)]),
     async set(key, value, ttlMs) {
-      await send(ttlMs === undefined ? ['SET', key, value] : ['SET', key, value, 'PX', String(ttlMs)])
+      await send(ttlMs === undefined ? ['SET', t(key), value] : ['SET', t(key), value, 'PX', String(ttlMs)])
     },
     async delete(key) {
-      await send(['DEL', key])
+      await send(['DEL', t(key)])
     },
-    exists: async (key) => (await send<number>(['EXISTS', key])) === 1,
+    exists: async (key) => (await send<number>(['EXISTS', t(key)])) === 1,
     async ttl(key) {
-      const ms = await send<number>(['PTTL', key])
+      const ms = await send<number>(['PTTL', t(key)])
       if (ms === -2) return null
       return ms === -1 ? Infinity : Math.max(1, ms)
     },
@@ -170,7 +174,8 @@ function redisDriver(client: RedisClientType, owned: boolean): Driver {
     async *scan(prefix) {
       const seen = new Set<string>() // SCAN may return a key twice
       for await (const keys of scanMatch(prefix)) {
-        for (const key of keys) {
+        for (const tagged of keys) {
+          const key = from(tagged)
           if (!seen.has(key)) {
             seen.add(key)
             yield key
@@ -179,10 +184,70 @@ function redisDriver(client: RedisClientType, owned: boolean): Driver {
       }
     },
     async increment(key, by, ttlMs, label) {
+      // Plain commands, not a script: INCRBY takes exactly the canonical decimal form (Redis's
+      // string2ll refuses "007", "-0", "+1"), and a script per call costs 3-4x the throughput.
+      const k = t(key)
+      let n: number
       try {
-        return parseCounter(await script<Buffer>(INCREMENT, key, [String(by), ttlArg(ttlMs)]), label)
+        await ready()
+        if (ttlMs === undefined) {
+          n = Number(await client.sendCommand<string>(['INCRBY', k, String(by)], { typeMapping: NUMBERS_AS_TEXT }))
+        } else {
+          // SET NX PX creates the counter with the window's expiry, INCRBY counts, in one MULTI:
+          // nothing runs (and no key expires) between them, so a window is never left without
+          // expiry. The value is read back with GET: EXEC's integer replies lose precision near 2^53.
+          const multi = client.multi().addCommand(['SET', k, '0', 'NX', 'PX', String(ttlMs)])
+          const replies = await multi
+            .addCommand(['INCRBY', k, String(by)])
+            .addCommand(['GET', k])
+            .exec()
+          n = Number(replies[2])
+        }
       } catch (error) {
-        throw error instanceof Error && error.message.includes('FLAGSTONE_NOT_INTEGER') ? counterError(label) : error
+        throw error instanceof Error && /not an integer|out of range|overflow|commands failed/.test(error.message)
+          ? counterError(label)
+          : error
+      }
+      if (!Number.isSafeInteger(n)) {
+        // Past the safe range: take the step back, so the failed call leaves the value as it was.
+        await send(['DECRBY', k, String(by)])
+        throw counterError(label)
+      }
+      return n
+    },
+    async getMany(keys) {
+      return send<Array<Buffer | null>>(['MGET', ...keys.map(t)])
+    },
+    async entries(prefix, limit, cursor) {
+      if (cursor !== null && !CURSOR.test(cursor)) {
+        throw new FlagstoneError('INVALID_ARGUMENT', 'cursor is not one a previous page returned', {
+          details: { field: 'cursor' },
+        })
+      }
+      const [next, tagged] = await scanPage(cursor ?? '0', prefix, String(limit))
+      const values = tagged.length === 0 ? [] : await send<Array<Buffer | null>>(['MGET', ...tagged])
+      const entries: Array<[string, Uint8Array]> = []
+      tagged.forEach((key, i) => {
+        const value = values[i]
+        if (value !== null && value !== undefined) entries.push([from(key), value]) // expired since the SCAN
+      })
+      return { entries, cursor: next === '0' ? null : next }
+    },
+    async atomic(writes, checks) {
+      const keys: RedisArgument[] = [...checks.map((c) => t(c.key)), ...writes.map((w) => t(w.key))]
+      const args: RedisArgument[] = [String(checks.length)]
+      for (const c of checks) args.push(c.expected === null ? '' : Buffer.concat([Buffer.from('='), c.expected]))
+      for (const w of writes) {
+        if (w.op === 'set') args.push('s', w.value, ttlArg(w.ttlMs))
+        else if (w.op === 'delete') args.push('d', '', '')
+        else args.push('i', String(w.by), ttlArg(w.ttlMs))
+      }
+      try {
+        return (await scriptOn<number>(ATOMIC, keys, args)) === 1
+      } catch (error) {
+        const match = error instanceof Error ? new RegExp(`${NOT_INTEGER} (\\d+)`).exec(error.message) : null
+        const write = match === null ? undefined : writes[Number(match[1])]
+        throw write?.op === 'increment' ? counterError(write.label) : error
       }
     },
     async compareAndSet(key, expected, value, ttlMs) {
@@ -245,5 +310,8 @@ export async function createRedisStore(options: RedisStoreOptions = {}): Promise
   // No keyv connectionTimeout: its timer is never cleared and holds the process open; the socket's connectTimeout bounds it.
   const adapter = new KeyvRedis(client, { throwOnConnectError: true })
   adapter.on('error', () => undefined) // connection errors surface on the operation that meets them
-  return DriverStore.root(redisDriver(adapter.client as RedisClientType, options.client === undefined), base)
+  return DriverStore.root(
+    redisDriver(adapter.client as RedisClientType, options.client === undefined, options.hashTags === true),
+    base,
+  )
 }

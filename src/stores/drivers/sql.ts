@@ -5,8 +5,8 @@
  * atomic across processes; expiry uses the database's own clock.
  */
 import { FlagstoneError } from '../../errors.js'
-import { asBuffer, counterBytes, counterError, parseCounter } from '../bytes.js'
-import type { Driver } from '../driver.js'
+import { asBuffer, bytesEqual, counterBytes, counterError, parseCounter } from '../bytes.js'
+import type { Driver, DriverCheck, DriverWrite } from '../driver.js'
 import { type KeySpace, prefixEnd } from '../keys.js'
 
 export interface SqlDialect {
@@ -17,11 +17,30 @@ export interface SqlDialect {
   incrementable(v: string, s: string): string
   /** SQL expression: bytes `v` plus integer `s`, as the decimal string's bytes. */
   add(v: string, s: string): string
+  /** SQL boolean: `key` is one of the keys in the list parameter `p` (bound with `keyList`). */
+  keyIn(p: string): string
+  /** The list parameter for `keyIn`. */
+  keyList(keys: readonly string[]): unknown
+  /** Appended to the check read of `atomic`: row locks held to the commit (`' FOR UPDATE'` on Postgres). */
+  readonly forUpdate: string
+  /**
+   * A statement taking transaction-scoped locks on the keys of an `atomic` (parameter `$1`: the
+   * `keyList` of the sorted keys), so two atomics on overlapping keys run one after the other even
+   * where a checked key has no row to lock. Absent where the transaction locks the whole database (SQLite).
+   */
+  readonly lockKeys?: string
 }
+
+export type SqlQuery = (name: string, sql: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>
 
 export interface SqlConnection {
   /** Runs one statement with `$1…$n` parameters and returns its rows. `name` allows statement caching. */
-  query(name: string, sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>
+  query: SqlQuery
+  /**
+   * Runs `work` in one transaction on one connection: commits when it resolves `true`, rolls back
+   * when it resolves `false` or throws. No other statement of this store runs inside it.
+   */
+  transaction(work: (query: SqlQuery) => Promise<boolean>): Promise<boolean>
   close(): Promise<void>
 }
 
@@ -41,6 +60,8 @@ export function checkTable(table: unknown): string {
   return table
 }
 
+type Statement = keyof ReturnType<typeof statements> | 'lockKeys'
+
 function statements(table: string, dialect: SqlDialect) {
   const NOW = dialect.now
   const LIVE = `(expires_at IS NULL OR expires_at > ${NOW})`
@@ -58,6 +79,10 @@ function statements(table: string, dialect: SqlDialect) {
     deleteSpace: `DELETE FROM ${table} WHERE ${IN_SPACE}`,
     deleteExpired: `DELETE FROM ${table} WHERE ${IN_SPACE} AND expires_at <= ${NOW} RETURNING key`,
     scan: `SELECT key FROM ${table} WHERE key >= $1 AND key < $2 AND key > $3 AND ${LIVE} ORDER BY key LIMIT ${PAGE}`,
+    getMany: `SELECT key, value FROM ${table} WHERE ${dialect.keyIn('$1')} AND ${LIVE}`,
+    entries: `SELECT key, value FROM ${table} WHERE key >= $1 AND key < $2 AND key > $3 AND ${LIVE} ORDER BY key LIMIT $4`,
+    checkRead: `SELECT key, value FROM ${table} WHERE ${dialect.keyIn('$1')} AND ${LIVE}${dialect.forUpdate}`,
+    ...(dialect.lockKeys === undefined ? {} : { lockKeys: dialect.lockKeys }),
     increment:
       `INSERT INTO ${table} AS t (key, value, expires_at) VALUES ($1, $2, ${NOW} + $3) ` +
       `ON CONFLICT (key) DO UPDATE SET ` +
@@ -74,8 +99,9 @@ function statements(table: string, dialect: SqlDialect) {
 }
 
 export function sqlDriver(table: string, dialect: SqlDialect, conn: SqlConnection): Driver {
-  const q = statements(table, dialect)
-  const run = (name: keyof typeof q, params: readonly unknown[]) => conn.query(`${table}_${name}`, q[name], params)
+  const q = statements(table, dialect) as Record<Statement, string>
+  const run = (name: Statement, params: readonly unknown[], query: SqlQuery = conn.query) =>
+    query(`${table}_${name}`, q[name], params)
   const spaceParams = (space: KeySpace) => [space.own, prefixEnd(space.own), space.children, prefixEnd(space.children)]
   const value = (rows: Record<string, unknown>[]): Uint8Array | null => {
     const row = rows[0]
@@ -128,6 +154,27 @@ export function sqlDriver(table: string, dialect: SqlDialect, conn: SqlConnectio
         after = String(rows[rows.length - 1]?.key)
       }
     },
+    async getMany(keys) {
+      const found = new Map<string, Uint8Array>()
+      for (const row of await run('getMany', [dialect.keyList([...new Set(keys)])])) {
+        found.set(String(row.key), asBuffer(row.value as Uint8Array))
+      }
+      return keys.map((key) => found.get(key) ?? null)
+    },
+    async entries(prefix, limit, cursor) {
+      const end = prefixEnd(prefix.slice(0, prefix.indexOf('/') + 1))
+      // One row past the page says whether there is a next one.
+      const rows = await run('entries', [prefix, end, cursor ?? '', limit + 1])
+      const entries: Array<[string, Uint8Array]> = []
+      for (const row of rows) {
+        const key = String(row.key)
+        if (!key.startsWith(prefix)) return { entries, cursor: null } // past the prefix in byte order
+        if (entries.length === limit) return { entries, cursor: entries[limit - 1]?.[0] ?? null }
+        entries.push([key, asBuffer(row.value as Uint8Array)])
+      }
+      return { entries, cursor: null }
+    },
+    atomic: (writes, checks) => conn.transaction((query) => atomicInTransaction(query, writes, checks)),
     async increment(key, by, ttlMs, label) {
       const rows = await run('increment', [key, counterBytes(by), ttlMs ?? null, by])
       const bytes = value(rows)
@@ -142,5 +189,40 @@ export function sqlDriver(table: string, dialect: SqlDialect, conn: SqlConnectio
       return rows.length > 0
     },
     close: () => conn.close(),
+  }
+
+  /**
+   * Locks, checks, then writes. A write to a key checked as absent is a conditional insert and one
+   * to a key checked for a value finds its row locked by the check read, so a plain `set` from
+   * another connection in between cannot be overwritten unseen; any miss rolls everything back.
+   */
+  async function atomicInTransaction(query: SqlQuery, writes: readonly DriverWrite[], checks: readonly DriverCheck[]) {
+    const keys = [...new Set([...writes.map((w) => w.key), ...checks.map((c) => c.key)])].sort()
+    if (q.lockKeys !== undefined) await run('lockKeys', [dialect.keyList(keys)], query)
+    const expected = new Map(checks.map((c) => [c.key, c.expected]))
+    if (checks.length > 0) {
+      const live = new Map<string, Uint8Array>()
+      const rows = await run('checkRead', [dialect.keyList(checks.map((c) => c.key))], query)
+      for (const row of rows) live.set(String(row.key), asBuffer(row.value as Uint8Array))
+      for (const check of checks) {
+        const value = live.get(check.key)
+        if (check.expected === null ? value !== undefined : value === undefined || !bytesEqual(value, check.expected))
+          return false
+      }
+    }
+    for (const w of writes) {
+      if (w.op === 'delete') {
+        await run('delete', [w.key], query)
+      } else if (w.op === 'set') {
+        if (expected.get(w.key) === null) {
+          if ((await run('insertIfAbsent', [w.key, w.value, w.ttlMs ?? null], query)).length === 0) return false
+        } else {
+          await run('set', [w.key, w.value, w.ttlMs ?? null], query)
+        }
+      } else if (value(await run('increment', [w.key, counterBytes(w.by), w.ttlMs ?? null, w.by], query)) === null) {
+        throw counterError(w.label)
+      }
+    }
+    return true
   }
 }

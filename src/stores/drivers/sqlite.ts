@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Database as SqliteDatabase, Statement as SqliteStatement } from 'sqlite3'
 import { DriverStore, resolveBaseOptions } from '../driver.js'
+import { Gate } from './gate.js'
 import { checkTable, MAX_SAFE_SQL, type SqlConnection, type SqlDialect, sqlDriver } from './sql.js'
 import type { BaseStoreOptions, Store } from '../types.js'
 import { checkOptions } from '../../internal/objects.js'
@@ -25,6 +26,9 @@ export const sqliteDialect: SqlDialect = {
     `CASE WHEN CAST(CAST(CAST(${v} AS TEXT) AS INTEGER) AS TEXT) = CAST(${v} AS TEXT) ` +
     `THEN abs(CAST(CAST(${v} AS TEXT) AS INTEGER) + ${s}) <= ${MAX_SAFE_SQL} ELSE 0 END`,
   add: (v, s) => `CAST(CAST(CAST(CAST(${v} AS TEXT) AS INTEGER) + ${s} AS TEXT) AS BLOB)`,
+  keyIn: (p) => `key IN (SELECT value FROM json_each(${p}))`,
+  keyList: (keys) => JSON.stringify(keys),
+  forUpdate: '', // BEGIN IMMEDIATE already holds the database's write lock
 }
 
 /** What the SQL driver needs from a database: statements by name, and DDL. */
@@ -120,16 +124,37 @@ export async function createSqliteStore(options: SqliteStoreOptions = {}): Promi
   database.catch(() => undefined) // an open error is reported by every operation instead
 
   const converted = new Map<string, string>()
+  const query = async (name: string, sql: string, params: readonly unknown[]) => {
+    const db = await database
+    let text = converted.get(name)
+    if (text === undefined) {
+      text = sql.replace(/\$(\d+)/g, '?$1') // SQLite's numbered parameters are ?N
+      converted.set(name, text)
+    }
+    return db.query(name, text, params)
+  }
+  const gate = new Gate()
   const conn: SqlConnection = {
-    async query(name, sql, params) {
-      const db = await database
-      let text = converted.get(name)
-      if (text === undefined) {
-        text = sql.replace(/\$(\d+)/g, '?$1') // SQLite's numbered parameters are ?N
-        converted.set(name, text)
-      }
-      return db.query(name, text, params)
-    },
+    query: (name, sql, params) => gate.shared(() => query(name, sql, params)),
+    transaction: (work) =>
+      gate.exclusive(async () => {
+        const db = await database
+        // IMMEDIATE takes the write lock now (waiting up to busyTimeout for another process), so
+        // the checks read what the writes will be applied to.
+        await db.exec('BEGIN IMMEDIATE')
+        const rollback = () => db.exec('ROLLBACK').catch(() => undefined)
+        try {
+          if (!(await work(query))) {
+            await rollback()
+            return false
+          }
+          await db.exec('COMMIT')
+          return true
+        } catch (error) {
+          await rollback() // never leave the connection inside a transaction
+          throw error
+        }
+      }),
     async close() {
       // A database that never opened has nothing to close; its open error was already reported.
       const db = await database.catch(() => undefined)

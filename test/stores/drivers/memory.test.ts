@@ -12,6 +12,7 @@ testStore('memory', (namespace) => new MemoryStore({ namespace }), {
     renewOnRead: 'atomic',
     listKeys: true,
     push: 'process',
+    atomicWrites: true,
   },
 })
 

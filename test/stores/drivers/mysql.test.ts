@@ -39,6 +39,7 @@ describe.runIf(await serviceAvailable('MySQL/MariaDB', MYSQL_URL))('mysql', () =
       renewOnRead: 'atomic',
       listKeys: true,
       push: 'none',
+      atomicWrites: true,
     },
   })
 })

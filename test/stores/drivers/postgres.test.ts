@@ -36,6 +36,7 @@ describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))('postgres', (
       renewOnRead: 'atomic',
       listKeys: true,
       push: 'processes',
+      atomicWrites: true,
     },
   })
 })

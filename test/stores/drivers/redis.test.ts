@@ -30,8 +30,19 @@ describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis', () => {
       renewOnRead: 'atomic',
       listKeys: true,
       push: 'processes',
+      atomicWrites: true,
     },
   })
+  // Every key of a namespace in one cluster slot: the whole suite on the tagged layout (no raw
+  // access or URL: the physical keys differ, and createStore URLs do not carry the option).
+  testStore(
+    'redis (hashTags)',
+    (namespace) => createRedisStore({ url: REDIS_URL, namespace, hashTags: true, operationTimeout: CONFORMANCE_TIMEOUT }),
+    {
+      nativeExpiry: true,
+      expectCapabilities: { backend: 'redis', atomic: 'processes', listKeys: true, atomicWrites: true },
+    },
+  )
 })
 
 describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis with a caller’s client', () => {
@@ -87,4 +98,23 @@ describe('redis outage and recovery (own redis-server)', () => {
     expect(messages[0]).toBe('after restart')
     await store.close()
   }, 30_000)
+})
+
+describe.runIf(await serviceAvailable('Redis', REDIS_URL))('redis hashTags', () => {
+  it('puts the namespace path in a hash tag, so one namespace is one cluster slot', async () => {
+    const namespace = `t${Date.now()}`
+    const root = await createRedisStore({ url: REDIS_URL, namespace, hashTags: true })
+    const store = root.withNamespace('flags')
+    const direct = await raw()
+    await store.set('flag/a', 'v')
+    expect(await direct.read(`{${namespace}:flags}/flag/a`)).toBe('v')
+    expect(await direct.read(`${namespace}:flags/flag/a`)).toBeNull()
+    const keys: string[] = []
+    for await (const key of store.keys('flag/')) keys.push(key)
+    expect(keys).toEqual(['flag/a'])
+    await store.deleteAll()
+    expect(await direct.count(`{${namespace}:`)).toBe(0)
+    await direct.close()
+    await root.close()
+  })
 })

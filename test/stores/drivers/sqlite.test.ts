@@ -43,6 +43,7 @@ testStore('sqlite', (namespace) => createStore(`sqlite://${file}`, { namespace, 
     renewOnRead: 'atomic',
     listKeys: true,
     push: 'none',
+    atomicWrites: true,
   },
 })
 
