@@ -5,6 +5,8 @@ import type { Store } from './types.js'
 export interface StoreNeeds {
   /** `increment` / `compareAndSet` atomic wherever the data is visible (across processes if it is shared). */
   atomic?: boolean
+  /** `atomic`: several writes under compare-and-set checks, all or nothing. */
+  atomicWrites?: boolean
   /** `keys` / `deleteAll` / `deleteExpired`. */
   listKeys?: boolean
 }
@@ -21,6 +23,7 @@ export function requireCapabilities(store: Store, needs: StoreNeeds, who: string
       )
     }
   }
+  if (needs.atomicWrites === true && !caps.atomicWrites) missing.push('atomic multi-key writes (atomic)')
   if (needs.listKeys === true && !caps.listKeys) missing.push('listing keys (keys, deleteAll)')
   if (missing.length > 0) {
     throw new FlagstoneError('UNSUPPORTED', `${who} needs ${missing.join(' and ')}; the ${caps.backend} store does not give it`, {

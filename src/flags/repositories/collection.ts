@@ -17,7 +17,8 @@ import {
   validateSegment,
 } from '../codec/index.js'
 import type { Environment, Segment } from '../model.js'
-import { ENVIRONMENT, SEGMENT, conflict, notFound, readAll, signalChange } from './store-layout.js'
+import { commitChange, type DocumentChange, type ResolvedLog } from './change-log.js'
+import { ENVIRONMENT, SEGMENT, conflict, notFound, readAll } from './store-layout.js'
 
 export interface CollectionSpec<T extends { readonly parent?: string }> {
   /** The noun in messages: `segment`, `environment`. */
@@ -35,10 +36,12 @@ export interface CollectionSpec<T extends { readonly parent?: string }> {
 export class StoredCollection<T extends { readonly parent?: string }> {
   readonly #store: Store
   readonly #spec: CollectionSpec<T>
+  readonly #log: ResolvedLog
 
-  constructor(store: Store, spec: CollectionSpec<T>) {
+  constructor(store: Store, spec: CollectionSpec<T>, log: ResolvedLog) {
     this.#store = store
     this.#spec = spec
+    this.#log = log
   }
 
   async list(): Promise<T[]> {
@@ -56,10 +59,15 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     const item = this.#spec.validate(input)
     const key = keyOf(item)
     await this.#checkGraph(item)
-    if (!(await this.#store.compareAndSet(prefix + key, null, this.#spec.encode(item)))) {
-      throw conflict(`${what} "${key}" already exists`, key)
-    }
-    await signalChange(this.#store)
+    const bytes = this.#spec.encode(item)
+    await commitChange(this.#store, this.#log, [prefix + key], ([current]) => {
+      if (current != null) throw conflict(`${what} "${key}" already exists`, key)
+      return {
+        writes: [{ op: 'set', key: prefix + key, value: bytes }],
+        checks: [{ key: prefix + key, expected: null }],
+        changes: [{ key: prefix + key, op: 'put' }],
+      }
+    })
     return item
   }
 
@@ -67,27 +75,41 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     const { what, prefix, keyOf } = this.#spec
     const item = this.#spec.validate(input)
     const key = keyOf(item)
-    const current = await this.#store.get(prefix + key)
-    if (current === null) throw notFound(what, key)
+    const read = await this.#store.get(prefix + key)
+    if (read === null) throw notFound(what, key)
     await this.#checkGraph(item)
-    if (!(await this.#store.compareAndSet(prefix + key, current, this.#spec.encode(item)))) {
-      throw conflict(`${what} "${key}" changed while updating it; read it again`, key)
-    }
-    await signalChange(this.#store)
+    const bytes = this.#spec.encode(item)
+    await commitChange(this.#store, this.#log, [prefix + key], ([current]) => {
+      if (current == null) throw notFound(what, key)
+      // The graph was checked against what was read: a change since then means check again.
+      if (Buffer.compare(current, read) !== 0) throw conflict(`${what} "${key}" changed while updating it; read it again`, key)
+      return {
+        writes: [{ op: 'set', key: prefix + key, value: bytes }],
+        checks: [{ key: prefix + key, expected: read }],
+        changes: [{ key: prefix + key, op: 'put' }],
+      }
+    })
     return item
   }
 
-  /** Whether there was one to delete; `dependents` runs after the document is gone, before the change signal. */
-  async delete(key: string, dependents?: () => Promise<void>): Promise<boolean> {
-    const { what, keyOf } = this.#spec
+  /** Whether there was one to delete; the keys `dependents` names are deleted in the same atomic write. */
+  async delete(key: string, dependents?: () => Promise<string[]>): Promise<boolean> {
+    const { what, keyOf, prefix } = this.#spec
     const items = await this.list()
     const child = items.find((item) => item.parent === key)
     if (child !== undefined) throw conflict(`${what} "${key}" is the parent of "${keyOf(child)}"`, key)
     if (!items.some((item) => keyOf(item) === key)) return false
-    await this.#store.delete(this.#spec.prefix + key)
-    await dependents?.()
-    await signalChange(this.#store)
-    return true
+    const others = (await dependents?.()) ?? []
+    const written = await commitChange(this.#store, this.#log, [prefix + key], ([current]) => {
+      if (current == null) return null
+      const deletes = [prefix + key, ...others]
+      return {
+        writes: deletes.map((k) => ({ op: 'delete', key: k }) as const),
+        checks: [{ key: prefix + key, expected: current }],
+        changes: deletes.map((k): DocumentChange => ({ key: k, op: 'delete' })),
+      }
+    })
+    return written !== null
   }
 
   async #checkGraph(item: T): Promise<void> {
@@ -102,24 +124,32 @@ export class StoredCollection<T extends { readonly parent?: string }> {
   }
 }
 
-export const segmentCollection = (store: Store): StoredCollection<Segment> =>
-  new StoredCollection(store, {
-    what: 'segment',
-    prefix: SEGMENT,
-    keyOf: (s) => s.key,
-    validate: (input) => validateSegment(input),
-    encode: encodeSegment,
-    decode: decodeSegment,
-    checkCycles: checkSegmentCycles,
-  })
+export const segmentCollection = (store: Store, log: ResolvedLog): StoredCollection<Segment> =>
+  new StoredCollection(
+    store,
+    {
+      what: 'segment',
+      prefix: SEGMENT,
+      keyOf: (s) => s.key,
+      validate: (input) => validateSegment(input),
+      encode: encodeSegment,
+      decode: decodeSegment,
+      checkCycles: checkSegmentCycles,
+    },
+    log,
+  )
 
-export const environmentCollection = (store: Store): StoredCollection<Environment> =>
-  new StoredCollection(store, {
-    what: 'environment',
-    prefix: ENVIRONMENT,
-    keyOf: (e) => e.slug,
-    validate: (input) => validateEnvironment(input),
-    encode: encodeEnvironment,
-    decode: decodeEnvironment,
-    checkCycles: checkEnvironmentCycles,
-  })
+export const environmentCollection = (store: Store, log: ResolvedLog): StoredCollection<Environment> =>
+  new StoredCollection(
+    store,
+    {
+      what: 'environment',
+      prefix: ENVIRONMENT,
+      keyOf: (e) => e.slug,
+      validate: (input) => validateEnvironment(input),
+      encode: encodeEnvironment,
+      decode: decodeEnvironment,
+      checkCycles: checkEnvironmentCycles,
+    },
+    log,
+  )

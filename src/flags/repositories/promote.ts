@@ -3,16 +3,16 @@
  * flag's settings in the target environment as one key.
  */
 import { FlagstoneError } from '../../errors.js'
-import type { Store } from '../../stores/types.js'
 import { encodeEnvironmentFlag } from '../codec/index.js'
 import { planPromotion } from '../evaluation/environments.js'
 import type { FeatureFlag } from '../model.js'
 import type { FlagRepository, PromoteOptions, PromotionResult } from './repository.js'
-import { READ_CONCURRENCY, environmentFlagKey, mapLimit, notFound, signalChange } from './store-layout.js'
+import type { WritePlan } from './change-log.js'
+import { environmentFlagKey, notFound } from './store-layout.js'
 
 export async function promote(
   repository: FlagRepository,
-  store: Store,
+  commit: (plan: () => WritePlan) => Promise<unknown>,
   flagKey: string,
   from: string,
   to: string,
@@ -47,14 +47,23 @@ export async function promote(
   const plans = flags.map((f) => planPromotion(environments, settings, f.key, from, to)).filter((p) => p.changes.length > 0)
   if (!dryRun && plans.length > 0) {
     const byKey = new Map(flags.map((f) => [f.key, f]))
-    // Each flag's settings are one key, so a crash part-way leaves some flags promoted and the
-    // rest as they were; promoting again finishes the job.
-    await mapLimit(plans, READ_CONCURRENCY, async (plan) => {
-      const key = environmentFlagKey(plan.flagKey, to)
-      if (plan.after === undefined) await store.delete(key)
-      else await store.set(key, encodeEnvironmentFlag(plan.after, byKey.get(plan.flagKey)))
-    })
-    await signalChange(store)
+    // Every flag's settings in one atomic write with one change record (in chunks past the
+    // largest atomic write: a crash between chunks leaves some flags promoted; promoting again finishes).
+    for (let i = 0; i < plans.length; i += 200) {
+      const chunk = plans.slice(i, i + 200)
+      await commit(() => {
+        const keys = chunk.map((plan) => environmentFlagKey(plan.flagKey, to))
+        return {
+          writes: chunk.map((plan, j) =>
+            plan.after === undefined
+              ? { op: 'delete', key: keys[j] as string }
+              : { op: 'set', key: keys[j] as string, value: encodeEnvironmentFlag(plan.after, byKey.get(plan.flagKey)) },
+          ),
+          checks: [],
+          changes: chunk.map((plan, j) => ({ key: keys[j] as string, op: plan.after === undefined ? 'delete' : 'put' })),
+        }
+      })
+    }
   }
   return { from, to, dryRun, plans }
 }

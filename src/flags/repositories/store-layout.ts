@@ -7,9 +7,9 @@
  *   segment/<key>
  *   env/<slug>
  *   envflag/<flagKey>/<slug>                  a flag's settings in one environment
- *   revision                                  change counter, bumped with `increment` after every write
+ *   revision                                  change counter, bumped in the same atomic write as the documents
+ *   log/<revision>                            change records (change-log.ts)
  */
-import { randomInt } from 'node:crypto'
 import { FlagstoneError } from '../../errors.js'
 import type { Store } from '../../stores/types.js'
 
@@ -18,10 +18,12 @@ export const OVERRIDE = 'override/'
 export const SEGMENT = 'segment/'
 export const ENVIRONMENT = 'env/'
 export const ENVIRONMENT_FLAG = 'envflag/'
-const REVISION = 'revision'
-export const CHANNEL = 'changes'
-/** Parallel reads while loading a snapshot: enough to fill a pipeline, few enough for a small pool. */
+import { parseRevision, REVISION } from './change-log.js'
+
+/** Parallel reads where several are needed: enough to fill a pipeline, few enough for a small pool. */
 export const READ_CONCURRENCY = 32
+/** Entries per page when listing documents: one round trip per page. */
+const PAGE = 5000
 
 const part = (text: string) => encodeURIComponent(text)
 export const overridePrefix = (flagKey: string) => `${OVERRIDE}${part(flagKey)}/`
@@ -55,55 +57,55 @@ export interface ReadAllResult<T> {
   corrupt: Array<{ key: string; message: string }>
 }
 
-/** Every document under `prefix`; unreadable ones (`CORRUPT_VALUE`) are set aside in `corrupt`. */
+/** Every document under `prefix`, read in pages of keys with values; unreadable ones (`CORRUPT_VALUE`) are set aside in `corrupt`. */
 export async function readAll<T>(
   store: Store,
   prefix: string,
   decode: (bytes: Uint8Array, key: string) => T,
 ): Promise<ReadAllResult<T>> {
-  const keys: string[] = []
-  for await (const key of store.keys(prefix)) keys.push(key)
+  // A map: Redis SCAN may list a key in two pages.
+  const found = new Map<string, Uint8Array>()
+  let cursor: string | undefined
+  do {
+    const page = await store.entries(prefix, { limit: PAGE, cursor })
+    for (const [key, value] of page.entries) found.set(key, value)
+    cursor = page.cursor ?? undefined
+  } while (cursor !== undefined)
   const corrupt: Array<{ key: string; message: string }> = []
-  const items = await mapLimit(keys, READ_CONCURRENCY, async (key) => {
-    const bytes = await store.get(key)
-    if (bytes === null) return undefined // deleted since it was listed
+  const items: T[] = []
+  for (const [key, bytes] of found) {
     try {
-      return decode(bytes, key)
+      items.push(decode(bytes, key))
     } catch (error) {
-      if (error instanceof FlagstoneError && error.code === 'CORRUPT_VALUE') {
-        corrupt.push({ key, message: error.message })
-        return undefined
-      }
-      throw error
+      if (error instanceof FlagstoneError && error.code === 'CORRUPT_VALUE') corrupt.push({ key, message: error.message })
+      else throw error
     }
-  })
-  return { items: items.filter((x): x is Awaited<T> => x !== undefined) as T[], corrupt }
+  }
+  return { items, corrupt }
 }
 
 export async function readRevision(store: Store): Promise<number> {
-  const bytes = await store.get(REVISION)
-  return bytes === null ? 0 : Number(Buffer.from(bytes).toString('utf8'))
+  return parseRevision(await store.get(REVISION))
 }
 
-/** After every write: bump the revision, then announce it where the store can push. */
-export async function signalChange(store: Store): Promise<void> {
-  let revision = await store.increment(REVISION)
-  if (revision === 1) {
-    // The counter was just (re)created — a new repository, or a store that lost its data (a Redis
-    // restart without persistence). Jump to a random start so that a client still holding a
-    // revision from the counter's previous life cannot mistake new data for what it has.
-    const start = randomInt(2, 2 ** 40)
-    revision = (await store.compareAndSet(REVISION, Buffer.from('1'), String(start))) ? start : await readRevision(store)
+/** Every key under any of `prefixes` (each once), read in pages. */
+export async function keysUnder(store: Store, prefixes: readonly string[]): Promise<string[]> {
+  const keys = new Set<string>()
+  for (const prefix of prefixes) {
+    let cursor: string | undefined
+    do {
+      const page = await store.entries(prefix, { limit: PAGE, cursor })
+      for (const [key] of page.entries) keys.add(key)
+      cursor = page.cursor ?? undefined
+    } while (cursor !== undefined)
   }
-  // Push is only a wake-up call (and UNSUPPORTED on SQLite): pollers still see the new revision.
-  await store.publish(CHANNEL, String(revision)).catch(() => undefined)
+  return [...keys]
 }
+
+/** Most documents one atomic write deletes with a flag; more dependents go first, in chunks of this size. */
+export const DELETE_CHUNK = 200
 
 /** Everything that hangs off a flag: its overrides and its environment settings. */
-export async function deleteDependents(store: Store, flagKey: string): Promise<void> {
-  const keys: string[] = []
-  for (const prefix of [overridePrefix(flagKey), `${ENVIRONMENT_FLAG}${flagKey}/`]) {
-    for await (const key of store.keys(prefix)) keys.push(key)
-  }
-  await mapLimit(keys, READ_CONCURRENCY, (key) => store.delete(key))
+export function dependentsOf(store: Store, flagKey: string): Promise<string[]> {
+  return keysUnder(store, [overridePrefix(flagKey), `${ENVIRONMENT_FLAG}${flagKey}/`])
 }

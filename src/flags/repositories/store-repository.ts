@@ -12,9 +12,7 @@ import {
   completeFlag,
   decodeEnvironmentFlag,
   decodeFlag,
-  decodeEnvironment,
   decodeOverride,
-  decodeSegment,
   encodeEnvironmentFlag,
   encodeValidFlag,
   encodeOverride,
@@ -25,8 +23,9 @@ import {
   validateOverride,
   type ValidFlagInput,
 } from '../codec/index.js'
-import { foldDueChanges, scheduleInstants } from '../evaluation/schedules.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from '../model.js'
+import { applyDueChanges } from './fold.js'
+import { loadSnapshot } from './snapshot-load.js'
 import { environmentCollection, segmentCollection, type StoredCollection } from './collection.js'
 import { filterFlags } from './flag-filter.js'
 import { promote } from './promote.js'
@@ -42,45 +41,56 @@ import type {
 } from './repository.js'
 import {
   CHANNEL,
+  type ChangeLogOptions,
+  commitChange,
+  type DocumentChange,
+  type ResolvedLog,
+  resolveLog,
+  type WritePlan,
+} from './change-log.js'
+import {
+  DELETE_CHUNK,
+  dependentsOf,
   ENVIRONMENT,
   ENVIRONMENT_FLAG,
   FLAG,
-  OVERRIDE,
-  READ_CONCURRENCY,
-  SEGMENT,
   conflict,
-  deleteDependents,
   environmentFlagKey,
-  mapLimit,
   notFound,
   overrideKey,
   overridePrefix,
   readAll,
   readRevision,
-  signalChange,
   type ReadAllResult,
 } from './store-layout.js'
 
 export interface StoreFlagRepositoryOptions {
   /** Clock for `createdAt` / `updatedAt` and override expiry (tests inject one). @default Date.now */
   now?: () => number
+  /** Bounds of the change log (count and age). */
+  changeLog?: ChangeLogOptions
 }
+
+const put = (key: string): DocumentChange => ({ key, op: 'put' })
+const removed = (key: string): DocumentChange => ({ key, op: 'delete' })
 
 export class StoreFlagRepository implements FlagRepository {
   readonly readOnly = false
   readonly #store: Store
   readonly #now: () => number
+  readonly #log: ResolvedLog
   readonly #segments: StoredCollection<Segment>
   readonly #environments: StoredCollection<Environment>
 
   constructor(store: Store, options: StoreFlagRepositoryOptions = {}) {
     checkOptions(options, 'StoreFlagRepository')
-    // Optimistic concurrency (versions, no lost updates) is compare-and-set: without it, refuse up front.
-    requireCapabilities(store, { atomic: true, listKeys: true }, 'the flag repository')
+    // Every write is one atomic operation with its change record: without it, refuse up front.
+    requireCapabilities(store, { atomic: true, atomicWrites: true, listKeys: true }, 'the flag repository')
     this.#store = store
     this.#now = options.now ?? Date.now
-    this.#segments = segmentCollection(store)
-    this.#environments = environmentCollection(store)
+    this.#log = resolveLog(options.changeLog)
+    this.#segments = segmentCollection(store, this.#log)
+    this.#environments = environmentCollection(store, this.#log)
   }
 
   // ---- flags ----
@@ -99,14 +109,11 @@ export class StoreFlagRepository implements FlagRepository {
     const flag = completeFlag(validateFlagInput(input), 1, now, now)
     await requireSegments(this, flag.rules)
     const bytes = encodeValidFlag(flag)
-    if (await this.#store.exists(FLAG + flag.key)) throw conflict(`flag "${flag.key}" already exists`, flag.key)
-    // Overrides and settings left behind by a deleted flag of the same key (a crash mid-delete)
-    // must not come back with the new flag.
-    await deleteDependents(this.#store, flag.key)
-    if (!(await this.#store.compareAndSet(FLAG + flag.key, null, bytes))) {
-      throw conflict(`flag "${flag.key}" already exists`, flag.key)
-    }
-    await this.#changed()
+    const key = FLAG + flag.key
+    await this.#commit([key], ([current]) => {
+      if (current != null) throw conflict(`flag "${flag.key}" already exists`, flag.key)
+      return { writes: [{ op: 'set', key, value: bytes }], checks: [{ key, expected: null }], changes: [put(key)] }
+    })
     return flag
   }
 
@@ -126,10 +133,27 @@ export class StoreFlagRepository implements FlagRepository {
     const current = await this.#readFlag(key)
     if (current === null) throw notFound('flag', key)
     this.#checkVersion(current.flag, expectedVersion)
-    // Dependents first: a crash part-way leaves the flag with fewer overrides, never orphans.
-    await deleteDependents(this.#store, key)
-    await this.#store.delete(FLAG + key)
-    await this.#changed()
+    const dependents = await dependentsOf(this.#store, key)
+    // Dependents beyond one write's size go first: a crash part-way leaves the flag with fewer
+    // overrides, never orphans. The rest go with the flag in one atomic write.
+    while (dependents.length > DELETE_CHUNK) {
+      const chunk = dependents.splice(0, DELETE_CHUNK)
+      await this.#commit([], () => ({
+        writes: chunk.map((k) => ({ op: 'delete', key: k })),
+        checks: [],
+        changes: chunk.map(removed),
+      }))
+    }
+    await this.#commit([FLAG + key], ([bytes]) => {
+      if (bytes == null) throw notFound('flag', key)
+      this.#checkVersion(decodeFlag(bytes, FLAG + key), expectedVersion)
+      const keys = [FLAG + key, ...dependents]
+      return {
+        writes: keys.map((k) => ({ op: 'delete', key: k })),
+        checks: [{ key: FLAG + key, expected: bytes }],
+        changes: keys.map(removed),
+      }
+    })
   }
 
   archiveFlag(key: string, expectedVersion?: number): Promise<FeatureFlag> {
@@ -168,19 +192,21 @@ export class StoreFlagRepository implements FlagRepository {
         })
       }
     }
-    await this.#store.set(overrideKey(override.flagKey, override.entityType, override.entityId), bytes, { expiresIn })
-    await this.#changed()
+    const key = overrideKey(override.flagKey, override.entityType, override.entityId)
+    // Checked against the flag read, so an override never lands for a flag deleted meanwhile.
+    await this.#commit([FLAG + override.flagKey], ([flagBytes]) => {
+      if (flagBytes == null) throw notFound('flag', override.flagKey)
+      return {
+        writes: [{ op: 'set', key, value: bytes, expiresIn }],
+        checks: [{ key: FLAG + override.flagKey, expected: flagBytes }],
+        changes: [put(key)],
+      }
+    })
     return override
   }
 
-  async deleteOverride(flagKey: string, entityType: string, entityId: string): Promise<boolean> {
-    const key = overrideKey(flagKey, entityType, entityId)
-    const existed = await this.#store.exists(key)
-    if (existed) {
-      await this.#store.delete(key)
-      await this.#changed()
-    }
-    return existed
+  deleteOverride(flagKey: string, entityType: string, entityId: string): Promise<boolean> {
+    return this.#deleteOne(overrideKey(flagKey, entityType, entityId))
   }
 
   // ---- segments and environments: one collection helper ----
@@ -223,10 +249,9 @@ export class StoreFlagRepository implements FlagRepository {
   }
 
   deleteEnvironment(slug: string): Promise<boolean> {
-    return this.#environments.delete(slug, async () => {
-      const settings = (await this.listEnvironmentFlags()).filter((s) => s.environment === slug)
-      await mapLimit(settings, READ_CONCURRENCY, (s) => this.#store.delete(environmentFlagKey(s.flagKey, slug)))
-    })
+    return this.#environments.delete(slug, async () =>
+      (await this.listEnvironmentFlags()).filter((s) => s.environment === slug).map((s) => environmentFlagKey(s.flagKey, slug)),
+    )
   }
 
   // ---- flag settings per environment ----
@@ -250,83 +275,47 @@ export class StoreFlagRepository implements FlagRepository {
     if (flag === null) throw notFound('flag', settings.flagKey)
     if (environment === null) throw notFound('environment', settings.environment)
     await requireSegments(this, settings.rules)
-    await this.#store.set(environmentFlagKey(settings.flagKey, settings.environment), encodeEnvironmentFlag(settings, flag))
-    await this.#changed()
+    const key = environmentFlagKey(settings.flagKey, settings.environment)
+    const bytes = encodeEnvironmentFlag(settings, flag)
+    const envKey = ENVIRONMENT + settings.environment
+    await this.#commit([FLAG + settings.flagKey, envKey], ([flagBytes, envBytes]) => {
+      if (flagBytes == null) throw notFound('flag', settings.flagKey)
+      if (envBytes == null) throw notFound('environment', settings.environment)
+      return {
+        writes: [{ op: 'set', key, value: bytes }],
+        checks: [
+          { key: FLAG + settings.flagKey, expected: flagBytes },
+          { key: envKey, expected: envBytes },
+        ],
+        changes: [put(key)],
+      }
+    })
     return settings
   }
 
-  async deleteEnvironmentFlag(environment: string, flagKey: string): Promise<boolean> {
-    const key = environmentFlagKey(flagKey, environment)
-    const existed = await this.#store.exists(key)
-    if (existed) {
-      await this.#store.delete(key)
-      await this.#changed()
-    }
-    return existed
+  deleteEnvironmentFlag(environment: string, flagKey: string): Promise<boolean> {
+    return this.#deleteOne(environmentFlagKey(flagKey, environment))
   }
 
   promote(flagKey: string, from: string, to: string, options: PromoteOptions = {}): Promise<PromotionResult> {
     checkOptions(options, 'promote()')
-    return promote(this, this.#store, flagKey, from, to, options)
+    return promote(this, (plan) => this.#commit([], plan), flagKey, from, to, options)
   }
 
-  async applyDueChanges(now: number = this.#now()): Promise<FoldResult> {
-    let applied = 0
-    const rewritten = new Set<string>()
-    for (const listed of await this.listFlags()) {
-      // One write per due instant, oldest first; a lost compareAndSet means another process folded
-      // that instant, so read again and carry on from whatever is still due.
-      let attempts = 0
-      while (attempts++ < 100) {
-        const current = await this.#readFlag(listed.key)
-        if (current === null) break
-        const instant = scheduleInstants(current.flag).find((t) => t <= now && foldDueChanges(current.flag, t) !== null)
-        if (instant === undefined) break
-        const fold = foldDueChanges(current.flag, instant)
-        if (fold === null) break
-        const next = validateFlag({ ...fold.flag, version: current.flag.version + 1, updatedAt: new Date(this.#now()) })
-        if (await this.#store.compareAndSet(FLAG + listed.key, current.bytes, encodeValidFlag(next))) {
-          applied += fold.applied.length
-          rewritten.add(listed.key)
-          await this.#changed()
-        }
-      }
-    }
-    return { applied, flags: [...rewritten] }
+  applyDueChanges(now: number = this.#now()): Promise<FoldResult> {
+    return applyDueChanges(
+      this,
+      (k) => this.#readFlag(k),
+      (k, plan) => this.#commit(k, plan),
+      this.#now,
+      now,
+    )
   }
 
   // ---- snapshot and change signal ----
 
-  async loadSnapshot(): Promise<SnapshotData> {
-    // Read the revision before and after: if a write landed in between, read again, so the
-    // snapshot is consistent at one revision (bounded: a constant stream of writes still loads).
-    let snapshot: SnapshotData | undefined
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const before = await this.revision()
-      const [flags, overrides, segments, environments, environmentFlags] = await Promise.all([
-        this.#readAll(FLAG, decodeFlag),
-        this.#readAll(OVERRIDE, decodeOverride),
-        this.#readAll(SEGMENT, decodeSegment),
-        this.#readAll(ENVIRONMENT, decodeEnvironment),
-        this.#readAll(ENVIRONMENT_FLAG, decodeEnvironmentFlag),
-      ])
-      const slugs = new Set(environments.items.map((e) => e.slug))
-      const keys = new Set(flags.items.map((f) => f.key))
-      const now = this.#now()
-      snapshot = {
-        revision: before,
-        flags: flags.items,
-        overrides: overrides.items.filter(
-          (o) => keys.has(o.flagKey) && (o.expiresAt === undefined || o.expiresAt.getTime() > now),
-        ),
-        segments: segments.items,
-        environments: environments.items,
-        environmentFlags: environmentFlags.items.filter((s) => keys.has(s.flagKey) && slugs.has(s.environment)),
-        corrupt: flags.corrupt.map(({ key, message }) => ({ flagKey: key.slice(FLAG.length), message })),
-      }
-      if ((await this.revision()) === before) return snapshot
-    }
-    return snapshot as SnapshotData
+  loadSnapshot(): Promise<SnapshotData> {
+    return loadSnapshot(this.#store, this.#now)
   }
 
   async revision(): Promise<number> {
@@ -374,10 +363,13 @@ export class StoreFlagRepository implements FlagRepository {
       ? completeFlag(changed, version, current.flag.createdAt, updatedAt)
       : validateFlag({ ...changed, version, updatedAt })
     const bytes = encodeValidFlag(next)
-    if (!(await this.#store.compareAndSet(FLAG + key, current.bytes, bytes))) {
-      throw conflict(`flag "${key}" was changed by someone else; read it again`, key)
-    }
-    await this.#changed()
+    const k = FLAG + key
+    await this.#commit([k], ([now]) => {
+      if (now == null || Buffer.compare(now, current.bytes) !== 0) {
+        throw conflict(`flag "${key}" was changed by someone else; read it again`, key)
+      }
+      return { writes: [{ op: 'set', key: k, value: bytes }], checks: [{ key: k, expected: now }], changes: [put(k)] }
+    })
     return next
   }
 
@@ -390,11 +382,19 @@ export class StoreFlagRepository implements FlagRepository {
     })
   }
 
+  /** Deletes one document (with its change record); whether it existed. */
+  async #deleteOne(key: string): Promise<boolean> {
+    const written = await this.#commit([key], ([bytes]) =>
+      bytes == null ? null : { writes: [{ op: 'delete', key }], checks: [{ key, expected: bytes }], changes: [removed(key)] },
+    )
+    return written !== null
+  }
+
   #readAll<T>(prefix: string, decode: (bytes: Uint8Array, key: string) => T): Promise<ReadAllResult<T>> {
     return readAll(this.#store, prefix, decode)
   }
 
-  #changed(): Promise<void> {
-    return signalChange(this.#store)
+  #commit(keys: readonly string[], plan: (values: Array<Uint8Array | null>) => WritePlan | null): Promise<number | null> {
+    return commitChange(this.#store, this.#log, keys, plan, this.#now)
   }
 }
