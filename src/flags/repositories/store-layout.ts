@@ -20,8 +20,6 @@ export const ENVIRONMENT = 'env/'
 export const ENVIRONMENT_FLAG = 'envflag/'
 import { parseRevision, REVISION } from './change-log.js'
 
-/** Parallel reads where several are needed: enough to fill a pipeline, few enough for a small pool. */
-export const READ_CONCURRENCY = 32
 /** Entries per page when listing documents: one round trip per page. */
 const PAGE = 5000
 
@@ -37,19 +35,6 @@ export function notFound(what: string, key: string): FlagstoneError {
 
 export function conflict(message: string, key: string): FlagstoneError {
   return new FlagstoneError('CONFLICT', message, { details: { key } })
-}
-
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }
 
 export interface ReadAllResult<T> {

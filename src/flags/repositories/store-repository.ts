@@ -1,8 +1,8 @@
 /**
  * `FlagRepository` on any `Store` (key layout in `store-layout.ts`; segments and environments go
- * through one `StoredCollection` each). Every flag write is a single-key `compareAndSet` against the
- * bytes that were read, so two writers never both win (no lost updates) and no write is half-done.
- * Changes are announced on the store's `changes` channel where it can push.
+ * through one `StoredCollection` each). Every write is one `atomic` (`change-log.ts`): documents, change
+ * record and next revision, checked against what was read: no lost update, no half write, none stored
+ * unannounced. Changes are then pushed on the store's `changes` channel where it can push.
  */
 import { FlagstoneError } from '../../errors.js'
 import { checkOptions, compareKeys } from '../../internal/objects.js'
