@@ -129,7 +129,17 @@ export {
   type ResolveChainOptions,
   type ResolvedField,
 } from './evaluation/index.js'
-export type { ChangeListener, FlagFilter, FlagRepository, SnapshotData } from './repositories/index.js'
+export type {
+  ChangeListener,
+  ChangeSet,
+  CorruptDocument,
+  DocumentRef,
+  DocumentsRead,
+  FlagFilter,
+  FlagRepository,
+  SnapshotData,
+  StoredDocument,
+} from './repositories/index.js'
 export {
   StoreFlagRepository,
   StaticFlagRepository,

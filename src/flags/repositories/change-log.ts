@@ -44,6 +44,19 @@ export interface WritePlan {
   readonly changes: DocumentChange[]
 }
 
+/** Longest push message: Postgres NOTIFY takes 8000 bytes; a bigger change travels as its bare revision. */
+const MAX_MESSAGE = 4000
+
+/**
+ * The push message of a change: `{"revision":…,"changes":[…]}` (the record's own fields), or the
+ * bare revision when that would be long (a follower then reads the changes from the log). A
+ * client of an earlier version reads the JSON form as no number and reloads in full, as it always did.
+ */
+export function changeMessage(revision: number, changes: readonly DocumentChange[]): string {
+  const message = JSON.stringify({ revision, changes })
+  return message.length <= MAX_MESSAGE && changes.length > 0 ? message : String(revision)
+}
+
 const logKey = (revision: number) => `${LOG}${String(revision).padStart(16, '0')}`
 /** A write racing others on the revision retries this often before giving up with CONFLICT. */
 const ATTEMPTS = 50
@@ -125,7 +138,7 @@ async function commitNow(
     const checks = [...step.checks, { key: REVISION, expected: current }]
     if (await applied(store, log, writes, checks, record)) {
       // Push is only a wake-up call (UNSUPPORTED on SQLite): pollers still see the new revision.
-      await store.publish(CHANNEL, String(next)).catch(() => undefined)
+      await store.publish(CHANNEL, changeMessage(next, step.changes)).catch(() => undefined)
       return next
     }
   }

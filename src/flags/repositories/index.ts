@@ -1,6 +1,11 @@
 /** Flag repositories: the interface, the one on any store, and the read-only one from a document. */
 export type {
   ChangeListener,
+  ChangeSet,
+  CorruptDocument,
+  DocumentRef,
+  DocumentsRead,
+  StoredDocument,
   FlagFilter,
   FlagRepository,
   FoldResult,

@@ -29,7 +29,40 @@ export interface SnapshotData {
   readonly corrupt: ReadonlyArray<{ readonly flagKey: string; readonly message: string }>
 }
 
-export type ChangeListener = (revision: number) => void
+/** One stored document, named by what it is (the unit a change travels in). */
+export type DocumentRef =
+  | { readonly kind: 'flag' | 'segment'; readonly key: string }
+  | { readonly kind: 'environment'; readonly slug: string }
+  | { readonly kind: 'override'; readonly flagKey: string; readonly entityType: string; readonly entityId: string }
+  | { readonly kind: 'environmentFlag'; readonly flagKey: string; readonly environment: string }
+
+/** What changed after a revision: read the documents again (`readDocuments`) to know how. */
+export interface ChangeSet {
+  /** The revision these changes bring the repository to. */
+  readonly revision: number
+  /** Each changed (written or deleted) document once. */
+  readonly changed: readonly DocumentRef[]
+}
+
+/** A document that is stored but cannot be read (`CORRUPT_VALUE`): a flag then evaluates to `PARSE_ERROR`. */
+export interface CorruptDocument {
+  readonly corrupt: string
+}
+
+export type StoredDocument = FeatureFlag | FlagOverride | Segment | Environment | EnvironmentFlag
+
+export interface DocumentsRead {
+  /** The revision, read in the same round trip as the documents. */
+  readonly revision: number
+  /** One per ref asked for, in order: the document, `null` when there is none (deleted, expired), or the reason it is unreadable. */
+  readonly documents: ReadonlyArray<StoredDocument | CorruptDocument | null>
+}
+
+/**
+ * Called when a change is pushed: its revision (`NaN` for a message that cannot be read) and,
+ * when the message carried them, the documents it changed (`undefined`: catch up from the log).
+ */
+export type ChangeListener = (revision: number, changed?: readonly DocumentRef[]) => void
 
 export interface PromoteOptions {
   /** Compute and return the changes, write nothing. @default false */
@@ -130,4 +163,15 @@ export interface FlagRepository {
    * it cannot (SQLite, static): callers poll `revision()` then.
    */
   watch(listener: ChangeListener): Promise<(() => Promise<void>) | null>
+
+  /**
+   * What changed after `revision`, from the change log, up to the current revision (one round
+   * trip for the revision, one for the log). `null` when the log cannot say: it no longer reaches
+   * back that far, the counter went backwards (a store that lost its data), or there is no log;
+   * the caller then loads the whole snapshot. Optional: a repository without it is followed by
+   * full reloads.
+   */
+  changesSince?(revision: number): Promise<ChangeSet | null>
+  /** The documents `refs` name as they are now, with the revision, in one round trip. Needed with `changesSince`. */
+  readDocuments?(refs: readonly DocumentRef[]): Promise<DocumentsRead>
 }

@@ -22,7 +22,15 @@ import {
 import { checkRuleSegments } from './segment-references.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from '../model.js'
 import { filterFlags } from './flag-filter.js'
-import type { FlagFilter, FlagRepository, SnapshotData } from './repository.js'
+import type {
+  ChangeSet,
+  DocumentRef,
+  DocumentsRead,
+  FlagFilter,
+  FlagRepository,
+  SnapshotData,
+  StoredDocument,
+} from './repository.js'
 
 export interface StaticFlagDocument {
   flags: unknown[]
@@ -185,6 +193,33 @@ export class StaticFlagRepository implements FlagRepository {
 
   async watch(): Promise<null> {
     return null
+  }
+
+  /** Nothing ever changes here: nothing after revision 0, and no log to bridge any other revision. */
+  async changesSince(revision: number): Promise<ChangeSet | null> {
+    return revision === 0 ? { revision: 0, changed: [] } : null
+  }
+
+  async readDocuments(refs: readonly DocumentRef[]): Promise<DocumentsRead> {
+    const { overrides } = await this.loadSnapshot()
+    const documents = refs.map((ref): StoredDocument | null => {
+      switch (ref.kind) {
+        case 'flag':
+          return this.#flags.get(ref.key) ?? null
+        case 'segment':
+          return this.#segments.get(ref.key) ?? null
+        case 'environment':
+          return this.#environments.get(ref.slug) ?? null
+        case 'override':
+          return (
+            overrides.find((o) => o.flagKey === ref.flagKey && o.entityType === ref.entityType && o.entityId === ref.entityId) ??
+            null
+          )
+        case 'environmentFlag':
+          return this.#environmentFlags.find((s) => s.flagKey === ref.flagKey && s.environment === ref.environment) ?? null
+      }
+    })
+    return { revision: 0, documents }
   }
 
   createFlag = async (): Promise<never> => readOnly()

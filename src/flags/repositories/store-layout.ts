@@ -12,6 +12,7 @@
  */
 import { FlagstoneError } from '../../errors.js'
 import type { Store } from '../../stores/types.js'
+import type { DocumentRef } from './repository.js'
 
 export const FLAG = 'flag/'
 export const OVERRIDE = 'override/'
@@ -28,6 +29,42 @@ export const overridePrefix = (flagKey: string) => `${OVERRIDE}${part(flagKey)}/
 export const environmentFlagKey = (flagKey: string, slug: string) => `${ENVIRONMENT_FLAG}${flagKey}/${slug}`
 export const overrideKey = (flagKey: string, entityType: string, entityId: string) =>
   `${overridePrefix(flagKey)}${part(entityType)}/${part(entityId)}`
+
+/** The store key of a document. */
+export function keyOfRef(ref: DocumentRef): string {
+  switch (ref.kind) {
+    case 'flag':
+      return FLAG + ref.key
+    case 'segment':
+      return SEGMENT + ref.key
+    case 'environment':
+      return ENVIRONMENT + ref.slug
+    case 'override':
+      return overrideKey(ref.flagKey, ref.entityType, ref.entityId)
+    case 'environmentFlag':
+      return environmentFlagKey(ref.flagKey, ref.environment)
+  }
+}
+
+/** The document a store key holds; `undefined` for a key outside the layout (written by a newer version). */
+export function refOfKey(key: string): DocumentRef | undefined {
+  // Keys, slugs and segment keys never contain '/' (their patterns say so); override parts are URI-encoded.
+  const [prefix, ...rest] = key.split('/')
+  const parts = rest.length
+  if (prefix === 'flag' && parts === 1) return { kind: 'flag', key: rest[0]! }
+  if (prefix === 'segment' && parts === 1) return { kind: 'segment', key: rest[0]! }
+  if (prefix === 'env' && parts === 1) return { kind: 'environment', slug: rest[0]! }
+  if (prefix === 'envflag' && parts === 2) return { kind: 'environmentFlag', flagKey: rest[0]!, environment: rest[1]! }
+  if (prefix === 'override' && parts === 3) {
+    try {
+      const [flagKey, entityType, entityId] = rest.map((p) => decodeURIComponent(p)) as [string, string, string]
+      return { kind: 'override', flagKey, entityType, entityId }
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
+}
 
 export function notFound(what: string, key: string): FlagstoneError {
   return new FlagstoneError('NOT_FOUND', `${what} "${key}" does not exist`, { details: { key } })

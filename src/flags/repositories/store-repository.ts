@@ -30,17 +30,9 @@ import { environmentCollection, segmentCollection, type StoredCollection } from 
 import { filterFlags } from './flag-filter.js'
 import { promote } from './promote.js'
 import { refuseIfUsed, requireSegments } from './segment-references.js'
-import type {
-  ChangeListener,
-  FlagFilter,
-  FlagRepository,
-  FoldResult,
-  PromoteOptions,
-  PromotionResult,
-  SnapshotData,
-} from './repository.js'
+import type * as R from './repository.js'
+import { changesSince, readDocuments, watchChanges } from './store-changes.js'
 import {
-  CHANNEL,
   type ChangeLogOptions,
   commitChange,
   type DocumentChange,
@@ -61,7 +53,6 @@ import {
   overridePrefix,
   readAll,
   readRevision,
-  type ReadAllResult,
 } from './store-layout.js'
 
 export interface StoreFlagRepositoryOptions {
@@ -74,7 +65,7 @@ export interface StoreFlagRepositoryOptions {
 const put = (key: string): DocumentChange => ({ key, op: 'put' })
 const removed = (key: string): DocumentChange => ({ key, op: 'delete' })
 
-export class StoreFlagRepository implements FlagRepository {
+export class StoreFlagRepository implements R.FlagRepository {
   readonly readOnly = false
   readonly #store: Store
   readonly #now: () => number
@@ -95,9 +86,9 @@ export class StoreFlagRepository implements FlagRepository {
 
   // ---- flags ----
 
-  async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {
+  async listFlags(filter: R.FlagFilter = {}): Promise<FeatureFlag[]> {
     checkOptions(filter, 'listFlags()', 'filter')
-    return filterFlags((await this.#readAll(FLAG, decodeFlag)).items, filter)
+    return filterFlags((await readAll(this.#store, FLAG, decodeFlag)).items, filter)
   }
 
   async getFlag(key: string): Promise<FeatureFlag | null> {
@@ -167,7 +158,7 @@ export class StoreFlagRepository implements FlagRepository {
   // ---- overrides ----
 
   async listOverrides(flagKey: string): Promise<FlagOverride[]> {
-    const { items } = await this.#readAll(overridePrefix(flagKey), decodeOverride)
+    const { items } = await readAll(this.#store, overridePrefix(flagKey), decodeOverride)
     const now = this.#now()
     return items.filter((o) => o.expiresAt === undefined || o.expiresAt.getTime() > now)
   }
@@ -258,7 +249,7 @@ export class StoreFlagRepository implements FlagRepository {
 
   async listEnvironmentFlags(flagKey?: string): Promise<EnvironmentFlag[]> {
     const prefix = flagKey === undefined ? ENVIRONMENT_FLAG : `${ENVIRONMENT_FLAG}${flagKey}/`
-    return (await this.#readAll(prefix, decodeEnvironmentFlag)).items.sort(
+    return (await readAll(this.#store, prefix, decodeEnvironmentFlag)).items.sort(
       (a, b) => compareKeys(a.flagKey, b.flagKey) || compareKeys(a.environment, b.environment),
     )
   }
@@ -297,12 +288,12 @@ export class StoreFlagRepository implements FlagRepository {
     return this.#deleteOne(environmentFlagKey(flagKey, environment))
   }
 
-  promote(flagKey: string, from: string, to: string, options: PromoteOptions = {}): Promise<PromotionResult> {
+  promote(flagKey: string, from: string, to: string, options: R.PromoteOptions = {}): Promise<R.PromotionResult> {
     checkOptions(options, 'promote()')
     return promote(this, (plan) => this.#commit([], plan), flagKey, from, to, options)
   }
 
-  applyDueChanges(now: number = this.#now()): Promise<FoldResult> {
+  applyDueChanges(now: number = this.#now()): Promise<R.FoldResult> {
     return applyDueChanges(
       this,
       (k) => this.#readFlag(k),
@@ -314,7 +305,7 @@ export class StoreFlagRepository implements FlagRepository {
 
   // ---- snapshot and change signal ----
 
-  loadSnapshot(): Promise<SnapshotData> {
+  loadSnapshot(): Promise<R.SnapshotData> {
     return loadSnapshot(this.#store, this.#now)
   }
 
@@ -322,13 +313,16 @@ export class StoreFlagRepository implements FlagRepository {
     return readRevision(this.#store)
   }
 
-  async watch(listener: ChangeListener): Promise<(() => Promise<void>) | null> {
-    try {
-      return await this.#store.subscribe(CHANNEL, (message) => listener(Number(message)))
-    } catch (error) {
-      if (error instanceof FlagstoneError && error.code === 'UNSUPPORTED') return null
-      throw error
-    }
+  watch(listener: R.ChangeListener): Promise<(() => Promise<void>) | null> {
+    return watchChanges(this.#store, listener)
+  }
+
+  changesSince(revision: number): Promise<R.ChangeSet | null> {
+    return changesSince(this.#store, revision)
+  }
+
+  readDocuments(refs: readonly R.DocumentRef[]): Promise<R.DocumentsRead> {
+    return readDocuments(this.#store, refs, this.#now)
   }
 
   // ---- internals ----
@@ -388,10 +382,6 @@ export class StoreFlagRepository implements FlagRepository {
       bytes == null ? null : { writes: [{ op: 'delete', key }], checks: [{ key, expected: bytes }], changes: [removed(key)] },
     )
     return written !== null
-  }
-
-  #readAll<T>(prefix: string, decode: (bytes: Uint8Array, key: string) => T): Promise<ReadAllResult<T>> {
-    return readAll(this.#store, prefix, decode)
   }
 
   #commit(keys: readonly string[], plan: (values: Array<Uint8Array | null>) => WritePlan | null): Promise<number | null> {
