@@ -3,13 +3,31 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { sleep } from './services.js'
 
+/** A free port: any, or one of FLAGSTONE_TEST_REDIS_PORTS (`7300-7349`) where a shared machine hands out ranges. */
 async function sparePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
+  const range = /^(\d+)-(\d+)$/.exec(process.env.FLAGSTONE_TEST_REDIS_PORTS ?? '')
+  const candidates = range === null ? [0] : shuffled(Number(range[1]), Number(range[2]))
+  for (const port of candidates) {
+    const server = createServer()
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false))
+      server.listen(port, '127.0.0.1', () => resolve(true))
+    })
+    if (!listening) continue
+    const address = server.address()
+    await new Promise((resolve) => server.close(resolve))
+    if (address !== null && typeof address !== 'string') return address.port
+  }
+  throw new Error('no free port')
+}
+
+function shuffled(from: number, to: number): number[] {
+  const ports = Array.from({ length: to - from + 1 }, (_, i) => from + i)
+  for (let i = ports.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[ports[i], ports[j]] = [ports[j]!, ports[i]!]
+  }
+  return ports
 }
 
 export class RedisServer {

@@ -5,29 +5,29 @@
  *
  * Following changes, cheapest first:
  * - push: `repository.watch()` (Redis pub/sub, Postgres LISTEN/NOTIFY, memory in-process) wakes the
- *   client at once; a subscription that failed (store down at start) is retried with backoff;
- * - poll: `repository.revision()` (one GET) every `pollInterval`; a different revision → reload;
- * - safety net: a full reload every `fullRefreshInterval`, and one after every outage (a store that
- *   lost its data may have restarted its revision counter at a value we already saw).
+ *   client at once with the revision and the changed documents: when it follows the revision held,
+ *   the client reads just those documents (one `readDocuments`) and recompiles what they affect
+ *   (delta.ts); a subscription that failed (store down at start) is retried with backoff;
+ * - catch-up: a push that skips revisions (or carries none), and every poll (`pollInterval`), ask
+ *   `repository.changesSince(held)`: one GET when nothing changed, else the log, then the documents;
+ * - full reload: when the log cannot bridge the gap (past its horizon, a counter that went
+ *   backwards), on `refresh()`, every `fullRefreshInterval`, and after every outage (a store that
+ *   lost its data may have restarted its revision counter at a value we already saw). A repository
+ *   without `changesSince` / `readDocuments` is followed by full reloads only, as before.
  * All of it runs through one work loop, so at most one store operation of the client is in flight:
- * requests that arrive during a load are coalesced into one more load after it.
+ * pushes that arrive meanwhile are applied together after it.
  */
-import { FlagstoneError, type FlagstoneErrorCode } from '../../errors.js'
+import { FlagstoneError } from '../../errors.js'
 import { type CompiledSnapshot, compileSnapshot } from '../evaluation/evaluate.js'
-import type { FlagRepository } from '../repositories/repository.js'
+import type { ChangeSet, FlagRepository } from '../repositories/repository.js'
+import { applyChanges } from './delta.js'
 import { ClientEvents } from './events.js'
+import { canFollow, type Following, planPushes, type Push, readDelta } from './follow.js'
 import type { FlagClientEvents, ResolvedClientOptions } from './options.js'
+import { asError, closedError, notReadyError, report, type Waiter } from './report.js'
 
 /** Longest wait between two attempts to subscribe again after `watch()` failed. */
 const MAX_WATCH_RETRY_MS = 30_000
-
-interface Waiter {
-  resolve: () => void
-  reject: (error: Error) => void
-  timer?: NodeJS.Timeout
-}
-
-const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)))
 
 export class SnapshotSync {
   readonly #options: ResolvedClientOptions
@@ -42,11 +42,10 @@ export class SnapshotSync {
   // Work loop: at most one store operation in flight; requests made meanwhile are merged.
   #running = false
   #wantCheck = false
-  #wantLoad = false
-  /** A load was asked for without a revision to compare (poll saw a difference, refresh, outage). */
+  /** A full reload is due (first load, refresh, outage, a gap the log cannot bridge). */
   #mustLoad = false
-  /** Highest revision announced by pushes since the last load started. */
-  #pushed: number | undefined
+  /** Pushes not applied yet. */
+  #pushes: Push[] = []
   #refreshWaiters: Waiter[] = []
 
   // Push subscription.
@@ -78,12 +77,9 @@ export class SnapshotSync {
     this.#repository = options.repository
     this.#watchRetryDelay = this.#retryBase()
     const { pollInterval, fullRefreshInterval } = this.#options
-    if (Number.isFinite(pollInterval)) {
-      this.#pollTimer = setInterval(() => this.#request('check'), pollInterval).unref()
-    }
-    if (Number.isFinite(fullRefreshInterval)) {
+    if (Number.isFinite(pollInterval)) this.#pollTimer = setInterval(() => this.#request('check'), pollInterval).unref()
+    if (Number.isFinite(fullRefreshInterval))
       this.#refreshTimer = setInterval(() => this.#request('load'), fullRefreshInterval).unref()
-    }
     this.#request('load')
     this.#subscribe()
   }
@@ -112,7 +108,7 @@ export class SnapshotSync {
 
   ready(): Promise<void> {
     if (this.#readyEmitted) return Promise.resolve()
-    if (this.#closed) return Promise.reject(this.#closedError())
+    if (this.#closed) return Promise.reject(closedError())
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject }
       const timeout = this.#options.readyTimeout
@@ -121,7 +117,7 @@ export class SnapshotSync {
           this.#readyWaiters.delete(waiter)
           // Loaded, only the subscription has not answered: usable (changes are polled meanwhile).
           if (this.#snapshot !== undefined) resolve()
-          else reject(this.#notReadyError(timeout))
+          else reject(notReadyError(this.#lastError, timeout))
         }, timeout)
       }
       this.#readyWaiters.add(waiter)
@@ -130,7 +126,7 @@ export class SnapshotSync {
 
   /** See `FlagClient`: ready, refresh and close are documented there. */
   refresh(): Promise<void> {
-    if (this.#closed) return Promise.reject(this.#closedError())
+    if (this.#closed) return Promise.reject(closedError())
     return new Promise<void>((resolve, reject) => {
       this.#refreshWaiters.push({ resolve, reject })
       this.#request('load')
@@ -144,15 +140,11 @@ export class SnapshotSync {
 
   // ---- the work loop ----
 
-  #request(kind: 'check' | 'load', pushed?: number): void {
+  #request(kind: 'check' | 'load' | Push): void {
     if (this.#closed) return
-    if (kind === 'check') {
-      this.#wantCheck = true
-    } else {
-      this.#wantLoad = true
-      if (pushed === undefined) this.#mustLoad = true
-      else this.#pushed = this.#pushed === undefined ? pushed : Math.max(this.#pushed, pushed)
-    }
+    if (kind === 'check') this.#wantCheck = true
+    else if (kind === 'load') this.#mustLoad = true
+    else this.#pushes.push(kind)
     if (!this.#running) this.#run().catch((error: unknown) => this.#report(asError(error), true))
   }
 
@@ -160,13 +152,13 @@ export class SnapshotSync {
     this.#running = true
     try {
       while (!this.#closed) {
-        if (this.#wantLoad || (this.#wantCheck && this.#snapshot === undefined)) {
-          const skip = !this.#mustLoad && this.#pushed !== undefined && this.#pushed === this.#revision
-          this.#wantLoad = this.#mustLoad = false
-          this.#pushed = undefined
-          if (skip) continue // every push since the last load announced the revision we hold
-          this.#wantCheck = false // a load reads the revision too
+        if (this.#mustLoad || (this.#snapshot === undefined && (this.#wantCheck || this.#pushes.length > 0))) {
+          // The load reads everything those asked for; pushes arriving during it are looked at after it.
+          this.#mustLoad = this.#wantCheck = false
+          this.#pushes = []
           await this.#load(this.#refreshWaiters.splice(0))
+        } else if (this.#pushes.length > 0) {
+          await this.#follow(this.#pushes.splice(0))
         } else if (this.#wantCheck) {
           this.#wantCheck = false
           await this.#check()
@@ -198,25 +190,38 @@ export class SnapshotSync {
       }
       return
     }
-    if (this.#closed) {
-      for (const w of waiters) w.reject(this.#closedError())
-      return
-    }
+    if (this.#closed) return waiters.forEach((w) => w.reject(closedError()))
     const announce = this.#reachable() || this.#announce
     this.#announce = false
+    this.#install(compiled, revision, announce)
+    for (const w of waiters) w.resolve()
+  }
+
+  #install(compiled: CompiledSnapshot, revision: number, announce: boolean): void {
     const previous = this.#revision
     this.#snapshot = compiled
     this.#revision = revision
     this.#confirmed()
-    for (const w of waiters) w.resolve()
     if (previous === undefined) this.#maybeReady()
     else if (previous !== revision || announce) this.#emit('change', revision, previous)
   }
 
+  async #follow(pushes: Push[]): Promise<void> {
+    const next = planPushes(pushes, this.#revision as number, canFollow(this.#repository))
+    if (next === 'load') this.#mustLoad = true
+    else if (next === 'check') this.#wantCheck = true
+    else if (next === 'catch-up') await this.#check()
+    else if (next !== 'none') await this.#apply(next)
+  }
+
   async #check(): Promise<void> {
-    let revision: number
+    const repository = this.#repository
+    const held = this.#revision as number
+    const follows = canFollow(repository)
+    let changes: ChangeSet | null
     try {
-      revision = await this.#repository.revision()
+      // With a log: one GET when nothing changed, else what did. Without: the revision only.
+      changes = follows ? await repository.changesSince(held) : { revision: await repository.revision(), changed: [] }
     } catch (error) {
       this.#failed(error)
       return
@@ -224,15 +229,33 @@ export class SnapshotSync {
     if (this.#closed) return
     // After an outage reload in any case, and announce it: a store that lost its data restarts its
     // counter, possibly at the very revision we hold. A different revision means our snapshot is
-    // known to be old: only a successful load confirms it then.
+    // known to be old: only a successful load or delta confirms it then.
     if (this.#reachable()) {
       this.#announce = true
-      this.#request('load')
-    } else if (revision !== this.#revision) {
-      this.#request('load')
-    } else {
+      this.#mustLoad = true
+    } else if (changes?.revision === held) {
       this.#confirmed()
+    } else if (!follows || changes === null) {
+      this.#mustLoad = true // no log, past its horizon, or a counter that went backwards
+    } else {
+      await this.#apply(changes)
     }
+  }
+
+  /** Reads the documents `changes` names and installs the snapshot with them applied. */
+  async #apply(changes: ChangeSet): Promise<void> {
+    const delta = await readDelta(this.#repository as Following, changes).catch((error: unknown) => {
+      this.#failed(error)
+      return undefined
+    })
+    if (this.#closed || delta === undefined) return
+    const recovered = this.#reachable()
+    if (recovered || delta === null || this.#snapshot === undefined) {
+      if (recovered) this.#announce = true // as in #check
+      this.#mustLoad = true
+      return
+    }
+    this.#install(applyChanges(this.#snapshot, delta.changed, delta.revision), delta.revision, false)
   }
 
   /**
@@ -287,7 +310,7 @@ export class SnapshotSync {
     this.#watch = 'pending'
     let watching: Promise<(() => Promise<void>) | null>
     try {
-      watching = this.#repository.watch((revision) => this.#request('load', Number.isFinite(revision) ? revision : undefined))
+      watching = this.#repository.watch((revision, changed) => this.#request({ revision, changed }))
     } catch (error) {
       watching = Promise.reject(error)
     }
@@ -354,31 +377,8 @@ export class SnapshotSync {
     this.events.emit(event, ...args)
   }
 
-  /** To `onError`, or by default a warning for the first failure of each outage. */
   #report(error: Error, first: boolean): void {
-    const onError = this.#options.onError
-    try {
-      if (onError !== undefined) onError(error)
-      else if (first) {
-        const serving = this.#snapshot === undefined ? 'no snapshot yet' : 'serving the last snapshot'
-        console.warn(`flagstone: flag client: ${error.message} (${serving}; retrying)`)
-      }
-    } catch {
-      // An onError that throws must not break the client nor surface as an unhandled rejection.
-    }
-  }
-
-  #notReadyError(timeout: number): FlagstoneError {
-    const last = this.#lastError
-    const code: FlagstoneErrorCode = last instanceof FlagstoneError ? last.code : 'STORE_UNAVAILABLE'
-    const why = last === undefined ? 'the store did not answer' : last.message
-    return new FlagstoneError(code, `flag client not ready after ${timeout} ms: ${why} (still retrying in the background)`, {
-      cause: last,
-    })
-  }
-
-  #closedError(): FlagstoneError {
-    return new FlagstoneError('STORE_CLOSED', 'the flag client is closed')
+    report(this.#options.onError, error, first, this.#snapshot !== undefined)
   }
 
   async #close(): Promise<void> {
@@ -388,8 +388,8 @@ export class SnapshotSync {
     clearTimeout(this.#staleTimer)
     clearTimeout(this.#retryTimer)
     if (this.#snapshot !== undefined) this.#stale = true // nothing follows changes any more
-    this.#rejectReady(this.#closedError())
-    for (const w of this.#refreshWaiters.splice(0)) w.reject(this.#closedError())
+    this.#rejectReady(closedError())
+    for (const w of this.#refreshWaiters.splice(0)) w.reject(closedError())
     const unwatch = this.#unwatch
     this.#unwatch = undefined
     this.#watch = 'idle'

@@ -26,15 +26,13 @@
  * `value`, and otherwise (and when disabled, or served with `enabled: false`) the flag's
  * `defaultValue`, or the caller's default when the flag has none.
  */
-import { isValidFlag, validateFlag } from '../codec/index.js'
-import { compileSegments, type CompiledCondition } from '../matchers/index.js'
+import { validateFlag } from '../codec/index.js'
 import type {
   Environment,
   EnvironmentFlag,
   EvaluationContext,
   EvaluationDetails,
   FeatureFlag,
-  FlagOverride,
   FlagType,
   FlagValue,
   Segment,
@@ -59,12 +57,12 @@ import {
   messageOf,
   newEnvState,
   resolve,
-  valuesOf,
 } from './compile.js'
 import { applyOverlayToState, environmentOverlay, resolveChain } from './environments.js'
 import { hashWithPrefix, inRolloutPrefixed } from './hash.js'
 import { flagAt } from './schedules.js'
-import { readSnapshotDocuments, type SnapshotInput } from './snapshot-documents.js'
+import type { SnapshotInput } from './snapshot-documents.js'
+import { compileParts, scopeOf, type SnapshotParts } from './snapshot-parts.js'
 
 export type { SnapshotInput }
 
@@ -83,50 +81,22 @@ export class CompiledSnapshot {
   readonly environments: ReadonlyMap<string, Environment>
   /** By flag key, then environment slug. */
   readonly environmentFlags: ReadonlyMap<string, ReadonlyMap<string, EnvironmentFlag>>
-  readonly #compiled: Map<string, CompiledFlag | BrokenFlag>
-  readonly #segmentTests: ReadonlyMap<string, CompiledCondition>
-  readonly #overridesByFlag: ReadonlyMap<string, FlagOverride[]>
+  readonly #compiled: ReadonlyMap<string, CompiledFlag | BrokenFlag>
   readonly #scope: CompileScope
   /** Environment flags that failed validation, by flag key then environment slug: their message. */
   readonly #brokenEnvironmentFlags: ReadonlyMap<string, ReadonlyMap<string, string>>
 
-  constructor(input: SnapshotInput) {
-    this.revision = input.revision
-    const documents = readSnapshotDocuments(input)
-    this.segments = documents.segments
-    this.#segmentTests = compileSegments(documents.segments)
-    this.#overridesByFlag = documents.overridesByFlag
-    this.environments = documents.environments
-    const envFlags = documents.environmentFlags
-    this.environmentFlags = envFlags
-    this.#brokenEnvironmentFlags = documents.brokenEnvironmentFlags
-    const overridesByFlag = this.#overridesByFlag
-    this.#scope = {
-      revision: this.revision,
-      segmentTests: this.#segmentTests,
-      overridesOf: (flagKey) => overridesByFlag.get(flagKey) ?? [],
-      hasEnvironmentFlags: (flagKey) => envFlags.has(flagKey),
-    }
-
-    this.#compiled = new Map()
-    const flags = new Map<string, FeatureFlag>()
-    for (const raw of valuesOf(input.flags)) {
-      const key = raw !== null && typeof raw === 'object' && typeof raw.key === 'string' ? raw.key : undefined
-      let flag: FeatureFlag
-      try {
-        // A flag the codec checked on its way in (a repository's load decodes and validates it) is not checked again.
-        flag = isValidFlag(raw) ? raw : validateFlag(raw, { unknownFields: 'strip' })
-      } catch (error) {
-        if (key !== undefined) this.#compiled.set(key, { parseError: messageOf(error) })
-        continue
-      }
-      flags.set(flag.key, flag)
-      this.#compiled.set(flag.key, compileFlag(this.#scope, flag))
-    }
-    for (const { flagKey, message } of input.corrupt ?? []) {
-      if (!flags.has(flagKey)) this.#compiled.set(flagKey, { parseError: message })
-    }
-    this.flags = flags
+  /** `parts`: for client/delta.ts, which builds them from a previous snapshot's (the input is then not read). */
+  constructor(input: SnapshotInput, parts: SnapshotParts = compileParts(input)) {
+    this.revision = parts.revision
+    this.flags = parts.flags
+    this.segments = parts.segments
+    this.environments = parts.environments
+    this.environmentFlags = parts.environmentFlags
+    this.#compiled = parts.compiled
+    this.#brokenEnvironmentFlags = parts.brokenEnvironmentFlags
+    this.#scope = scopeOf(parts, parts.revision)
+    PARTS.set(this, parts)
   }
 
   /** Keys of every flag in the snapshot, including ones that evaluate to PARSE_ERROR. */
@@ -356,6 +326,12 @@ export class CompiledSnapshot {
 }
 
 const compiledInputs = new WeakMap<SnapshotInput, CompiledSnapshot>()
+const PARTS = new WeakMap<CompiledSnapshot, SnapshotParts>()
+
+/** What `snapshot` is made of (for client/delta.ts; not part of the public API). */
+export function snapshotParts(snapshot: CompiledSnapshot): SnapshotParts {
+  return PARTS.get(snapshot) as SnapshotParts
+}
 
 /**
  * Compiles a snapshot for evaluation (validating every document; invalid flags become PARSE_ERROR

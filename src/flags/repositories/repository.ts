@@ -31,7 +31,8 @@ export interface SnapshotData {
 
 /** One stored document, named by what it is (the unit a change travels in). */
 export type DocumentRef =
-  | { readonly kind: 'flag' | 'segment'; readonly key: string }
+  | { readonly kind: 'flag'; readonly key: string }
+  | { readonly kind: 'segment'; readonly key: string }
   | { readonly kind: 'environment'; readonly slug: string }
   | { readonly kind: 'override'; readonly flagKey: string; readonly entityType: string; readonly entityId: string }
   | { readonly kind: 'environmentFlag'; readonly flagKey: string; readonly environment: string }
