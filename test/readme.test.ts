@@ -26,6 +26,8 @@ afterAll(() => rmSync(cwd, { recursive: true, force: true }))
  * outputs, so a drifting API or a wrong comment fails here.
  */
 const PRINTS: Array<[marker: string, expected: Array<string | RegExp>]> = [
+  // Before 'new FlagClient(': the first marker a block holds wins.
+  ["key: 'banner', type: 'string'", ['green\n{"revision":', ',"changed":[{"kind":"flag","key":"banner"}]}\n']],
   ["sessions.set('abc'", ['{ user: 42 }']],
   ["sessions.set('s1'", ['<Buffer 00 ff>', /\n(hits\nleader|leader\nhits)\n/, '1 true false']],
   ['registry.names()', ["[ 'sessions', 'rate_limit' ]"]],
