@@ -77,7 +77,16 @@ export interface Driver {
    * Guarantees this driver does not give (the defaults are every built-in backend's: shared,
    * atomic across processes, atomic renew, listing). `backend` and `push` come from the fields above.
    */
-  readonly capabilities?: Partial<Pick<StoreCapabilities, 'shared' | 'atomic' | 'renewOnRead' | 'listKeys'>>
+  readonly capabilities?: Partial<Pick<StoreCapabilities, 'shared' | 'atomic' | 'renewOnRead' | 'listKeys' | 'atomicWrites'>>
+  /**
+   * Keeps the own keys of `space` where one `atomic` reaches them all from now on (Redis Cluster:
+   * one hash slot), for a driver whose `capabilities.atomicWrites` is `false` because keys spread.
+   * The store then gives that namespace `atomicWrites` (when `atomic` exists). Optional: without
+   * it `keepTogether` is a no-op. `whyNoAtomic` is added to the `UNSUPPORTED` message of an
+   * `atomic` elsewhere.
+   */
+  keepTogether?(space: KeySpace): void
+  readonly whyNoAtomic?: string
   /** Present where the backend can push; `channel` is already encoded like a key. */
   readonly pubsub?: {
     readonly acrossProcesses: boolean
@@ -124,6 +133,9 @@ export interface Shared {
   readonly capabilities: StoreCapabilities
   readonly maxValueBytes: number
   readonly operationTimeout: number
+  /** `own` prefixes of the namespaces kept together, and the capabilities they have. */
+  readonly together: Set<string>
+  readonly togetherCapabilities: StoreCapabilities
   /** Set when the root store closes: every view of the driver is closed then. */
   closed: boolean
 }

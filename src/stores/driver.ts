@@ -23,6 +23,7 @@ import type {
   StoreValue,
 } from './types.js'
 import { checkOptions } from '../internal/objects.js'
+import { KEEP_TOGETHER } from './together.js'
 
 export {
   type Awaitable,
@@ -66,12 +67,14 @@ export class DriverStore implements Store {
       renewOnRead: 'atomic',
       listKeys: true,
       ...driver.capabilities,
-      atomicWrites: driver.atomic !== undefined,
+      atomicWrites: driver.atomic !== undefined && driver.capabilities?.atomicWrites !== false,
       push: pubsub === undefined ? 'none' : pubsub.acrossProcesses ? 'processes' : 'process',
     })
     return {
       driver,
       capabilities,
+      together: new Set(),
+      togetherCapabilities: Object.freeze({ ...capabilities, atomicWrites: driver.atomic !== undefined }),
       maxValueBytes: options.maxValueBytes,
       operationTimeout: options.operationTimeout,
       closed: false,
@@ -89,7 +92,17 @@ export class DriverStore implements Store {
   }
 
   get capabilities(): StoreCapabilities {
-    return this.#shared.capabilities
+    const shared = this.#shared
+    return shared.together.size > 0 && shared.together.has(this.#space.own) ? shared.togetherCapabilities : shared.capabilities
+  }
+
+  /** `keepTogether(store)` (together.ts); an arrow, so it works through a Proxy that does not bind symbols. */
+  readonly [KEEP_TOGETHER] = (): void => {
+    this.#open()
+    const driver = this.#shared.driver
+    if (driver.keepTogether === undefined) return
+    driver.keepTogether(this.#space)
+    this.#shared.together.add(this.#space.own)
   }
 
   async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
@@ -224,8 +237,12 @@ export class DriverStore implements Store {
     this.#open()
     const args = checkAtomic(writes, checks, this.#space.own, this.#shared.maxValueBytes)
     const atomic = this.#shared.driver.atomic
-    if (atomic === undefined) {
-      throw new FlagstoneError('UNSUPPORTED', `${this.#describe()} has no atomic multi-key write (capabilities.atomicWrites)`)
+    if (atomic === undefined || !this.capabilities.atomicWrites) {
+      const why = this.#shared.driver.whyNoAtomic ?? ''
+      throw new FlagstoneError(
+        'UNSUPPORTED',
+        `${this.#describe()} has no atomic multi-key write (capabilities.atomicWrites)${why}`,
+      )
     }
     try {
       const result = atomic.call(this.#shared.driver, args.writes, args.checks)

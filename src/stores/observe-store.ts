@@ -16,6 +16,7 @@ import type {
   Store,
   StoreValue,
 } from './types.js'
+import { KEEP_TOGETHER, keepTogether } from './together.js'
 
 class ObservedStore implements Store {
   readonly #inner: Store
@@ -37,6 +38,8 @@ class ObservedStore implements Store {
   get pushAcrossProcesses(): boolean {
     return this.#inner.pushAcrossProcesses
   }
+
+  readonly [KEEP_TOGETHER] = (): void => keepTogether(this.#inner)
 
   async #run<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
     if (!hasListeners('storeOperation')) return call()

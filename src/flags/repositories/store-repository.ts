@@ -7,6 +7,7 @@
 import { FlagstoneError } from '../../errors.js'
 import { checkOptions, compareKeys } from '../../internal/objects.js'
 import { requireCapabilities } from '../../stores/capabilities.js'
+import { keepTogether } from '../../stores/together.js'
 import type { Store } from '../../stores/types.js'
 import {
   completeFlag,
@@ -75,7 +76,9 @@ export class StoreFlagRepository implements R.FlagRepository {
 
   constructor(store: Store, options: StoreFlagRepositoryOptions = {}) {
     checkOptions(options, 'StoreFlagRepository')
-    // Every write is one atomic operation with its change record: without it, refuse up front.
+    // Every write is one atomic operation with its change record, so every document must be where
+    // one atomic reaches it (one Redis Cluster slot): the namespace is kept together, then checked.
+    keepTogether(store)
     requireCapabilities(store, { atomic: true, atomicWrites: true, listKeys: true }, 'the flag repository')
     this.#store = store
     this.#now = options.now ?? Date.now
