@@ -11,7 +11,7 @@ export interface CreateStoreOptions extends BaseStoreOptions {
 
 /**
  * A root store for a URL: `memory:`, `sqlite:<path>` (`sqlite://./data/x.sqlite`, `sqlite:///abs/x.sqlite`,
- * `sqlite::memory:`), `redis:` / `rediss:`, `postgres:` / `postgresql:`, `mysql:` (MySQL or MariaDB). The backend's package is
+ * `sqlite::memory:`), `redis:` / `rediss:`, `redis+cluster://host:port,host:port` (Redis Cluster), `postgres:` / `postgresql:`, `mysql:` (MySQL or MariaDB). The backend's package is
  * loaded only when its scheme is used.
  */
 export async function createStore(url: string, options: CreateStoreOptions = {}): Promise<Store> {
@@ -33,6 +33,11 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
       const { createRedisStore } = await import('./drivers/redis.js')
       return withDriver(`${scheme}:`, '@keyv/redis', '@keyv/redis', () => createRedisStore({ ...options, url }))
     }
+    case 'redis+cluster':
+    case 'rediss+cluster': {
+      const { createRedisClusterStore } = await import('./drivers/redis-cluster.js')
+      return withDriver(`${scheme}:`, '@keyv/redis', '@keyv/redis', () => createRedisClusterStore({ ...options, url }))
+    }
     case 'postgres':
     case 'postgresql': {
       const { createPostgresStore } = await import('./drivers/postgres.js')
@@ -45,7 +50,8 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
     default:
       throw new FlagstoneError(
         'INVALID_ARGUMENT',
-        `unsupported store URL ${JSON.stringify(url)}: use memory:, sqlite:, redis:, rediss:, postgres:, postgresql: or mysql:`,
+        `unsupported store URL ${JSON.stringify(url)}: ` +
+          'use memory:, sqlite:, redis:, rediss:, redis+cluster:, rediss+cluster:, postgres:, postgresql: or mysql:',
         { details: { field: 'url' } },
       )
   }

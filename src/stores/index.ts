@@ -32,6 +32,8 @@ export { createMemoryStore, MemoryStore, type MemoryStoreOptions, type MemorySto
 export { createSqliteStore, type SqliteStoreOptions } from './drivers/sqlite.js'
 export { createPostgresStore, type PostgresStoreOptions } from './drivers/postgres.js'
 export { createRedisStore, type RedisClientLike, type RedisStoreOptions } from './drivers/redis.js'
+export { createRedisClusterStore, type RedisClusterStoreOptions } from './drivers/redis-cluster.js'
+export { keepTogether } from './together.js'
 export { createMysqlStore, type MysqlStoreOptions } from './drivers/mysql.js'
 export { observeStore } from './observe-store.js'
 export type { SqliteAdapter } from './drivers/sqlite.js'

@@ -31,7 +31,7 @@ export interface ScanNode {
 
 /** How commands reach the server: one connection, or a cluster client routing on the key. */
 export interface RedisLink {
-  /** One command about the key `route` (a cluster routes on it; one node ignores it). Values come back as Buffers unless `types` says otherwise. */
+  /** One command about the key `route` (a cluster routes on it; one node ignores it), with reply `types` (e.g. BUFFERS). */
   send<T>(route: RedisArgument | undefined, args: RedisArgument[], types?: TypeMapping): Promise<T>
   /** Commands on one key, in one MULTI / EXEC. */
   multi(route: RedisArgument, commands: RedisArgument[][]): Promise<unknown[]>
@@ -115,7 +115,8 @@ export function redisOperations(link: RedisLink, options: RedisCoreOptions): Key
     if (acks < options.waitReplicas) {
       throw new FlagstoneError(
         'STORE_UNAVAILABLE',
-        `the write was applied on the master but acknowledged by ${acks} of ${options.waitReplicas} replica(s) within ${options.waitTimeout} ms (waitReplicas): a failover now could lose it`,
+        `the write was applied on the master but acknowledged by ${acks} of ${options.waitReplicas} replica(s) ` +
+          `within ${options.waitTimeout} ms (waitReplicas): a failover now could lose it`,
         { details: { waitReplicas: options.waitReplicas, acknowledged: acks } },
       )
     }
