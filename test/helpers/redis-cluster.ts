@@ -145,13 +145,19 @@ export class RedisCluster {
 
   /** The nodes that are masters right now and alive, with their pids (from CLUSTER NODES of a live node). */
   async masters(): Promise<ClusterNode[]> {
-    const live = this.ports.filter((p) => this.#children.get(p)?.exitCode === null)
+    const live = this.ports.filter((p) => this.alive(p))
     const lines = (await this.cli(live[0] ?? 0, 'CLUSTER', 'NODES')).trim().split('\n')
     return lines
       .map((line) => line.split(' '))
       .filter((f) => (f[2] ?? '').includes('master') && !(f[2] ?? '').includes('fail') && (f[8] ?? '') !== '')
       .map((f) => Number(/:(\d+)@/.exec(f[1] ?? '')?.[1]))
       .map((port) => ({ port, pid: this.#children.get(port)?.pid ?? -1 }))
+  }
+
+  /** Whether the node on `port` is running. */
+  alive(port: number): boolean {
+    const child = this.#children.get(port)
+    return child !== undefined && child.exitCode === null && child.signalCode === null
   }
 
   /** Keys held by the node on `port`. */
@@ -168,9 +174,31 @@ export class RedisCluster {
     await exited
   }
 
+  /** Starts a killed node again on its port with its nodes.conf: it rejoins the cluster (as a replica, after a failover). */
+  async restart(port: number): Promise<void> {
+    this.#spawn(port)
+    await this.#waitFor(port, (info) => info.includes('cluster_state:ok'), 'CLUSTER', 'INFO')
+    await this.#waitFor(
+      port,
+      (info) => info.includes('role:slave') && info.includes('master_link_status:up'),
+      'INFO',
+      'replication',
+    )
+  }
+
+  /** Waits until the master on `port` (killed) was replaced: another node serves its slots, and the cluster is ok again. */
+  async waitPromoted(port: number): Promise<void> {
+    for (let i = 0; i < 1200; i++) {
+      const masters = await this.masters().catch(() => [])
+      if (masters.length === 3 && !masters.some((m) => m.port === port)) return this.waitHealthy()
+      await sleep(50)
+    }
+    throw new Error(`no replica took over from the master on port ${port}`)
+  }
+
   /** Waits until every live node reports cluster_state:ok again (after a failover). */
   async waitHealthy(): Promise<void> {
-    const live = this.ports.filter((p) => this.#children.get(p)?.exitCode === null && this.#children.get(p)?.signalCode === null)
+    const live = this.ports.filter((p) => this.alive(p))
     await Promise.all(live.map((p) => this.#waitFor(p, (info) => info.includes('cluster_state:ok'), 'CLUSTER', 'INFO')))
   }
 

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStore } from '../../src/index.js'
+import { clusterAvailable, RedisCluster } from '../helpers/redis-cluster.js'
 import { DATABASE_URL, MYSQL_URL, REDIS_URL, randomNamespace, serviceAvailable } from '../helpers/services.js'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/rate-limit-server.ts', import.meta.url))
@@ -88,7 +89,7 @@ async function burst(ports: number[]): Promise<Result[]> {
   return results
 }
 
-function exactness(name: string, url: string, available: boolean, cleanup?: () => void): void {
+function exactness(name: string, url: string, available: boolean, cleanup?: () => void | Promise<void>): void {
   describe.runIf(available)(`rateLimit() across ${SERVERS} processes on ${name}`, () => {
     const namespace = randomNamespace('rl')
     let servers: Server[] = []
@@ -105,7 +106,7 @@ function exactness(name: string, url: string, available: boolean, cleanup?: () =
       const store = await createStore(url, { namespace })
       await store.deleteAll()
       await store.close()
-      cleanup?.()
+      await cleanup?.()
     }, 60_000)
 
     it(`admits exactly ${LIMIT} of ${REQUESTS} requests; the rest get 429 with Retry-After and RateLimit-*`, async () => {
@@ -146,6 +147,9 @@ function exactness(name: string, url: string, available: boolean, cleanup?: () =
 }
 
 exactness('Redis', REDIS_URL, await serviceAvailable('Redis', REDIS_URL))
+const withCluster = await clusterAvailable()
+const cluster = withCluster ? await RedisCluster.start() : undefined
+exactness('Redis Cluster', cluster?.url ?? 'redis+cluster://127.0.0.1:1', withCluster, () => cluster?.stop())
 exactness('PostgreSQL', DATABASE_URL, await serviceAvailable('PostgreSQL', DATABASE_URL))
 exactness('MySQL/MariaDB', MYSQL_URL, await serviceAvailable('MySQL/MariaDB', MYSQL_URL))
 const sqliteDir = mkdtempSync(join(tmpdir(), 'flagstone-rl-'))

@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { FeatureFlag } from '../../../src/flags/model.js'
 import { StoreFlagRepository } from '../../../src/flags/repositories/store-repository.js'
 import { createStore } from '../../../src/index.js'
+import { clusterAvailable, RedisCluster } from '../../helpers/redis-cluster.js'
 import { DATABASE_URL, randomNamespace, REDIS_URL, serviceAvailable, sleep } from '../../helpers/services.js'
 import { input, preciseNow } from './fixtures/client-helpers.js'
 
@@ -195,6 +196,26 @@ describe.runIf(await serviceAvailable('Redis', REDIS_URL))('change propagation a
     expect(watching).toBe(true)
     expect(rounds.every(holds), `max per round: ${rounds.map((r) => fmt(r.max)).join(', ')} ms`).toBe(true)
   }, 60_000)
+})
+
+describe.runIf(await clusterAvailable())('change propagation across processes: redis cluster (sharded pub/sub)', () => {
+  let cluster: RedisCluster | undefined
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+  it(`100 changes, each seen by push within ${PUSH_BOUND_MS} ms`, async () => {
+    cluster = await RedisCluster.start()
+    const holds = (r: Round) => r.max <= PUSH_BOUND_MS
+    const { rounds, watching } = await propagation('redis-cluster', cluster.url, {
+      pollInterval: PUSH_POLL_MS,
+      changes: 100,
+      randomPause: false,
+      holds,
+      maxRounds: 1,
+    })
+    expect(watching).toBe(true)
+    expect(rounds.every(holds), `max per round: ${rounds.map((r) => fmt(r.max)).join(', ')} ms`).toBe(true)
+  }, 90_000)
 })
 
 describe.runIf(await serviceAvailable('PostgreSQL', DATABASE_URL))(
