@@ -154,6 +154,23 @@ export class RedisCluster {
       .map((port) => ({ port, pid: this.#children.get(port)?.pid ?? -1 }))
   }
 
+  /** The master serving the slot of `key` (a physical Redis key or channel). */
+  async masterOf(key: string): Promise<ClusterNode> {
+    const live = this.ports.filter((p) => this.alive(p))
+    const slot = Number((await this.cli(live[0] ?? 0, 'CLUSTER', 'KEYSLOT', key)).trim())
+    const lines = (await this.cli(live[0] ?? 0, 'CLUSTER', 'NODES')).trim().split('\n')
+    for (const f of lines.map((line) => line.split(' '))) {
+      if (!(f[2] ?? '').includes('master') || (f[2] ?? '').includes('fail')) continue
+      const serves = f.slice(8).some((range) => {
+        const [from, to] = range.split('-').map(Number)
+        return from !== undefined && slot >= from && slot <= (to ?? from)
+      })
+      const port = Number(/:(\d+)@/.exec(f[1] ?? '')?.[1])
+      if (serves) return { port, pid: this.#children.get(port)?.pid ?? -1 }
+    }
+    throw new Error(`no master serves slot ${slot}`)
+  }
+
   /** Whether the node on `port` is running. */
   alive(port: number): boolean {
     const child = this.#children.get(port)
