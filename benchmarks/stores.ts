@@ -38,6 +38,7 @@ import pg from 'pg'
 import sqlite3 from 'sqlite3'
 import { keyvAdapter } from '../src/keyv/index.js'
 import { createStore, type Store } from '../src/stores/index.js'
+import { measurePubsub, startCluster } from './cluster.js'
 import { writeSection } from './report.js'
 
 const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 300)
@@ -49,7 +50,7 @@ const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
 const ONLY = process.env.BENCH_BACKENDS?.split(',').map((s) => s.trim())
 const WRITE = process.env.BENCH_NO_WRITE !== '1'
 /** BENCH_KINDS=stores or keyv runs one of the two tables only. */
-const KINDS = process.env.BENCH_KINDS?.split(',').map((s) => s.trim()) ?? ['stores', 'keyv']
+const KINDS = process.env.BENCH_KINDS?.split(',').map((s) => s.trim()) ?? ['stores', 'keyv', 'cluster']
 
 const KEYS = 1000
 const VALUE_BYTES = 64
@@ -75,7 +76,7 @@ interface Contender {
 interface Backend {
   readonly name: string
   /** 'stores': flagstone vs keyv vs the raw driver; 'keyv': Keyv on keyvAdapter(flagstone store) vs Keyv on its native adapter. */
-  readonly kind: 'stores' | 'keyv'
+  readonly kind: 'stores' | 'keyv' | 'cluster'
   /** Creates the three contenders: flagstone, keyv, raw. */
   readonly setup: () => Promise<Contender[]>
   /** Removes every key, table and file the benchmark created. Runs even after a failure. */
@@ -597,6 +598,54 @@ async function benchBackend(backend: Backend, cells: Cell[]): Promise<void> {
   }
 }
 
+/**
+ * Cluster rows (kind 'cluster'): flagstone on a throwaway 3+3 Redis Cluster ("flagstone"), the same
+ * store on the single Redis ("keyv" slot) and the cluster store with waitReplicas: 1 ("raw" slot).
+ */
+let clusterPubsub: string[] = []
+function clusterBackend(): Backend {
+  let cluster: Awaited<ReturnType<typeof startCluster>> | undefined
+  return {
+    name: 'redis-cluster',
+    kind: 'cluster',
+    async setup() {
+      cluster = await startCluster()
+      clusterPubsub = await measurePubsub(cluster, `${NAMESPACE}p`)
+      const spread = flagstoneContender(await createStore(cluster.url, { namespace: NAMESPACE }))
+      const single = flagstoneContender(await createStore(REDIS_URL, { namespace: NAMESPACE }))
+      const durable = flagstoneContender(await createStore(cluster.url, { namespace: `${NAMESPACE}w`, waitReplicas: 1 }))
+      return [spread, { ...single, name: 'keyv' }, { ...durable, name: 'raw' }]
+    },
+    cleanup: async () => cluster?.stop(),
+  }
+}
+
+function clusterReport(cells: Cell[]): string {
+  const lines = [
+    '## Redis Cluster vs one Redis, and the cost of waitReplicas',
+    '',
+    `Written by \`npx tsx benchmarks/stores.ts\` (BENCH_KINDS=cluster) on ${new Date().toISOString().slice(0, 10)}, measured like ` +
+      `the tables above (${ROUNDS} rounds, ${SLICE_MS} ms per contender, order rotating). cluster: \`createStore('redis+cluster://…')\` ` +
+      'on a throwaway cluster of 3 masters + 3 replicas (redis-server 7.0, all on this machine, namespaces spread over the slots); ' +
+      'one Redis: the same store code on the shared single Redis; WAIT: the cluster store with `waitReplicas: 1` (every write then ' +
+      'waits for one replica to acknowledge it). On 2 shared cores a cluster cannot be faster: the point is the cost of the cluster ' +
+      'client and of WAIT. Target: cluster ≥ 0.8× one Redis.',
+    '',
+    '| op | in flight | cluster ops/s | one Redis ops/s | WAIT ops/s | cluster / one Redis | WAIT / cluster | met |',
+    '|---|---:|---:|---:|---:|---:|---:|:---:|',
+  ]
+  for (const cell of cells) {
+    const vsSingle = ratioCell(cell, 'keyv', 0.8)
+    const wait = cell.rounds.raw.map((w, i) => w / cell.rounds.flagstone[i]!)
+    lines.push(
+      `| ${cell.op} | ${cell.inFlight} | ${fmt(median(cell.rounds.flagstone))} | ${fmt(median(cell.rounds.keyv))} | ` +
+        `${fmt(median(cell.rounds.raw))} | ${vsSingle.text} | ${ratio(median(wait))} | ${vsSingle.ok ? '✅' : '❌'} |`,
+    )
+  }
+  lines.push(...clusterPubsub)
+  return lines.join('\n')
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -739,7 +788,7 @@ function keyvReport(cells: Cell[]): { markdown: string; met: number; total: numb
 
 async function main(): Promise<void> {
   const backends = [
-    ...[memoryBackend, sqliteBackend, redisBackend, postgresBackend, mysqlBackend].map((make) => make()),
+    ...[memoryBackend, sqliteBackend, redisBackend, postgresBackend, mysqlBackend, clusterBackend].map((make) => make()),
     ...keyvBackends(),
   ]
     .filter((b) => ONLY === undefined || ONLY.includes(b.name))
@@ -756,6 +805,12 @@ async function main(): Promise<void> {
     const { markdown, met, total, missed } = report(storeCells)
     console.log(`\n${markdown}\n\n${took}; ${met}/${total} targets met${missed.length ? `; missed: ${missed.join(', ')}` : ''}`)
     if (WRITE) console.log(`wrote ${writeSection('stores', markdown)}`)
+  }
+  const clusterCells = cells.filter((c) => c.kind === 'cluster')
+  if (clusterCells.length > 0) {
+    const markdown = clusterReport(clusterCells)
+    console.log(`\n${markdown}\n`)
+    if (WRITE) console.log(`wrote ${writeSection('stores-cluster', markdown)}`)
   }
   const keyvCells = cells.filter((c) => c.kind === 'keyv')
   if (keyvCells.length > 0) {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startServer } from '../src/server.js'
+import { clusterAvailable, RedisCluster } from './helpers/redis-cluster.js'
 import { REDIS_URL, serviceAvailable } from './helpers/services.js'
 import { createLogger } from '../src/observability/index.js'
 
@@ -17,6 +18,13 @@ const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
   .map((m) => m[1] ?? '')
   .filter((code) => !code.includes("'flagstone/testing'"))
 const redis = await serviceAvailable('Redis', REDIS_URL)
+// The Redis Cluster example runs on a throwaway cluster, started for it only.
+const clusterExample = (code: string) => code.includes('redis+cluster://')
+const withCluster = blocks.some(clusterExample) && (await clusterAvailable())
+let cluster: RedisCluster | undefined
+afterAll(async () => {
+  await cluster?.stop()
+})
 const cwd = mkdtempSync(join(tmpdir(), 'flagstone-readme-'))
 mkdirSync(join(root, '.tmp'), { recursive: true }) // gitignored: absent on a fresh clone
 afterAll(() => rmSync(cwd, { recursive: true, force: true }))
@@ -41,6 +49,7 @@ const PRINTS: Array<[marker: string, expected: Array<string | RegExp>]> = [
     ],
   ],
   ['new FlagstoneProvider(', [/^true\nDEFAULT\n$/]],
+  ['sessions.capabilities.atomicWrites', [/^false\n\[ 'checkout' \]\n$/]],
   ['observeStore(', ["'memory set ok' => 1", "'memory get ok' => 2"]],
   ['app.use(adminUi(', [/^default-src 'self'\n401\n$/]],
   ["requireFlag('new-checkout')", [/^404\n201 "1"\n200 \{ checkout: 'new', visits: 1, plan: 'free' \} 9\d\n$/]],
@@ -54,9 +63,10 @@ describe('README examples', () => {
       .split('\n')
       .find((l) => l.trim() && !l.startsWith('import'))
       ?.trim()}`
-    it.runIf(redis || !code.includes('redis://'))(
+    it.runIf(clusterExample(code) ? withCluster : redis || !code.includes('redis://'))(
       title,
       async () => {
+        if (clusterExample(code)) cluster ??= await RedisCluster.start()
         // Written inside the package so that `import … from 'flagstone'` resolves through its exports map
         // (to the sources, via the 'flagstone-source' condition); run from a scratch directory.
         const file = join(root, '.tmp', `readme-${i}.ts`)
@@ -66,7 +76,7 @@ describe('README examples', () => {
           ['--conditions=flagstone-source', '--import', import.meta.resolve('tsx'), file],
           {
             cwd,
-            env: { ...process.env, REDIS_URL },
+            env: { ...process.env, REDIS_URL, ...(cluster === undefined ? {} : { REDIS_CLUSTER_URL: cluster.url }) },
             timeout: 60_000,
           },
         )
