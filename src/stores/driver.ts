@@ -98,7 +98,8 @@ export class DriverStore implements Store {
 
   /** `keepTogether(store)` (together.ts); an arrow, so it works through a Proxy that does not bind symbols. */
   readonly [KEEP_TOGETHER] = (): void => {
-    this.#open()
+    // No #open() check: marking touches no connection, and a repository made on a closed store must
+    // fail on its first operation (STORE_CLOSED there), not in its constructor.
     const driver = this.#shared.driver
     if (driver.keepTogether === undefined) return
     driver.keepTogether(this.#space)

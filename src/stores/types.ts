@@ -92,7 +92,10 @@ export interface Store {
   /** `''` for a root store, else the namespace path below the root, e.g. `'app:sessions'`. */
   readonly namespace: string
 
-  /** The guarantees this store gives (the same object for a root store and its children). */
+  /**
+   * The guarantees this store gives (the same object for a root store and its children, except for
+   * a namespace kept together with `keepTogether`, which may add `atomicWrites`: Redis Cluster).
+   */
   readonly capabilities: StoreCapabilities
 
   /** The value's bytes, or `null` if the key is missing or expired. Never a string. */
