@@ -9,15 +9,20 @@ export const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024
 
 /**
  * The value as a Buffer the store may keep: strings become UTF-8, byte arrays are copied so the
- * caller mutating its array later cannot change what was stored.
+ * caller mutating its array later cannot change what was stored — unless `copy` is false (for a
+ * driver that copies synchronously itself, `Driver.copiesValues`), when they are only viewed.
  */
-export function toBytes(value: unknown, maxBytes: number, what = 'value'): Buffer {
+export function toBytes(value: unknown, maxBytes: number, what = 'value', copy = true): Buffer {
   let bytes: Buffer
   if (typeof value === 'string') {
     bytes = Buffer.from(value, 'utf8')
   } else if (value instanceof Uint8Array) {
-    bytes = Buffer.allocUnsafe(value.byteLength)
-    bytes.set(value)
+    if (copy) {
+      bytes = Buffer.allocUnsafe(value.byteLength)
+      bytes.set(value)
+    } else {
+      bytes = asBuffer(value)
+    }
   } else {
     throw new FlagstoneError(
       'INVALID_ARGUMENT',
@@ -75,7 +80,11 @@ export function counterError(key: string): FlagstoneError {
 
 /** Parses a stored counter; throws `counterError` when it is not a decimal safe integer. */
 export function parseCounter(bytes: Uint8Array, key: string): number {
-  const text = asBuffer(bytes).toString('utf8')
+  return parseCounterText(asBuffer(bytes).toString('utf8'), key)
+}
+
+/** `parseCounter` of text already decoded (a canonical counter is ASCII: its latin1 and UTF-8 text agree). */
+export function parseCounterText(text: string, key: string): number {
   const n = Number(text)
   if (!INTEGER.test(text) || !Number.isSafeInteger(n)) throw counterError(key)
   return n

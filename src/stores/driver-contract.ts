@@ -22,10 +22,11 @@ export type Awaitable<T> = T | Promise<T>
  * at most 1024 UTF-8 bytes for the user's part); a namespace is the keys that start with
  * `space.own` plus those that start with `space.children`, so a byte-ordered range or a prefix
  * test finds it (never a `LIKE` or glob without escaping). Values are Buffers the store already
- * checked and copied; TTLs are whole ms > 0, `undefined` for "never expires". An entry is dead from
- * its expiry instant on, and every read must treat a dead entry as missing, whether or not it was
- * removed yet. Throw anything on a backend failure: the store reports it as `STORE_UNAVAILABLE`
- * with your error as `cause`, or passes a `FlagstoneError` (e.g. `UNSUPPORTED`) through unchanged.
+ * checked and copied (not copied for a driver that says `copiesValues`); TTLs are whole ms > 0,
+ * `undefined` for "never expires". An entry is dead from its expiry instant on, and every read must
+ * treat a dead entry as missing, whether or not it was removed yet. Throw anything on a backend
+ * failure: the store reports it as `STORE_UNAVAILABLE` with your error as `cause`, or passes a
+ * `FlagstoneError` (e.g. `UNSUPPORTED`) through unchanged.
  */
 export interface Driver {
   /** Backend name used in error messages and `capabilities.backend`: `memory`, `sqlite`, `redis`, `postgres`, `mysql`, … */
@@ -34,6 +35,13 @@ export interface Driver {
   /** `get` that also resets an existing expiry to `ttlMs` from now, atomically (never resurrects). */
   getAndRenew(key: string, ttlMs: number): Awaitable<Uint8Array | null>
   set(key: string, value: Buffer, ttlMs: number | undefined): Awaitable<void>
+  /**
+   * `true` only when `set` and `compareAndSet` copy (or encode) `value` before they return and keep
+   * no reference to it: the store then passes the caller's bytes uncopied (one copy fewer per
+   * write) instead of a copy of its own. The memory driver does; a networked one that queues
+   * the Buffer for a socket must not.
+   */
+  readonly copiesValues?: boolean
   delete(key: string): Awaitable<void>
   exists(key: string): Awaitable<boolean>
   /** ms left (>= 1), `Infinity`, or `null` when missing or expired. */
@@ -132,6 +140,8 @@ export interface Shared {
   readonly driver: Driver
   readonly capabilities: StoreCapabilities
   readonly maxValueBytes: number
+  /** `driver.copiesValues`: the store need not copy values first. */
+  readonly copiesValues: boolean
   readonly operationTimeout: number
   /** `own` prefixes of the namespaces kept together, and the capabilities they have. */
   readonly together: Set<string>

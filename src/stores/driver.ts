@@ -76,6 +76,7 @@ export class DriverStore implements Store {
       together: new Set(),
       togetherCapabilities: Object.freeze({ ...capabilities, atomicWrites: driver.atomic !== undefined }),
       maxValueBytes: options.maxValueBytes,
+      copiesValues: driver.copiesValues === true,
       operationTimeout: options.operationTimeout,
       closed: false,
     }
@@ -122,7 +123,7 @@ export class DriverStore implements Store {
     checkOptions(opts, 'set()', 'options')
     const k = this.#key(key)
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
-    const bytes = toBytes(value, this.#shared.maxValueBytes)
+    const bytes = toBytes(value, this.#shared.maxValueBytes, 'value', !this.#shared.copiesValues)
     try {
       const result = this.#shared.driver.set(k, bytes, ttl)
       return result instanceof Promise ? await this.#bounded(result, 'set', key) : result
@@ -225,7 +226,7 @@ export class DriverStore implements Store {
     const k = this.#key(key)
     const ttl = opts === undefined ? undefined : checkTtl(opts.expiresIn, 'expiresIn')
     const want = expected === null ? null : toBytes(expected, Number.MAX_SAFE_INTEGER, 'expected')
-    const bytes = toBytes(value, this.#shared.maxValueBytes)
+    const bytes = toBytes(value, this.#shared.maxValueBytes, 'value', !this.#shared.copiesValues)
     try {
       const result = this.#shared.driver.compareAndSet(k, want, bytes, ttl)
       return result instanceof Promise ? await this.#bounded(result, 'compareAndSet', key) : result

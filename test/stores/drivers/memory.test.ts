@@ -19,16 +19,21 @@ testStore('memory', (namespace) => new MemoryStore({ namespace }), {
 setFlagsFromString('--expose-gc')
 const gcOnce = runInNewContext('gc') as () => void
 /**
- * ArrayBuffer memory of every Buffer still reachable. V8 frees ArrayBuffer backing stores on a
- * background thread, which a loaded machine starves: collect, wait, collect again before reading.
+ * Memory of everything still reachable: the V8 heap (where the store holds values, as strings)
+ * plus ArrayBuffer memory (where pooled Buffers pin their slabs) plus external strings. Counting
+ * the heap too keeps this honest: moving values out of ArrayBuffers cannot hide their cost. V8
+ * frees ArrayBuffer backing stores on a background thread, which a loaded machine starves:
+ * collect, wait, collect again before reading.
  */
-async function arrayBuffersInUse(): Promise<number> {
+async function memoryInUse(): Promise<number> {
   for (let i = 0; i < 3; i++) {
     gcOnce()
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   gcOnce()
-  return process.memoryUsage().arrayBuffers
+  const usage = process.memoryUsage()
+  // `external` includes `arrayBuffers`, plus external strings (values of 1 MB and more).
+  return usage.heapUsed + usage.external
 }
 const text = (bytes: Uint8Array | null) => (bytes === null ? null : Buffer.from(bytes).toString('utf8'))
 
@@ -38,7 +43,7 @@ describe('memory specifics', () => {
     const count = 4_000
     const value = 'v'.repeat(1_100)
     const transient: Buffer[] = []
-    const before = await arrayBuffersInUse()
+    const before = await memoryInUse()
     for (let i = 0; i < count; i++) {
       await store.set(`k${i}`, value)
       await store.set(`b${i}`, new Uint8Array(Buffer.from(value)))
@@ -47,12 +52,33 @@ describe('memory specifics', () => {
       if (transient.length > 10) transient.shift()
     }
     transient.length = 0
-    const held = (await arrayBuffersInUse()) - before
+    const held = (await memoryInUse()) - before
     const stored = 2 * count * value.length
-    console.info(`memory store: ${(held / (2 * count)).toFixed(0)} bytes of ArrayBuffer held per ${value.length}-byte value`)
-    // Pool slices would pin about 4 KB per value here; exact copies hold their own bytes (+ slack).
+    console.info(`memory store: ${(held / (2 * count)).toFixed(0)} bytes (heap + external) held per ${value.length}-byte value`)
+    // Pool slices would pin about 4 KB per value here; exact copies hold their own bytes plus the
+    // key, the entry and the Map slot (about 100 bytes each).
     expect(held).toBeLessThan(stored * 1.5)
     expect(text(await store.get('k1'))).toBe(value)
+    await store.close()
+  })
+
+  it('holds every byte value 0–255 exactly, and compares them byte for byte', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 })
+    const all = Uint8Array.from({ length: 512 }, (_, i) => i % 256)
+    await store.set('all', all)
+    expect(Buffer.from((await store.get('all'))!).equals(Buffer.from(all))).toBe(true)
+    // UTF-8 text comes back as the same bytes, whatever the store holds it as.
+    await store.set('text', 'é\u{1F600}\u0000')
+    expect(text(await store.get('text'))).toBe('é\u{1F600}\u0000')
+    expect(await store.compareAndSet('all', all.slice(0, 511), 'x')).toBe(false)
+    expect(await store.compareAndSet('all', all, 'x')).toBe(true)
+    const got = (await store.get('text'))!
+    got[0] = 0 // the caller's copy, not the stored value
+    expect(text(await store.get('text'))).toBe('é\u{1F600}\u0000')
+    // maxBytes counts bytes, not string characters: a 7-byte UTF-8 value counts 7.
+    const before = store.stats().bytes
+    await store.set('all', 'é\u{1F600}\u0000')
+    expect(store.stats().bytes - before).toBe(Buffer.byteLength('é\u{1F600}\u0000') - 1)
     await store.close()
   })
 
