@@ -48,7 +48,7 @@ function encode(value: unknown): Uint8Array | string {
 }
 
 function decode(bytes: Uint8Array): unknown {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (buffer[0] !== ENVELOPE) return buffer.toString('utf8')
   const expires = buffer.readDoubleBE(2)
   const body = buffer.subarray(10)
@@ -61,9 +61,15 @@ class FlagstoneKeyvAdapter extends EventEmitter implements KeyvStoreAdapter {
   opts: { dialect: string; url: string }
   readonly #store: Store
   readonly #closeOnDisconnect: boolean
-  /** Every namespace a `Keyv` bound to this adapter, longest first (for matching key prefixes). */
-  #bound: string[] = []
+  /**
+   * Every namespace a `Keyv` bound to this adapter, longest first (for matching key prefixes), with
+   * its `ns:` prefix and its store made once: this runs on every call, and building the prefix
+   * and looking up the child each time cost more than the memory store's own work.
+   */
+  #bound: Array<{ readonly namespace: string; readonly prefix: string; readonly store: Store }> = []
   #namespace: string | undefined
+  /** The store of `#namespace` (for keys with no bound namespace's prefix). */
+  #current: Store
   readonly #children = new Map<string, Store>()
 
   constructor(store: Store, options: KeyvAdapterOptions) {
@@ -72,6 +78,7 @@ class FlagstoneKeyvAdapter extends EventEmitter implements KeyvStoreAdapter {
     this.#closeOnDisconnect = options.closeOnDisconnect ?? false
     const backend = store.capabilities.backend
     this.opts = { dialect: backend, url: `flagstone+${backend}:` }
+    this.#current = this.#child(undefined)
   }
 
   get namespace(): string | undefined {
@@ -80,8 +87,10 @@ class FlagstoneKeyvAdapter extends EventEmitter implements KeyvStoreAdapter {
 
   set namespace(namespace: string | undefined) {
     this.#namespace = namespace
-    if (namespace !== undefined && namespace !== '' && !this.#bound.includes(namespace)) {
-      this.#bound = [...this.#bound, namespace].sort((a, b) => b.length - a.length)
+    this.#current = this.#child(namespace)
+    if (namespace !== undefined && namespace !== '' && !this.#bound.some((b) => b.namespace === namespace)) {
+      const bound = { namespace, prefix: `${namespace}:`, store: this.#current }
+      this.#bound = [...this.#bound, bound].sort((a, b) => b.namespace.length - a.namespace.length)
     }
   }
 
@@ -97,12 +106,10 @@ class FlagstoneKeyvAdapter extends EventEmitter implements KeyvStoreAdapter {
 
   /** The namespace store and flagstone key for a key keyv passes (`ns:key` while keyv prefixes keys). */
   #locate(key: string): [Store, string] {
-    for (const namespace of this.#bound) {
-      if (key.startsWith(`${namespace}:`) && key.length > namespace.length + 1) {
-        return [this.#child(namespace), key.slice(namespace.length + 1)]
-      }
+    for (const { prefix, store } of this.#bound) {
+      if (key.length > prefix.length && key.startsWith(prefix)) return [store, key.slice(prefix.length)]
     }
-    return [this.#child(this.#namespace), key]
+    return [this.#current, key]
   }
 
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
@@ -136,13 +143,14 @@ class FlagstoneKeyvAdapter extends EventEmitter implements KeyvStoreAdapter {
    */
   async clear(): Promise<void> {
     if (this.#bound.length > 1 && this.listenerCount('error') > 1) {
+      const names = this.#bound.map((b) => JSON.stringify(b.namespace)).join(', ')
       throw new FlagstoneError(
         'UNSUPPORTED',
-        `clear(): this keyv adapter is shared by Keyv instances of namespaces ${this.#bound.map((n) => JSON.stringify(n)).join(', ')} ` +
+        `clear(): this keyv adapter is shared by Keyv instances of namespaces ${names} ` +
           'and keyv does not say which one calls; give each Keyv its own keyvAdapter(store) (they share the store and its connection)',
       )
     }
-    await this.#child(this.#namespace).deleteAll()
+    await this.#current.deleteAll()
   }
 
   async *iterator<Value>(namespace?: string): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
