@@ -10,12 +10,12 @@
  * Run: npx tsx benchmarks/worst-flag.ts
  */
 import os from 'node:os'
-import { MAX_FLAG_CONDITIONS, MAX_PATTERN_STATES } from '../src/flags/codec/budget.js'
+import { MAX_AFFIX_CHARS, MAX_FLAG_CONDITIONS, MAX_SEARCH_COST } from '../src/flags/codec/budget.js'
 import { compileSnapshot, evaluate } from '../src/flags/evaluation/evaluate.js'
 import { validateFlagInput } from '../src/flags/index.js'
 import type { FeatureFlag } from '../src/flags/model.js'
 import { writeSection } from './report.js'
-import { worstFlag, WORST_CONTEXT } from './worst-flag-build.js'
+import { worstFlag, WORST_CONTEXT, WORST_PATTERN } from './worst-flag-build.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 300)
@@ -23,6 +23,7 @@ const stored = (input: object): FeatureFlag =>
   ({ ...input, version: 1, createdAt: new Date(0), updatedAt: new Date(0) }) as unknown as FeatureFlag
 
 const worst = stored(validateFlagInput(worstFlag()))
+const searches = stored(validateFlagInput(worstFlag('searches', 'searches')))
 const plain = stored(
   validateFlagInput({
     key: 'plain',
@@ -47,7 +48,7 @@ const issue = stored({
     conditions: Array.from({ length: 100 }, () => matches),
   })),
 })
-const snapshot = compileSnapshot({ flags: [worst, plain, issue], revision: 1 })
+const snapshot = compileSnapshot({ flags: [worst, searches, plain, issue], revision: 1 })
 const now = Date.now()
 
 /** ms per evaluation: median over rounds. */
@@ -68,6 +69,7 @@ function measure(key: string): number {
 
 const plainMs = measure('plain')
 const worstMs = measure('worst')
+const searchesMs = measure('searches')
 const t = performance.now()
 evaluate(snapshot, 'issue', 'boolean', false, WORST_CONTEXT, now)
 const issueMs = performance.now() - t
@@ -75,13 +77,14 @@ const rows = [
   '| flag | accepted on write | ms per evaluation (median) | × one-rule flag |',
   '|---|---|---:|---:|',
   `| one rule, one \`eq\` | yes | ${plainMs.toFixed(4)} | 1 |`,
-  `| worst under the budget (${MAX_FLAG_CONDITIONS} conditions, ${MAX_PATTERN_STATES} NFA states of \`matches\`, 1 KiB attributes) | yes | ${worstMs.toFixed(3)} | ${(worstMs / plainMs).toFixed(0)} |`,
+  `| worst under the budget, patterns: \`${WORST_PATTERN}\` (31 of the ${MAX_SEARCH_COST} search units), ${MAX_AFFIX_CHARS / 512} \`ends_with\` of 512 chars, \`eq\` on 1 KiB up to ${MAX_FLAG_CONDITIONS} conditions, 1 KiB attributes | yes | ${worstMs.toFixed(3)} | ${(worstMs / plainMs).toFixed(0)} |`,
+  `| worst under the budget, searches: ${MAX_SEARCH_COST} \`not_contains "ab"\` on 1 KiB of \`a\`, the same affixes and \`eq\` | yes | ${searchesMs.toFixed(3)} | ${(searchesMs / plainMs).toFixed(0)} |`,
   `| the issue's flag: 88 rules × 100 \`matches\` on \`(a|a)*…b$\` (one evaluation) | no: INVALID_ARGUMENT | ${issueMs.toFixed(1)} | ${(issueMs / plainMs).toFixed(0)} |`,
 ]
 const markdown = [
   '### Worst accepted flag (issue 10 item 4)',
   '',
-  `${os.availableParallelism()} cores, Node ${process.version}, ${ROUNDS} rounds × ${SLICE_MS} ms. Target: ≤ 1 ms per evaluation.`,
+  `${os.availableParallelism()} cores, Node ${process.version}, ${ROUNDS} rounds × ${SLICE_MS} ms. Target: ≤ 1 ms per evaluation (this change aimed at ≤ 0.7 ms).`,
   '',
   ...rows,
 ].join('\n')

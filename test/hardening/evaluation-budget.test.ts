@@ -5,7 +5,7 @@
  * HTTP, well within a generous bound. Its speed is measured by benchmarks/worst-flag.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { MAX_FLAG_CONDITIONS, MAX_PATTERN_STATES } from '../../src/flags/codec/budget.js'
+import { MAX_AFFIX_CHARS, MAX_FLAG_CONDITIONS, MAX_PATTERN_STATES, MAX_SEARCH_COST } from '../../src/flags/codec/budget.js'
 import { compileSnapshot, evaluate } from '../../src/flags/evaluation/evaluate.js'
 import { validateFlagInput } from '../../src/flags/index.js'
 import type { FeatureFlag } from '../../src/flags/model.js'
@@ -49,6 +49,41 @@ describe('the evaluation budget of a flag', () => {
         details: { field: 'rules[10].conditions[0]', budget: MAX_FLAG_CONDITIONS },
       }),
     )
+  })
+
+  it('counts substring searches with the patterns (V8 scans 1 KiB of `a` for `ab` at every position), and affix characters', () => {
+    const search = { attribute: 'ua', operator: 'not_contains', value: 'ab' }
+    const searches = Array.from({ length: MAX_SEARCH_COST + 1 }, () => search)
+    expect(() => validateFlagInput({ key: 'searches', type: 'boolean', rules: [rule(0, searches)] })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining(`more than the search budget of ${MAX_SEARCH_COST}`),
+        details: { field: `rules[0].conditions[${MAX_SEARCH_COST}].value`, budget: MAX_SEARCH_COST },
+      }),
+    )
+    const affix = { attribute: 'email', operator: 'ends_with', value: 'x'.repeat(4096) }
+    const affixes = Array.from({ length: MAX_AFFIX_CHARS / 4096 + 1 }, () => affix)
+    expect(() => validateFlagInput({ key: 'affixes', type: 'boolean', rules: [rule(0, affixes)] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ budget: MAX_AFFIX_CHARS }) }),
+    )
+  })
+
+  it('accepts a large real-world flag: a user-agent pattern, a few searches, hundreds of eq / in / ends_with', () => {
+    const conditions = [
+      { attribute: 'userAgent', operator: 'matches', value: '^Mozilla/5\\.0 .*(iPhone|iPad)' },
+      { attribute: 'email', operator: 'not_contains', value: '+test' },
+      { attribute: 'plan', operator: 'in', value: Array.from({ length: 5000 }, (_, i) => `plan-${i}`) },
+      ...Array.from({ length: 300 }, (_, i) => ({
+        attribute: 'email',
+        operator: 'ends_with',
+        value: `@customer-${i}.example.com`,
+      })),
+      ...Array.from({ length: 600 }, (_, i) => ({ attribute: 'country', operator: 'ne', value: `C${i}` })),
+    ]
+    // At most 100 conditions per rule: ten rules.
+    const rules = Array.from({ length: 10 }, (_, i) => rule(i, conditions.slice(i * 91, (i + 1) * 91)))
+    expect(() => validateFlagInput({ key: 'real', type: 'boolean', rules })).not.toThrow()
+    expect(() => validateFlagInput(worstFlag('worst-searches', 'searches'))).not.toThrow()
   })
 
   it('accepts the worst flag the budget allows, and it evaluates over HTTP within a generous bound', async () => {
