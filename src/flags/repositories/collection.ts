@@ -17,7 +17,7 @@ import {
   validateSegment,
 } from '../codec/index.js'
 import type { Environment, Segment } from '../model.js'
-import { commitChange, type DocumentChange, type ResolvedLog } from './change-log.js'
+import { commitChange, type DocumentChange, REVISION, type ResolvedLog } from './change-log.js'
 import { ENVIRONMENT, SEGMENT, conflict, notFound, readAll } from './store-layout.js'
 
 export interface CollectionSpec<T extends { readonly parent?: string }> {
@@ -92,15 +92,25 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     return item
   }
 
-  /** Whether there was one to delete; the keys `dependents` names are deleted in the same atomic write. */
-  async delete(key: string, dependents?: () => Promise<string[]>): Promise<boolean> {
+  /**
+   * Whether there was one to delete; the keys `dependents` names are deleted in the same atomic
+   * write. `guard` (if given) is run in the write's plan on the revision read with the document
+   * and may throw to stop it.
+   */
+  async delete(
+    key: string,
+    dependents?: () => Promise<string[]>,
+    guard?: (revision: Uint8Array | null) => void,
+  ): Promise<boolean> {
     const { what, keyOf, prefix } = this.#spec
     const items = await this.list()
     const child = items.find((item) => item.parent === key)
     if (child !== undefined) throw conflict(`${what} "${key}" is the parent of "${keyOf(child)}"`, key)
     if (!items.some((item) => keyOf(item) === key)) return false
     const others = (await dependents?.()) ?? []
-    const written = await commitChange(this.#store, this.#log, [prefix + key], ([current]) => {
+    const keys = guard === undefined ? [prefix + key] : [prefix + key, REVISION]
+    const written = await commitChange(this.#store, this.#log, keys, ([current, revision]) => {
+      guard?.(revision ?? null)
       if (current == null) return null
       const deletes = [prefix + key, ...others]
       return {

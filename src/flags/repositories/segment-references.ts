@@ -3,8 +3,13 @@
  * its settings in an environment) may only name a segment that exists, and a segment that a rule
  * or another segment names cannot be deleted. Every repository runs these checks on write; the
  * evaluator still treats a dangling reference as "no match" for documents written before.
+ *
+ * On a store both checks are part of the write's one atomic operation (`segmentGuard`,
+ * `deleteUnusedSegment`), so two processes racing (one deleting a segment, one creating a flag
+ * that names it) cannot leave a flag naming a missing segment.
  */
 import { FlagstoneError } from '../../errors.js'
+import type { AtomicCheck } from '../../stores/types.js'
 import type { Condition, EnvironmentFlag, FeatureFlag, FlagRule, Segment } from '../model.js'
 
 const isSegmentCondition = (c: Condition) => c.operator === 'in_segment' || c.operator === 'not_in_segment'
@@ -98,4 +103,61 @@ export async function refuseIfUsed(repository: Readable, segment: string): Promi
     repository.listSegments(),
   ])
   checkSegmentUnused(segment, flags, settings, segments)
+}
+
+/**
+ * What a store write of `rules` reads and checks so that the segments they name still exist when
+ * it lands: read `keys` (their documents, under `prefix`) with the write, then `check(values)`
+ * throws INVALID_ARGUMENT for a missing one and answers the atomic checks that the documents are
+ * unchanged.
+ */
+export interface SegmentGuard {
+  readonly keys: string[]
+  check(values: ReadonlyArray<Uint8Array | null>): AtomicCheck[]
+}
+
+export function segmentGuard(rules: readonly FlagRule[] | undefined, prefix: string): SegmentGuard {
+  const names = [...new Set(referencesOf(rules, 'rules').map((r) => r.key))]
+  const keys = names.map((name) => prefix + name)
+  return {
+    keys,
+    check(values) {
+      checkRuleSegments(rules, (name) => values[names.indexOf(name)] != null)
+      return keys.map((key, i) => ({ key, expected: values[i] ?? null }))
+    },
+  }
+}
+
+/** Thrown inside a delete's plan when something was written since the in-use scan: scan again. */
+const STALE = Symbol('stale')
+const DELETE_ATTEMPTS = 20
+
+/**
+ * Deletes segment `segment` unless a flag, setting or segment uses it, atomically with that
+ * check: the scan reads everything after reading the repository's revision, and the delete
+ * (`remove`, given the revision read with the document) goes through only if the revision is
+ * still that one. Every repository write bumps it, so nothing that could name the segment landed
+ * in between; otherwise scan and try again.
+ */
+export async function deleteUnusedSegment(
+  repository: Readable,
+  segment: string,
+  readRevision: () => Promise<Uint8Array | null>,
+  remove: (checkRevision: (now: Uint8Array | null) => void) => Promise<boolean>,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < DELETE_ATTEMPTS; attempt++) {
+    const seen = await readRevision()
+    await refuseIfUsed(repository, segment)
+    try {
+      return await remove((now) => {
+        const same = now === null || seen === null ? now === seen : Buffer.compare(now, seen) === 0
+        if (!same) throw STALE
+      })
+    } catch (error) {
+      if (error !== STALE) throw error
+    }
+  }
+  throw new FlagstoneError('CONFLICT', `segment "${segment}": too many concurrent writes to check it is unused; try again`, {
+    details: { key: segment },
+  })
 }

@@ -16,12 +16,10 @@ import {
   decodeOverride,
   encodeEnvironmentFlag,
   encodeValidFlag,
-  encodeOverride,
   isValidFlagInput,
   validateEnvironmentFlag,
   validateFlag,
   validateFlagInput,
-  validateOverride,
   type ValidFlagInput,
 } from '../codec/index.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagDraft, FlagOverride, FlagStatus, Segment } from '../model.js'
@@ -29,12 +27,14 @@ import { applyDueChanges } from './fold.js'
 import { loadSnapshot } from './snapshot-load.js'
 import { environmentCollection, segmentCollection, type StoredCollection } from './collection.js'
 import { filterFlags } from './flag-filter.js'
+import { overrideDocument } from './override-write.js'
 import { promote } from './promote.js'
-import { refuseIfUsed, requireSegments } from './segment-references.js'
+import { deleteUnusedSegment, type SegmentGuard, segmentGuard } from './segment-references.js'
 import type * as R from './repository.js'
 import { changesSince, readDocuments, watchChanges } from './store-changes.js'
 import {
   type ChangeLogOptions,
+  REVISION,
   commitChange,
   type DocumentChange,
   type ResolvedLog,
@@ -54,6 +54,7 @@ import {
   overridePrefix,
   readAll,
   readRevision,
+  SEGMENT,
 } from './store-layout.js'
 
 export interface StoreFlagRepositoryOptions {
@@ -101,12 +102,13 @@ export class StoreFlagRepository implements R.FlagRepository {
   async createFlag(input: FlagDraft): Promise<FeatureFlag> {
     const now = new Date(this.#now())
     const flag = completeFlag(validateFlagInput(input), 1, now, now)
-    await requireSegments(this, flag.rules)
+    const segments = segmentGuard(flag.rules, SEGMENT)
     const bytes = encodeValidFlag(flag)
     const key = FLAG + flag.key
-    await this.#commit([key], ([current]) => {
+    await this.#commit([key, ...segments.keys], ([current, ...found]) => {
       if (current != null) throw conflict(`flag "${flag.key}" already exists`, flag.key)
-      return { writes: [{ op: 'set', key, value: bytes }], checks: [{ key, expected: null }], changes: [put(key)] }
+      const checks = [{ key, expected: null }, ...segments.check(found)]
+      return { writes: [{ op: 'set', key, value: bytes }], checks, changes: [put(key)] }
     })
     return flag
   }
@@ -119,8 +121,7 @@ export class StoreFlagRepository implements R.FlagRepository {
         details: { field: 'key' },
       })
     }
-    await requireSegments(this, input.rules)
-    return this.#rewrite(key, expectedVersion, () => input)
+    return this.#rewrite(key, expectedVersion, () => input, segmentGuard(input.rules, SEGMENT))
   }
 
   async deleteFlag(key: string, expectedVersion?: number): Promise<void> {
@@ -173,20 +174,12 @@ export class StoreFlagRepository implements R.FlagRepository {
   }
 
   async setOverride(input: FlagOverride): Promise<FlagOverride> {
-    const override = validateOverride(input)
-    const flag = await this.getFlag(override.flagKey)
-    if (flag === null) throw notFound('flag', override.flagKey)
-    const bytes = encodeOverride(override, flag)
-    let expiresIn: number | undefined
-    if (override.expiresAt !== undefined) {
-      expiresIn = override.expiresAt.getTime() - this.#now()
-      if (expiresIn <= 0) {
-        throw new FlagstoneError('INVALID_ARGUMENT', 'expiresAt: the override would already be expired', {
-          details: { field: 'expiresAt' },
-        })
-      }
-    }
-    const key = overrideKey(override.flagKey, override.entityType, override.entityId)
+    const { override, key, bytes, expiresIn } = await overrideDocument(
+      input,
+      (o) => this.getFlag(o.flagKey),
+      this.#now(),
+      (k) => notFound('flag', k),
+    )
     // Checked against the flag read, so an override never lands for a flag deleted meanwhile.
     await this.#commit([FLAG + override.flagKey], ([flagBytes]) => {
       if (flagBytes == null) throw notFound('flag', override.flagKey)
@@ -221,9 +214,13 @@ export class StoreFlagRepository implements R.FlagRepository {
     return this.#segments.update(input)
   }
 
-  async deleteSegment(key: string): Promise<boolean> {
-    await refuseIfUsed(this, key)
-    return this.#segments.delete(key)
+  deleteSegment(key: string): Promise<boolean> {
+    return deleteUnusedSegment(
+      this,
+      key,
+      () => this.#store.get(REVISION),
+      (guard) => this.#segments.delete(key, undefined, guard),
+    )
   }
 
   listEnvironments(): Promise<Environment[]> {
@@ -268,11 +265,11 @@ export class StoreFlagRepository implements R.FlagRepository {
     const [flag, environment] = await Promise.all([this.getFlag(settings.flagKey), this.getEnvironment(settings.environment)])
     if (flag === null) throw notFound('flag', settings.flagKey)
     if (environment === null) throw notFound('environment', settings.environment)
-    await requireSegments(this, settings.rules)
+    const segments = segmentGuard(settings.rules, SEGMENT)
     const key = environmentFlagKey(settings.flagKey, settings.environment)
     const bytes = encodeEnvironmentFlag(settings, flag)
     const envKey = ENVIRONMENT + settings.environment
-    await this.#commit([FLAG + settings.flagKey, envKey], ([flagBytes, envBytes]) => {
+    await this.#commit([FLAG + settings.flagKey, envKey, ...segments.keys], ([flagBytes, envBytes, ...found]) => {
       if (flagBytes == null) throw notFound('flag', settings.flagKey)
       if (envBytes == null) throw notFound('environment', settings.environment)
       return {
@@ -280,6 +277,7 @@ export class StoreFlagRepository implements R.FlagRepository {
         checks: [
           { key: FLAG + settings.flagKey, expected: flagBytes },
           { key: envKey, expected: envBytes },
+          ...segments.check(found),
         ],
         changes: [put(key)],
       }
@@ -349,6 +347,7 @@ export class StoreFlagRepository implements R.FlagRepository {
     key: string,
     expectedVersion: number | undefined,
     change: (current: FeatureFlag) => FeatureFlag | ValidFlagInput,
+    segments: SegmentGuard = segmentGuard(undefined, SEGMENT),
   ): Promise<FeatureFlag> {
     const current = await this.#readFlag(key)
     if (current === null) throw notFound('flag', key)
@@ -361,11 +360,12 @@ export class StoreFlagRepository implements R.FlagRepository {
       : validateFlag({ ...changed, version, updatedAt })
     const bytes = encodeValidFlag(next)
     const k = FLAG + key
-    await this.#commit([k], ([now]) => {
+    await this.#commit([k, ...segments.keys], ([now, ...found]) => {
       if (now == null || Buffer.compare(now, current.bytes) !== 0) {
         throw conflict(`flag "${key}" was changed by someone else; read it again`, key)
       }
-      return { writes: [{ op: 'set', key: k, value: bytes }], checks: [{ key: k, expected: now }], changes: [put(k)] }
+      const checks = [{ key: k, expected: now }, ...segments.check(found)]
+      return { writes: [{ op: 'set', key: k, value: bytes }], checks, changes: [put(k)] }
     })
     return next
   }
