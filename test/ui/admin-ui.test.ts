@@ -233,6 +233,51 @@ describe.skipIf(!haveChromium && !requireBrowser)('admin UI in a browser', { tim
     expect((await api('environments/production/flags/checkout')).body).toMatchObject({ enabled: true })
   })
 
+  it('asks before changing a flag in a protected environment; dismissed, nothing is written', async () => {
+    // The server refuses it without confirm (issue 10 item 6); the UI asks, then sends confirm.
+    const direct = await api('environments/production/flags/checkout', {
+      method: 'PUT',
+      headers: { 'if-match': '*' },
+      body: JSON.stringify({ enabled: false }),
+    })
+    expect(direct.status).toBe(403)
+    expect(direct.body).toMatchObject({ error: { code: 'FORBIDDEN' } })
+    await open(page, '#/flags', 'Flags')
+    const toggle = page.getByRole('switch', { name: 'checkout: on in Production' })
+    await expect.poll(() => toggle.isChecked()).toBe(true)
+    const asked: string[] = []
+    page.once('dialog', (dialog) => {
+      asked.push(dialog.message())
+      void dialog.dismiss()
+    })
+    const puts: string[] = []
+    const onRequest = (request: Request) => {
+      if (request.method() === 'PUT') puts.push(request.postData() ?? '')
+    }
+    browser.context.on('request', onRequest)
+    await toggle.click()
+    await expect.poll(() => asked.length).toBe(1)
+    expect(asked[0]).toContain('"production" is a protected environment')
+    expect(puts).toEqual([]) // dismissed: no write
+    expect((await api('environments/production/flags/checkout')).body).toMatchObject({ enabled: true })
+    await expect.poll(() => toggle.isChecked()).toBe(true)
+
+    page.once('dialog', (dialog) => {
+      asked.push(dialog.message())
+      void dialog.accept()
+    })
+    await toggle.click()
+    await expect.poll(() => asked.length).toBe(2)
+    await eventually(
+      async () => (await api('environments/production/flags/checkout')).body.enabled === false,
+      'the confirmed write stored',
+    )
+    await expect.poll(() => toggle.isChecked()).toBe(false)
+    browser.context.off('request', onRequest)
+    expect(puts.map((body) => JSON.parse(body) as unknown)).toEqual([expect.objectContaining({ enabled: false, confirm: true })])
+    await accessible(page, 'flags-protected')
+  })
+
   it('evaluates a context and explains the answer step by step', async () => {
     await open(page, '#/evaluate/checkout', 'Evaluate')
     await page.getByLabel('userId').fill('alice')

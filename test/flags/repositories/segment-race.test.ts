@@ -44,7 +44,16 @@ async function race(url: string): Promise<void> {
     // Start both at once; vary which goes first so both interleavings are tried.
     const del = () => deleter.deleteSegment(segment)
     const make = () => creator.createFlag(flagNaming(`flag-${i}`, segment))
-    const [deleted, created] = await Promise.allSettled(i % 2 === 0 ? [del(), make()] : [make(), del()].reverse())
+    let deleting: Promise<boolean>
+    let creating: Promise<unknown>
+    if (i % 2 === 0) {
+      deleting = del()
+      creating = make()
+    } else {
+      creating = make()
+      deleting = del()
+    }
+    const [deleted, created] = await Promise.allSettled([deleting, creating] as const)
     const flag = await deleter.getFlag(`flag-${i}`)
     const stillThere = (await creator.getSegment(segment)) !== null
     // The invariant: a stored flag's segment exists.
