@@ -9,6 +9,7 @@ import { createStore, type Store } from '../../../src/index.js'
 import { StoreFlagRepository } from '../../../src/flags/index.js'
 import { DATABASE_URL, randomNamespace, REDIS_URL, serviceAvailable } from '../../helpers/services.js'
 
+// Each round is a handful of round trips; the bound is generous for a loaded 2-core machine.
 const ROUNDS = 40
 const redis = await serviceAvailable('Redis', REDIS_URL)
 const postgres = await serviceAvailable('PostgreSQL', DATABASE_URL)
@@ -74,10 +75,18 @@ async function race(url: string): Promise<void> {
 }
 
 describe('a segment deleted while another store instance creates a flag naming it', () => {
-  it.runIf(redis)('never leaves a flag naming a missing segment (Redis)', async () => {
-    await race(REDIS_URL)
-  })
-  it.runIf(postgres)('never leaves a flag naming a missing segment (PostgreSQL)', async () => {
-    await race(DATABASE_URL)
-  })
+  it.runIf(redis)(
+    'never leaves a flag naming a missing segment (Redis)',
+    async () => {
+      await race(REDIS_URL)
+    },
+    240_000,
+  )
+  it.runIf(postgres)(
+    'never leaves a flag naming a missing segment (PostgreSQL)',
+    async () => {
+      await race(DATABASE_URL)
+    },
+    240_000,
+  )
 })
