@@ -1,10 +1,12 @@
 /**
- * Which flags a snapshot change touched, for OpenFeature's `flagsChanged`. Until the repositories
- * report deltas, the two snapshots are compared: a key added, removed, or at another flag version,
- * or whose environment settings differ. Overrides are not visible in a compiled snapshot and a
- * segment or environment change may touch any flag: when the comparison finds nothing (or segments
- * or environments differ) every key is reported, since a listener that re-reads too much is safe
- * and one that misses a change is not.
+ * Which flags a full reload touched, for OpenFeature's `flagsChanged` (a change applied as a delta
+ * names its flags itself: the client's `change` event carries them, and this is not run). The two
+ * snapshots are compared: a key added, removed, or at another flag version, or whose environment
+ * settings differ. Its cost grows with the flag count, which is acceptable for a full reload (that
+ * re-read every flag anyway). Overrides are not visible in a compiled snapshot and a segment or
+ * environment change may touch any flag: when the comparison finds nothing (or segments or
+ * environments differ) every key is reported, since a listener that re-reads too much is safe and
+ * one that misses a change is not.
  */
 import type { CompiledSnapshot } from '../flags/index.js'
 

@@ -9,6 +9,9 @@
  * | `ready()` rejects (`readyTimeout`)  | (the SDK emits `PROVIDER_ERROR`)     | ERROR      |
  * | first snapshot after that failure   | `PROVIDER_READY`                     | READY      |
  * | `change`                            | `PROVIDER_CONFIGURATION_CHANGED` + `flagsChanged` | unchanged |
+ *
+ * `flagsChanged` is the event's `flagKeys` when the change came as a delta (the flags it affected),
+ * else (a full reload) the keys that differ between the last snapshot and the new one (changes.ts).
  * | `stale` (store unreachable)         | `PROVIDER_STALE`                     | STALE      |
  * | `ready` after `stale`               | `PROVIDER_READY`                     | READY      |
  *
@@ -193,10 +196,12 @@ export class FlagstoneProvider implements Provider {
       client.on('stale', () => {
         this.events.emit(ProviderEvents.Stale, { message: 'the flag store has not confirmed the snapshot: serving the last one' })
       }),
-      client.on('change', (revision) => {
+      client.on('change', (revision, _previous, flagKeys) => {
         const next = client.snapshot
         if (next === undefined) return
-        const flagsChanged = changedFlagKeys(this.#last, next)
+        // A delta names the flags it touched: the cost of a change is then its own, not the flag count's.
+        // Only a full reload (which knows nothing of what moved) compares the two snapshots.
+        const flagsChanged = flagKeys !== undefined ? [...flagKeys] : changedFlagKeys(this.#last, next)
         this.#last = next
         this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged, metadata: { revision } })
       }),

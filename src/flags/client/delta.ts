@@ -10,6 +10,9 @@
  * - an environment: every flag with settings in it, in one of its ancestors or in one of its
  *   descendants (before or after the change): the chains that run through it.
  * A reused flag keeps the `revision` of the snapshot it was compiled in, in its results' metadata.
+ * The keys of the flags affected (compiled again, added or removed) travel with the client's
+ * `change` event, so its listeners (the OpenFeature provider's `flagsChanged`) need not compare
+ * whole snapshots.
  */
 import type { CompiledCondition } from '../matchers/index.js'
 import { compileSegments, segmentDependencies } from '../matchers/index.js'
@@ -44,12 +47,14 @@ export function refId(ref: DocumentRef): string {
   }
 }
 
+/** A delta applied: the new snapshot, and the keys (sorted, frozen) of the flags it affected, in either snapshot. */
+export interface AppliedChanges {
+  readonly snapshot: CompiledSnapshot
+  readonly flagKeys: readonly string[]
+}
+
 /** `previous` with `changed` applied, at `revision`. */
-export function applyChanges(
-  previous: CompiledSnapshot,
-  changed: readonly ChangedDocument[],
-  revision: number,
-): CompiledSnapshot {
+export function applyChanges(previous: CompiledSnapshot, changed: readonly ChangedDocument[], revision: number): AppliedChanges {
   const p = snapshotParts(previous)
   const of = <K extends DocumentRef['kind']>(kind: K) =>
     changed.filter((c): c is ChangedDocument & { ref: Extract<DocumentRef, { kind: K }> } => c.ref.kind === kind)
@@ -180,7 +185,12 @@ export function applyChanges(
     const flag = flags.get(key)
     if (flag !== undefined) compiledChanges.set(key, compileFlag(scope, flag))
   }
-  return new CompiledSnapshot({ flags: [] }, { ...parts, compiled: LayeredMap.of(p.compiled).with(compiledChanges) })
+  // An override or setting whose flag exists in neither snapshot (written just before the flag was deleted) changes nothing.
+  const flagKeys = [...affected].filter((key) => compiledChanges.get(key) !== undefined || p.compiled.has(key)).sort()
+  return {
+    snapshot: new CompiledSnapshot({ flags: [] }, { ...parts, compiled: LayeredMap.of(p.compiled).with(compiledChanges) }),
+    flagKeys: Object.freeze(flagKeys),
+  }
 }
 
 function usesSegment(rules: readonly FlagRule[] | undefined, keys: ReadonlySet<string>): boolean {

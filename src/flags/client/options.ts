@@ -43,8 +43,14 @@ export interface FlagClientEvents {
   /**
    * A new snapshot was installed (after the first): at a different revision, or after an outage (a
    * store that lost its data restarts its counter, so `revision` may then equal `previous`).
+   *
+   * `flagKeys`, when the change was applied as a delta: the keys of the flags it affected, sorted
+   * and frozen (created, updated, deleted, with changed overrides or environment settings, or
+   * compiled again for a segment or environment they use); empty when it touched none. `undefined`
+   * after a full reload, where any flag may have changed (compare `client.snapshot` with the
+   * previous one if you need to know which).
    */
-  change: (revision: number, previous: number) => void
+  change: (revision: number, previous: number, flagKeys: readonly string[] | undefined) => void
   /** Nothing confirmed the snapshot for `staleAfter` ms. */
   stale: () => void
 }

@@ -23,7 +23,7 @@ import type { ChangeSet, FlagRepository } from '../repositories/repository.js'
 import { applyChanges } from './delta.js'
 import { ClientEvents } from './events.js'
 import { canFollow, type Following, planPushes, type Push, readDelta } from './follow.js'
-import type { FlagClientEvents, ResolvedClientOptions } from './options.js'
+import type { ResolvedClientOptions } from './options.js'
 import { asError, closedError, notReadyError, report, type Waiter } from './report.js'
 
 /** Longest wait between two attempts to subscribe again after `watch()` failed. */
@@ -197,13 +197,14 @@ export class SnapshotSync {
     for (const w of waiters) w.resolve()
   }
 
-  #install(compiled: CompiledSnapshot, revision: number, announce: boolean): void {
+  /** `flagKeys`: the flags a delta affected; `undefined` after a full load (any may have changed). */
+  #install(compiled: CompiledSnapshot, revision: number, announce: boolean, flagKeys?: readonly string[]): void {
     const previous = this.#revision
     this.#snapshot = compiled
     this.#revision = revision
     this.#confirmed()
     if (previous === undefined) this.#maybeReady()
-    else if (previous !== revision || announce) this.#emit('change', revision, previous)
+    else if (previous !== revision || announce) this.events.emit('change', revision, previous, flagKeys)
   }
 
   async #follow(pushes: Push[]): Promise<void> {
@@ -255,7 +256,8 @@ export class SnapshotSync {
       this.#mustLoad = true
       return
     }
-    this.#install(applyChanges(this.#snapshot, delta.changed, delta.revision), delta.revision, false)
+    const { snapshot, flagKeys } = applyChanges(this.#snapshot, delta.changed, delta.revision)
+    this.#install(snapshot, delta.revision, false, flagKeys)
   }
 
   /**
@@ -280,14 +282,14 @@ export class SnapshotSync {
     }
     if (this.#stale) {
       this.#stale = false
-      if (this.#readyEmitted) this.#emit('ready')
+      if (this.#readyEmitted) this.events.emit('ready')
     }
   }
 
   #becomeStale(): void {
     if (this.#closed || this.#stale || this.#snapshot === undefined) return
     this.#stale = true
-    this.#emit('stale')
+    this.events.emit('stale')
   }
 
   #failed(error: unknown): void {
@@ -362,7 +364,7 @@ export class SnapshotSync {
       waiter.resolve()
     }
     this.#readyWaiters.clear()
-    this.#emit('ready')
+    this.events.emit('ready')
   }
 
   #rejectReady(error: Error): void {
@@ -371,10 +373,6 @@ export class SnapshotSync {
       waiter.reject(error)
     }
     this.#readyWaiters.clear()
-  }
-
-  #emit<E extends keyof FlagClientEvents>(event: E, ...args: Parameters<FlagClientEvents[E]>): void {
-    this.events.emit(event, ...args)
   }
 
   #report(error: Error, first: boolean): void {
