@@ -35,7 +35,7 @@ afterAll(() => rmSync(cwd, { recursive: true, force: true }))
  */
 const PRINTS: Array<[marker: string, expected: Array<string | RegExp>]> = [
   // Before 'new FlagClient(': the first marker a block holds wins.
-  ["key: 'banner', type: 'string'", ['green\n{"revision":', ',"changed":[{"kind":"flag","key":"banner"}]}\n']],
+  ["key: 'banner', type: 'string'", ['[ \'banner\' ]\ngreen\n{"revision":', ',"changed":[{"kind":"flag","key":"banner"}]}\n']],
   ["sessions.set('abc'", ['{ user: 42 }']],
   ["sessions.set('s1'", ['<Buffer 00 ff>', /\n(hits\nleader|leader\nhits)\n/, '1 true false']],
   ['registry.names()', ["[ 'sessions', 'rate_limit' ]"]],
