@@ -339,7 +339,7 @@ describe('FlagClient (memory store)', () => {
 
     await waitFor(() => !client.isEnabled('f', true, {}), 2_000)
     expect(client.revision).toBe(held)
-    expect(changed).toHaveBeenCalledWith(held, held)
+    expect(changed).toHaveBeenCalledWith(held, held, undefined) // a full reload: no flag keys
     await client.close()
     await real.close()
   })
