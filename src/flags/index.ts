@@ -139,6 +139,7 @@ export type {
   FlagRepository,
   SnapshotData,
   StoredDocument,
+  WriteCondition,
 } from './repositories/index.js'
 export {
   StoreFlagRepository,

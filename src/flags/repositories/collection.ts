@@ -18,6 +18,7 @@ import {
 } from '../codec/index.js'
 import type { Environment, Segment } from '../model.js'
 import { commitChange, type DocumentChange, REVISION, type ResolvedLog } from './change-log.js'
+import type { WriteCondition } from './repository.js'
 import { ENVIRONMENT, SEGMENT, conflict, notFound, readAll } from './store-layout.js'
 
 export interface CollectionSpec<T extends { readonly parent?: string }> {
@@ -71,7 +72,8 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     return item
   }
 
-  async update(input: T): Promise<T> {
+  /** `condition` is run in the write's plan on the document found there (see `WriteCondition`). */
+  async update(input: T, condition?: WriteCondition<T>): Promise<T> {
     const { what, prefix, keyOf } = this.#spec
     const item = this.#spec.validate(input)
     const key = keyOf(item)
@@ -80,6 +82,7 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     await this.#checkGraph(item)
     const bytes = this.#spec.encode(item)
     await commitChange(this.#store, this.#log, [prefix + key], ([current]) => {
+      condition?.(current == null ? null : this.#spec.decode(current, prefix + key))
       if (current == null) throw notFound(what, key)
       // The graph was checked against what was read: a change since then means check again.
       if (Buffer.compare(current, read) !== 0) throw conflict(`${what} "${key}" changed while updating it; read it again`, key)
@@ -95,12 +98,13 @@ export class StoredCollection<T extends { readonly parent?: string }> {
   /**
    * Whether there was one to delete; the keys `dependents` names are deleted in the same atomic
    * write. `guard` (if given) is run in the write's plan on the revision read with the document
-   * and may throw to stop it.
+   * and may throw to stop it; so may `condition`, given the document found there.
    */
   async delete(
     key: string,
     dependents?: () => Promise<string[]>,
     guard?: (revision: Uint8Array | null) => void,
+    condition?: WriteCondition<T>,
   ): Promise<boolean> {
     const { what, keyOf, prefix } = this.#spec
     const items = await this.list()
@@ -111,6 +115,7 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     const keys = guard === undefined ? [prefix + key] : [prefix + key, REVISION]
     const written = await commitChange(this.#store, this.#log, keys, ([current, revision]) => {
       guard?.(revision ?? null)
+      condition?.(current == null ? null : this.#spec.decode(current, prefix + key))
       if (current == null) return null
       const deletes = [prefix + key, ...others]
       return {

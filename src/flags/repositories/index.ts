@@ -12,6 +12,7 @@ export type {
   PromoteOptions,
   PromotionResult,
   SnapshotData,
+  WriteCondition,
 } from './repository.js'
 export { StoreFlagRepository, type StoreFlagRepositoryOptions } from './store-repository.js'
 export { StaticFlagRepository, type StaticFlagDocument } from './static-repository.js'

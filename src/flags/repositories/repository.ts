@@ -87,6 +87,15 @@ export interface FoldResult {
   readonly flags: readonly string[]
 }
 
+/**
+ * A precondition of a write of an unversioned document (segment, environment, environment flag
+ * settings, override): called with the document as the write finds it (`null`: none), inside the
+ * write's one atomic step, and throws to stop it (the admin API's `If-Match` check). Checking
+ * before the write instead would let two writers both pass and one update be lost. It may be
+ * called more than once (a write that loses a race reads again); the last call is what was replaced.
+ */
+export type WriteCondition<T> = (current: T | null) => void
+
 export interface FlagRepository {
   /** `true` for repositories that reject every write with `UNSUPPORTED` (the static one). */
   readonly readOnly: boolean
@@ -112,33 +121,39 @@ export interface FlagRepository {
   listOverrides(flagKey: string): Promise<FlagOverride[]>
   getOverride(flagKey: string, entityType: string, entityId: string): Promise<FlagOverride | null>
   /** Creates or replaces the override for (flag, entityType, entityId); `NOT_FOUND` if the flag is missing. */
-  setOverride(override: FlagOverride): Promise<FlagOverride>
+  setOverride(override: FlagOverride, condition?: WriteCondition<FlagOverride>): Promise<FlagOverride>
   /** Whether there was one to delete. */
-  deleteOverride(flagKey: string, entityType: string, entityId: string): Promise<boolean>
+  deleteOverride(
+    flagKey: string,
+    entityType: string,
+    entityId: string,
+    condition?: WriteCondition<FlagOverride>,
+  ): Promise<boolean>
 
   listSegments(): Promise<Segment[]>
   getSegment(key: string): Promise<Segment | null>
   /** `CONFLICT` if the key exists; `INVALID_ARGUMENT` on a parent cycle or a missing parent. */
   createSegment(segment: Segment): Promise<Segment>
-  updateSegment(segment: Segment): Promise<Segment>
+  /** `condition` (optional, here and on the other writes of unversioned documents): see `WriteCondition`. */
+  updateSegment(segment: Segment, condition?: WriteCondition<Segment>): Promise<Segment>
   /** `CONFLICT` while another segment names it as parent. Whether there was one to delete. */
-  deleteSegment(key: string): Promise<boolean>
+  deleteSegment(key: string, condition?: WriteCondition<Segment>): Promise<boolean>
 
   listEnvironments(): Promise<Environment[]>
   getEnvironment(slug: string): Promise<Environment | null>
   /** `CONFLICT` if the slug exists; `INVALID_ARGUMENT` on a parent cycle or a missing parent. */
   createEnvironment(environment: Environment): Promise<Environment>
   /** `NOT_FOUND` if missing; `INVALID_ARGUMENT` on a parent cycle or a missing parent. */
-  updateEnvironment(environment: Environment): Promise<Environment>
+  updateEnvironment(environment: Environment, condition?: WriteCondition<Environment>): Promise<Environment>
   /** Deletes it and its flag settings; `CONFLICT` while it is another's parent. Whether there was one. */
-  deleteEnvironment(slug: string): Promise<boolean>
+  deleteEnvironment(slug: string, condition?: WriteCondition<Environment>): Promise<boolean>
 
   /** Flag settings per environment, optionally only of one flag. */
   listEnvironmentFlags(flagKey?: string): Promise<EnvironmentFlag[]>
   getEnvironmentFlag(environment: string, flagKey: string): Promise<EnvironmentFlag | null>
   /** Creates or replaces; `NOT_FOUND` if the environment or the flag is missing. */
-  setEnvironmentFlag(settings: EnvironmentFlag): Promise<EnvironmentFlag>
-  deleteEnvironmentFlag(environment: string, flagKey: string): Promise<boolean>
+  setEnvironmentFlag(settings: EnvironmentFlag, condition?: WriteCondition<EnvironmentFlag>): Promise<EnvironmentFlag>
+  deleteEnvironmentFlag(environment: string, flagKey: string, condition?: WriteCondition<EnvironmentFlag>): Promise<boolean>
 
   /**
    * Copies flag settings from environment `from` to `to` (one flag, or `'all'`): `to` gets what

@@ -14,7 +14,6 @@ import {
   decodeEnvironmentFlag,
   decodeFlag,
   decodeOverride,
-  encodeEnvironmentFlag,
   encodeValidFlag,
   isValidFlagInput,
   validateEnvironmentFlag,
@@ -27,7 +26,7 @@ import { applyDueChanges } from './fold.js'
 import { loadSnapshot } from './snapshot-load.js'
 import { environmentCollection, segmentCollection, type StoredCollection } from './collection.js'
 import { filterFlags } from './flag-filter.js'
-import { overrideDocument } from './override-write.js'
+import { deleteDocument, writeEnvironmentFlag, writeOverride } from './document-writes.js'
 import { promote } from './promote.js'
 import { deleteUnusedSegment, type SegmentGuard, segmentGuard } from './segment-references.js'
 import type * as R from './repository.js'
@@ -44,7 +43,6 @@ import {
 import {
   DELETE_CHUNK,
   dependentsOf,
-  ENVIRONMENT,
   ENVIRONMENT_FLAG,
   FLAG,
   conflict,
@@ -173,27 +171,23 @@ export class StoreFlagRepository implements R.FlagRepository {
     return bytes === null ? null : decodeOverride(bytes, key)
   }
 
-  async setOverride(input: FlagOverride): Promise<FlagOverride> {
-    const { override, key, bytes, expiresIn } = await overrideDocument(
+  setOverride(input: FlagOverride, condition?: R.WriteCondition<FlagOverride>): Promise<FlagOverride> {
+    return writeOverride(
+      (k, plan) => this.#commit(k, plan),
       input,
       (o) => this.getFlag(o.flagKey),
       this.#now(),
-      (k) => notFound('flag', k),
+      condition,
     )
-    // Checked against the flag read, so an override never lands for a flag deleted meanwhile.
-    await this.#commit([FLAG + override.flagKey], ([flagBytes]) => {
-      if (flagBytes == null) throw notFound('flag', override.flagKey)
-      return {
-        writes: [{ op: 'set', key, value: bytes, expiresIn }],
-        checks: [{ key: FLAG + override.flagKey, expected: flagBytes }],
-        changes: [put(key)],
-      }
-    })
-    return override
   }
 
-  deleteOverride(flagKey: string, entityType: string, entityId: string): Promise<boolean> {
-    return this.#deleteOne(overrideKey(flagKey, entityType, entityId))
+  deleteOverride(
+    flagKey: string,
+    entityType: string,
+    entityId: string,
+    condition?: R.WriteCondition<FlagOverride>,
+  ): Promise<boolean> {
+    return this.#deleteOne(overrideKey(flagKey, entityType, entityId), decodeOverride, condition)
   }
 
   // ---- segments and environments: one collection helper ----
@@ -210,16 +204,16 @@ export class StoreFlagRepository implements R.FlagRepository {
     return this.#segments.create(input)
   }
 
-  updateSegment(input: Segment): Promise<Segment> {
-    return this.#segments.update(input)
+  updateSegment(input: Segment, condition?: R.WriteCondition<Segment>): Promise<Segment> {
+    return this.#segments.update(input, condition)
   }
 
-  deleteSegment(key: string): Promise<boolean> {
+  deleteSegment(key: string, condition?: R.WriteCondition<Segment>): Promise<boolean> {
     return deleteUnusedSegment(
       this,
       key,
       () => this.#store.get(REVISION),
-      (guard) => this.#segments.delete(key, undefined, guard),
+      (guard) => this.#segments.delete(key, undefined, guard, condition),
     )
   }
 
@@ -235,13 +229,17 @@ export class StoreFlagRepository implements R.FlagRepository {
     return this.#environments.create(input)
   }
 
-  updateEnvironment(input: Environment): Promise<Environment> {
-    return this.#environments.update(input)
+  updateEnvironment(input: Environment, condition?: R.WriteCondition<Environment>): Promise<Environment> {
+    return this.#environments.update(input, condition)
   }
 
-  deleteEnvironment(slug: string): Promise<boolean> {
-    return this.#environments.delete(slug, async () =>
-      (await this.listEnvironmentFlags()).filter((s) => s.environment === slug).map((s) => environmentFlagKey(s.flagKey, slug)),
+  deleteEnvironment(slug: string, condition?: R.WriteCondition<Environment>): Promise<boolean> {
+    return this.#environments.delete(
+      slug,
+      async () =>
+        (await this.listEnvironmentFlags()).filter((s) => s.environment === slug).map((s) => environmentFlagKey(s.flagKey, slug)),
+      undefined,
+      condition,
     )
   }
 
@@ -260,33 +258,14 @@ export class StoreFlagRepository implements R.FlagRepository {
     return bytes === null ? null : decodeEnvironmentFlag(bytes, key)
   }
 
-  async setEnvironmentFlag(input: EnvironmentFlag): Promise<EnvironmentFlag> {
+  async setEnvironmentFlag(input: EnvironmentFlag, condition?: R.WriteCondition<EnvironmentFlag>): Promise<EnvironmentFlag> {
     const settings = validateEnvironmentFlag(input)
     const [flag, environment] = await Promise.all([this.getFlag(settings.flagKey), this.getEnvironment(settings.environment)])
-    if (flag === null) throw notFound('flag', settings.flagKey)
-    if (environment === null) throw notFound('environment', settings.environment)
-    const segments = segmentGuard(settings.rules, SEGMENT)
-    const key = environmentFlagKey(settings.flagKey, settings.environment)
-    const bytes = encodeEnvironmentFlag(settings, flag)
-    const envKey = ENVIRONMENT + settings.environment
-    await this.#commit([FLAG + settings.flagKey, envKey, ...segments.keys], ([flagBytes, envBytes, ...found]) => {
-      if (flagBytes == null) throw notFound('flag', settings.flagKey)
-      if (envBytes == null) throw notFound('environment', settings.environment)
-      return {
-        writes: [{ op: 'set', key, value: bytes }],
-        checks: [
-          { key: FLAG + settings.flagKey, expected: flagBytes },
-          { key: envKey, expected: envBytes },
-          ...segments.check(found),
-        ],
-        changes: [put(key)],
-      }
-    })
-    return settings
+    return writeEnvironmentFlag((k, plan) => this.#commit(k, plan), settings, flag, environment, condition)
   }
 
-  deleteEnvironmentFlag(environment: string, flagKey: string): Promise<boolean> {
-    return this.#deleteOne(environmentFlagKey(flagKey, environment))
+  deleteEnvironmentFlag(environment: string, flagKey: string, condition?: R.WriteCondition<EnvironmentFlag>): Promise<boolean> {
+    return this.#deleteOne(environmentFlagKey(flagKey, environment), decodeEnvironmentFlag, condition)
   }
 
   promote(flagKey: string, from: string, to: string, options: R.PromoteOptions = {}): Promise<R.PromotionResult> {
@@ -380,11 +359,8 @@ export class StoreFlagRepository implements R.FlagRepository {
   }
 
   /** Deletes one document (with its change record); whether it existed. */
-  async #deleteOne(key: string): Promise<boolean> {
-    const written = await this.#commit([key], ([bytes]) =>
-      bytes == null ? null : { writes: [{ op: 'delete', key }], checks: [{ key, expected: bytes }], changes: [removed(key)] },
-    )
-    return written !== null
+  #deleteOne<T>(key: string, decode: (bytes: Uint8Array, key: string) => T, condition?: R.WriteCondition<T>): Promise<boolean> {
+    return deleteDocument((k, plan) => this.#commit(k, plan), key, decode, condition)
   }
 
   #commit(keys: readonly string[], plan: (values: Array<Uint8Array | null>) => WritePlan | null): Promise<number | null> {

@@ -5,10 +5,14 @@
  * stale, `*` for "whatever is there"), as `PUT /flags/:key` does; a PUT of these documents honours
  * `If-Match` when sent. Writing a protected environment's flag settings needs `confirm`, as
  * promotion into it does.
+ *
+ * The `If-Match` check of these documents runs inside the repository's write (`documentCondition`
+ * makes it a `WriteCondition`), on the document the write found: checked before the write, two
+ * admins sending the same `If-Match` at once could both pass and one update be lost.
  */
 import { createHash } from 'node:crypto'
 import { FlagstoneError } from '../../errors.js'
-import type { Environment } from '../../flags/index.js'
+import type { Environment, WriteCondition } from '../../flags/index.js'
 import { HttpProblem, ifMatchOf, type Precondition } from './http.js'
 import type { Ctx } from './kit.js'
 
@@ -68,6 +72,31 @@ export function checkDocument(ctx: Ctx, current: unknown, what: string, required
   throw new FlagstoneError('PRECONDITION_FAILED', `${what} changed since it was read (If-Match is stale); read it again`, {
     details: { field: 'If-Match' },
   })
+}
+
+/** A document's `If-Match` check to run inside the repository's write, and what that write found. */
+export interface DocumentCondition<T> {
+  readonly condition: WriteCondition<T>
+  /** The document the write replaced or deleted (`null`: none, or the write did not run): the audit's `before`. */
+  readonly before: () => T | null
+}
+
+/**
+ * `checkDocument` as a repository `WriteCondition`. A missing document: `missing()` is thrown when
+ * given (an update of something that must exist); a `required` check (a DELETE) lets the write
+ * find nothing to delete; otherwise only an absent `If-Match` accepts it (a create-or-replace).
+ */
+export function documentCondition<T>(ctx: Ctx, what: string, required: boolean, missing?: () => Error): DocumentCondition<T> {
+  let found: T | null = null
+  return {
+    condition: (current) => {
+      found = current
+      if (current === null && missing !== undefined) throw missing()
+      if (current === null && required) return
+      checkDocument(ctx, current, what, required)
+    },
+    before: () => found,
+  }
 }
 
 /** 403 unless `confirm` is true when `environment` is protected. */

@@ -8,9 +8,16 @@
  */
 import type { Router } from '@koa/router'
 import { FlagstoneError } from '../../../errors.js'
-import { validateOverride, type FeatureFlag, type FlagInput, type FlagRule, type FlagVariant } from '../../../flags/index.js'
+import {
+  validateOverride,
+  type FeatureFlag,
+  type FlagInput,
+  type FlagOverride,
+  type FlagRule,
+  type FlagVariant,
+} from '../../../flags/index.js'
 import { ifMatchOf, pageOf, paginate } from '../http.js'
-import { checkDocument, requireIfMatch, sendDocument } from '../preconditions.js'
+import { documentCondition, requireIfMatch, sendDocument } from '../preconditions.js'
 import {
   type AdminKit,
   type Ctx,
@@ -328,9 +335,9 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
     draft = withPathField(draft, 'entityId', entityId)
     const flag = await requireFlag(kit, key)
     const override = validateOverride(draft, flag)
-    const before = await repository.getOverride(key, entityType, entityId)
-    checkDocument(ctx, before, `override ${entityType}/${entityId}`, false)
-    const after = await repository.setOverride(override)
+    const check = documentCondition<FlagOverride>(ctx, `override ${entityType}/${entityId}`, false)
+    const after = await repository.setOverride(override, check.condition)
+    const before = check.before()
     await kit.audit(ctx, {
       action: 'override.set',
       target: overrideTarget(key, entityType, entityId),
@@ -345,16 +352,15 @@ export function flagPartRoutes(router: Router, kit: AdminKit): void {
   router.delete('/flags/:key/overrides/:entityType/:entityId', async (ctx: Ctx) => {
     const key = flagKeyParam(ctx)
     const { entityType, entityId } = entityParams(ctx)
-    const before = await repository.getOverride(key, entityType, entityId)
-    if (before !== null) checkDocument(ctx, before, `override ${entityType}/${entityId}`, true)
-    if (before === null || !(await repository.deleteOverride(key, entityType, entityId))) {
+    const check = documentCondition<FlagOverride>(ctx, `override ${entityType}/${entityId}`, true)
+    if (!(await repository.deleteOverride(key, entityType, entityId, check.condition))) {
       throw subjectNotFound('override', `${entityType}/${entityId}`)
     }
     await kit.audit(ctx, {
       action: 'override.delete',
       target: overrideTarget(key, entityType, entityId),
       flagKey: key,
-      before,
+      before: check.before(),
       after: null,
     })
     ctx.status = 204

@@ -11,11 +11,12 @@ import {
   resolveChain,
   ENVIRONMENT_SLUG_PATTERN,
   FLAG_KEY_PATTERN,
+  type EnvironmentFlag,
   type FeatureFlag,
 } from '../../../flags/index.js'
 import type { AuditLog } from '../audit.js'
 import { pageOf, paginate, queryString } from '../http.js'
-import { checkDocument, confirmQuery, requireConfirm, sendDocument } from '../preconditions.js'
+import { confirmQuery, documentCondition, requireConfirm, sendDocument } from '../preconditions.js'
 import {
   type AdminKit,
   type Ctx,
@@ -58,20 +59,17 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
   router.put('/segments/:key', async (ctx: Ctx) => {
     const key = flagKeyParam(ctx, 'key', 'segment')
     const segment = validateSegment(withPathField(await kit.body(ctx), 'key', key))
-    const before = await repository.getSegment(key)
-    if (before === null) throw subjectNotFound('segment', key)
-    checkDocument(ctx, before, `segment "${key}"`, false)
-    const after = await repository.updateSegment(segment)
-    await kit.audit(ctx, { action: 'segment.update', target: `segment:${key}`, before, after })
+    const check = documentCondition(ctx, `segment "${key}"`, false, () => subjectNotFound('segment', key))
+    const after = await repository.updateSegment(segment, check.condition)
+    await kit.audit(ctx, { action: 'segment.update', target: `segment:${key}`, before: check.before(), after })
     sendDocument(ctx, 200, after)
   })
 
   router.delete('/segments/:key', async (ctx: Ctx) => {
     const key = flagKeyParam(ctx, 'key', 'segment')
-    const before = await repository.getSegment(key)
-    if (before !== null) checkDocument(ctx, before, `segment "${key}"`, true)
-    if (before === null || !(await repository.deleteSegment(key))) throw subjectNotFound('segment', key)
-    await kit.audit(ctx, { action: 'segment.delete', target: `segment:${key}`, before, after: null })
+    const check = documentCondition(ctx, `segment "${key}"`, true)
+    if (!(await repository.deleteSegment(key, check.condition))) throw subjectNotFound('segment', key)
+    await kit.audit(ctx, { action: 'segment.delete', target: `segment:${key}`, before: check.before(), after: null })
     ctx.status = 204
   })
 
@@ -108,19 +106,17 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
   router.put('/environments/:slug', async (ctx: Ctx) => {
     const slug = slugParam(ctx)
     const environment = validateEnvironment(withPathField(await kit.body(ctx), 'slug', slug))
-    const before = await requireEnvironment(slug)
-    checkDocument(ctx, before, `environment "${slug}"`, false)
-    const after = await repository.updateEnvironment(environment)
-    await kit.audit(ctx, { action: 'environment.update', target: `environment:${slug}`, before, after })
+    const check = documentCondition(ctx, `environment "${slug}"`, false, () => subjectNotFound('environment', slug))
+    const after = await repository.updateEnvironment(environment, check.condition)
+    await kit.audit(ctx, { action: 'environment.update', target: `environment:${slug}`, before: check.before(), after })
     sendDocument(ctx, 200, after)
   })
 
   router.delete('/environments/:slug', async (ctx: Ctx) => {
     const slug = slugParam(ctx)
-    const before = await requireEnvironment(slug)
-    checkDocument(ctx, before, `environment "${slug}"`, true)
-    if (!(await repository.deleteEnvironment(slug))) throw subjectNotFound('environment', slug)
-    await kit.audit(ctx, { action: 'environment.delete', target: `environment:${slug}`, before, after: null })
+    const check = documentCondition(ctx, `environment "${slug}"`, true)
+    if (!(await repository.deleteEnvironment(slug, check.condition))) throw subjectNotFound('environment', slug)
+    await kit.audit(ctx, { action: 'environment.delete', target: `environment:${slug}`, before: check.before(), after: null })
     ctx.status = 204
   })
 
@@ -155,9 +151,9 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
     const [flag, environment] = await Promise.all([requireFlag(kit, key), requireEnvironment(slug)])
     const settings = validateEnvironmentFlag(draft, flag)
     requireConfirm(environment, confirm, 'send the settings')
-    const before = await repository.getEnvironmentFlag(slug, key)
-    checkDocument(ctx, before, `flag "${key}" in environment "${slug}"`, false)
-    const after = await repository.setEnvironmentFlag(settings)
+    const check = documentCondition<EnvironmentFlag>(ctx, `flag "${key}" in environment "${slug}"`, false)
+    const after = await repository.setEnvironmentFlag(settings, check.condition)
+    const before = check.before()
     await kit.audit(ctx, { action: 'environmentFlag.set', target: settingsTarget(slug, key), flagKey: key, before, after })
     if (before === null) ctx.set('Location', locationOf(kit, 'environments', slug, 'flags', key))
     sendDocument(ctx, before === null ? 201 : 200, after)
@@ -166,18 +162,18 @@ export function resourceRoutes(router: Router, kit: AdminKit, auditLog: AuditLog
   router.delete('/environments/:slug/flags/:key', async (ctx: Ctx) => {
     const slug = slugParam(ctx)
     const key = flagKeyParam(ctx)
-    const before = await repository.getEnvironmentFlag(slug, key)
-    if (before !== null) {
-      checkDocument(ctx, before, `flag "${key}" in environment "${slug}"`, true)
+    // Whether the environment is protected is read first; the If-Match check is the delete's own.
+    if ((await repository.getEnvironmentFlag(slug, key)) !== null) {
       requireConfirm(await requireEnvironment(slug), confirmQuery(ctx), 'delete with ?confirm=true')
     }
-    if (before === null || !(await repository.deleteEnvironmentFlag(slug, key)))
+    const check = documentCondition<EnvironmentFlag>(ctx, `flag "${key}" in environment "${slug}"`, true)
+    if (!(await repository.deleteEnvironmentFlag(slug, key, check.condition)))
       throw subjectNotFound('environment flag', `${slug}/${key}`)
     await kit.audit(ctx, {
       action: 'environmentFlag.delete',
       target: settingsTarget(slug, key),
       flagKey: key,
-      before,
+      before: check.before(),
       after: null,
     })
     ctx.status = 204
