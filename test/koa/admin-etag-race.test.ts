@@ -79,7 +79,7 @@ async function race(url: string): Promise<void> {
   await ok(a.api('PUT', '/environments/staging/flags/f', { enabled: false }))
   await ok(a.api('PUT', '/flags/f/overrides/user/u1', { enabled: true, value: 'x' }))
 
-  const lost: string[] = []
+  const problems: string[] = []
   for (const kind of KINDS) {
     for (let i = 0; i < ROUNDS; i++) {
       const etag = (await ok(a.api('GET', kind.path))).headers.get('etag')!
@@ -89,11 +89,11 @@ async function race(url: string): Promise<void> {
         b.api('PUT', kind.path, kind.body('b', i), { headers }),
       ])
       const statuses = [fromA.status, fromB.status].sort()
-      if (statuses[0] === 200 && statuses[1] === 200) {
-        lost.push(`${kind.name} round ${i}: both PUTs with If-Match ${etag} answered 200`)
+      // Collected, not asserted at once, so a failing run says how often each document lost an update.
+      if (statuses[0] !== 200 || statuses[1] !== 412) {
+        problems.push(`${kind.name} round ${i}: ${statuses.join(' and ')} for one If-Match ${etag}`)
         continue
       }
-      expect(statuses, `${kind.name} round ${i}: ${fromA.text} / ${fromB.text}`).toEqual([200, 412])
       const [winner, loser, who] = fromA.status === 200 ? [fromA, fromB, 'a' as const] : [fromB, fromA, 'b' as const]
       expect(loser.body.error.code).toBe('PRECONDITION_FAILED')
       // Nothing lost: what is stored (read through the other instance) is the update that was answered 200.
@@ -102,7 +102,7 @@ async function race(url: string): Promise<void> {
       expect(stored.headers.get('etag')).toBe(winner.headers.get('etag'))
     }
   }
-  expect(lost).toEqual([])
+  expect(problems).toEqual([])
   // The audit trail has one entry per update answered 200, each replacing a different document.
   const trail = (await ok(a.api('GET', '/audit?target=segment%3Astaff&limit=100'))).body
   const updates = trail.items.filter((e: { action: string }) => e.action === 'segment.update')
