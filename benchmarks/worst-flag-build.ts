@@ -60,3 +60,33 @@ export function worstFlag(key = 'worst', kind: 'patterns' | 'searches' = 'patter
   }
   return { key, name: key, type: 'boolean', status: 'active', defaultEnabled: false, tags: [], rules } as unknown as FlagInput
 }
+
+/**
+ * The segment case: segment `key` spends the whole search budget on `WORST_PATTERN` (true on the
+ * 1 KiB attribute), and the flag names it in every condition but each rule's last (false), so
+ * every rule is tried: 989 references in all. Before segment membership was memoized per
+ * evaluation, each `in_segment` ran the segment again: 989 × its cost.
+ */
+export function worstSegment(key = 'worst-segment'): { key: string; name: string; conditions: Condition[] } {
+  const conditions: Condition[] = []
+  for (let cost = 0; cost + patternCost(WORST_PATTERN) <= MAX_SEARCH_COST; cost += patternCost(WORST_PATTERN)) {
+    conditions.push({ attribute: 'ua', operator: 'matches', value: WORST_PATTERN })
+  }
+  return { key, name: key, conditions }
+}
+
+export function worstSegmentFlag(key = 'segments', segment = worstSegment()): FlagInput {
+  const rules: FlagRule[] = []
+  const RULE_SIZE = 100
+  // The segment's conditions count against the flag's condition budget too (once).
+  let left = MAX_FLAG_CONDITIONS - segment.conditions.length
+  for (let r = 0; left > 0; r++) {
+    const size = Math.min(RULE_SIZE, left)
+    const conditions: Condition[] = []
+    for (let c = 0; c < size - 1; c++) conditions.push({ attribute: 'ua', operator: 'in_segment', value: segment.key })
+    conditions.push({ attribute: 'b', operator: 'eq', value: 'never' })
+    rules.push({ id: `r${r}`, name: `rule ${r}`, priority: r, enabled: true, conditions, serveEnabled: true })
+    left -= size
+  }
+  return { key, name: key, type: 'boolean', status: 'active', defaultEnabled: false, tags: [], rules } as unknown as FlagInput
+}

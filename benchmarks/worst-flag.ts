@@ -15,7 +15,7 @@ import { compileSnapshot, evaluate } from '../src/flags/evaluation/evaluate.js'
 import { validateFlagInput } from '../src/flags/index.js'
 import type { FeatureFlag } from '../src/flags/model.js'
 import { writeSection } from './report.js'
-import { worstFlag, WORST_CONTEXT, WORST_PATTERN } from './worst-flag-build.js'
+import { worstFlag, WORST_CONTEXT, WORST_PATTERN, worstSegment, worstSegmentFlag } from './worst-flag-build.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 300)
@@ -48,7 +48,9 @@ const issue = stored({
     conditions: Array.from({ length: 100 }, () => matches),
   })),
 })
-const snapshot = compileSnapshot({ flags: [worst, searches, plain, issue], revision: 1 })
+const segment = worstSegment()
+const bySegment = stored(validateFlagInput(worstSegmentFlag()))
+const snapshot = compileSnapshot({ flags: [worst, searches, plain, issue, bySegment], segments: [segment], revision: 1 })
 const now = Date.now()
 
 /** ms per evaluation: median over rounds. */
@@ -70,6 +72,7 @@ function measure(key: string): number {
 const plainMs = measure('plain')
 const worstMs = measure('worst')
 const searchesMs = measure('searches')
+const segmentMs = measure('segments')
 const t = performance.now()
 evaluate(snapshot, 'issue', 'boolean', false, WORST_CONTEXT, now)
 const issueMs = performance.now() - t
@@ -79,6 +82,7 @@ const rows = [
   `| one rule, one \`eq\` | yes | ${plainMs.toFixed(4)} | 1 |`,
   `| worst under the budget, patterns: \`${WORST_PATTERN}\` (31 of the ${MAX_SEARCH_COST} search units), ${MAX_AFFIX_CHARS / 512} \`ends_with\` of 512 chars, \`eq\` on 1 KiB up to ${MAX_FLAG_CONDITIONS} conditions, 1 KiB attributes | yes | ${worstMs.toFixed(3)} | ${(worstMs / plainMs).toFixed(0)} |`,
   `| worst under the budget, searches: ${MAX_SEARCH_COST} \`not_contains "ab"\` on 1 KiB of \`a\`, the same affixes and \`eq\` | yes | ${searchesMs.toFixed(3)} | ${(searchesMs / plainMs).toFixed(0)} |`,
+  `| worst under the budget, segments: 990 \`in_segment\` of one segment whose \`matches\` spend the ${MAX_SEARCH_COST} search units (true), each rule's last condition false | yes | ${segmentMs.toFixed(3)} | ${(segmentMs / plainMs).toFixed(0)} |`,
   `| the issue's flag: 88 rules × 100 \`matches\` on \`(a|a)*…b$\` (one evaluation) | no: INVALID_ARGUMENT | ${issueMs.toFixed(1)} | ${(issueMs / plainMs).toFixed(0)} |`,
 ]
 const markdown = [

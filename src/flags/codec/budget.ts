@@ -14,7 +14,7 @@
  */
 import { FlagstoneError } from '../../errors.js'
 import { patternCost } from '../matchers/index.js'
-import type { FlagRule } from '../model.js'
+import type { Condition, FlagRule, Segment } from '../model.js'
 
 /** Conditions over all the rules of a flag (or of its settings in one environment). */
 export const MAX_FLAG_CONDITIONS = 1000
@@ -32,43 +32,117 @@ export const MAX_AFFIX_CHARS = 64 * 1024
 const SEARCHES = new Set(['contains', 'not_contains'])
 const AFFIXES = new Set(['starts_with', 'ends_with'])
 
+/**
+ * What one evaluation spends, counted condition by condition; `add` throws INVALID_ARGUMENT naming
+ * `field` and the limit as soon as one budget is exceeded. `via` names the segment a condition
+ * comes from (its cost is the flag's: the evaluator inlines segments).
+ */
+class Tally {
+  conditions = 0
+  search = 0
+  affix = 0
+
+  add(condition: Condition, field: string, via?: string): void {
+    const from = via === undefined ? '' : ` (counting segment "${via}", which this condition reaches)`
+    this.conditions++
+    if (this.conditions > MAX_FLAG_CONDITIONS) {
+      throw over(field, `more than ${MAX_FLAG_CONDITIONS} conditions in all the rules${from}`, MAX_FLAG_CONDITIONS, via)
+    }
+    if (typeof condition.value !== 'string') return
+    if (condition.operator === 'matches' || SEARCHES.has(condition.operator)) {
+      this.search += condition.operator === 'matches' ? patternCost(condition.value) : 1
+      if (this.search > MAX_SEARCH_COST) {
+        throw over(
+          via === undefined ? `${field}.value` : field,
+          `the "matches" patterns and "contains" / "not_contains" searches of all the rules${from} cost ${this.search}, ` +
+            `more than the search budget of ${MAX_SEARCH_COST} (a pattern costs its NFA states, a substring search 1: ` +
+            'each scans the attribute on every evaluation); use fewer or simpler patterns, or eq / in / starts_with / ends_with',
+          MAX_SEARCH_COST,
+          via,
+        )
+      }
+    } else if (AFFIXES.has(condition.operator)) {
+      this.affix += condition.value.length
+      if (this.affix > MAX_AFFIX_CHARS) {
+        throw over(
+          via === undefined ? `${field}.value` : field,
+          `the "starts_with" / "ends_with" values of all the rules${from} have ${this.affix} characters, more than the budget of ${MAX_AFFIX_CHARS}`,
+          MAX_AFFIX_CHARS,
+          via,
+        )
+      }
+    }
+  }
+}
+
 export function checkEvaluationBudget(rules: readonly FlagRule[], path: string): void {
-  let conditions = 0
-  let search = 0
-  let affix = 0
+  const tally = new Tally()
+  rules.forEach((rule, i) => rule.conditions.forEach((condition, j) => tally.add(condition, `${path}[${i}].conditions[${j}]`)))
+}
+
+const isSegmentCondition = (c: Condition): c is Condition & { value: string } =>
+  (c.operator === 'in_segment' || c.operator === 'not_in_segment') && typeof c.value === 'string'
+
+/**
+ * The budget with segments (issue 10 item 4): `rules` plus every segment they reach (named by a
+ * segment condition, or a parent or segment condition of a segment reached), each counted ONCE,
+ * since the evaluator computes a segment's membership at most once per evaluation
+ * (matchers/segments.ts) — must fit the one flag budget. A missing segment costs nothing (its
+ * reference is refused elsewhere). INVALID_ARGUMENT names the condition that reaches the segment
+ * which went over, the limit (`details.budget`) and the segment (`details.segment`).
+ */
+export function checkSegmentBudget(
+  rules: readonly FlagRule[] | undefined,
+  segments: (key: string) => Segment | undefined,
+  path = 'rules',
+): void {
+  if (rules === undefined || !rules.some((rule) => rule.conditions.some(isSegmentCondition))) return
+  const tally = new Tally()
+  rules.forEach((rule, i) => rule.conditions.forEach((condition, j) => tally.add(condition, `${path}[${i}].conditions[${j}]`)))
+  const seen = new Set<string>()
   rules.forEach((rule, i) =>
     rule.conditions.forEach((condition, j) => {
-      conditions++
-      const field = `${path}[${i}].conditions[${j}]`
-      if (conditions > MAX_FLAG_CONDITIONS) {
-        throw over(field, `more than ${MAX_FLAG_CONDITIONS} conditions in all the rules`, MAX_FLAG_CONDITIONS)
-      }
-      if (typeof condition.value !== 'string') return
-      if (condition.operator === 'matches' || SEARCHES.has(condition.operator)) {
-        search += condition.operator === 'matches' ? patternCost(condition.value) : 1
-        if (search > MAX_SEARCH_COST) {
-          throw over(
-            `${field}.value`,
-            `the "matches" patterns and "contains" / "not_contains" searches of all the rules cost ${search}, ` +
-              `more than the search budget of ${MAX_SEARCH_COST} (a pattern costs its NFA states, a substring search 1: ` +
-              'each scans the attribute on every evaluation); use fewer or simpler patterns, or eq / in / starts_with / ends_with',
-            MAX_SEARCH_COST,
-          )
+      if (!isSegmentCondition(condition)) return
+      const field = `${path}[${i}].conditions[${j}].value`
+      const stack = [condition.value]
+      while (stack.length > 0) {
+        const key = stack.pop()!
+        if (seen.has(key)) continue
+        seen.add(key)
+        const segment = segments(key)
+        if (segment === undefined) continue
+        for (const c of segment.conditions ?? []) {
+          tally.add(c, field, key)
+          if (isSegmentCondition(c)) stack.push(c.value)
         }
-      } else if (AFFIXES.has(condition.operator)) {
-        affix += condition.value.length
-        if (affix > MAX_AFFIX_CHARS) {
-          throw over(
-            `${field}.value`,
-            `the "starts_with" / "ends_with" values of all the rules have ${affix} characters, more than the budget of ${MAX_AFFIX_CHARS}`,
-            MAX_AFFIX_CHARS,
-          )
-        }
+        if (segment.parent !== undefined) stack.push(segment.parent)
       }
     }),
   )
 }
 
-function over(field: string, problem: string, budget: number): FlagstoneError {
-  return new FlagstoneError('INVALID_ARGUMENT', `${field}: ${problem}`, { details: { field, budget } })
+/** The segments a segment condition in `rules` reaches, `key` among them? (Whether a write of `key` can change their cost.) */
+export function reachesSegment(
+  rules: readonly FlagRule[] | undefined,
+  key: string,
+  segments: (key: string) => Segment | undefined,
+): boolean {
+  const stack = (rules ?? []).flatMap((rule) => rule.conditions.filter(isSegmentCondition).map((c) => c.value))
+  const seen = new Set<string>()
+  while (stack.length > 0) {
+    const next = stack.pop()!
+    if (next === key) return true
+    if (seen.has(next)) continue
+    seen.add(next)
+    const segment = segments(next)
+    if (segment === undefined) continue
+    for (const c of segment.conditions ?? []) if (isSegmentCondition(c)) stack.push(c.value)
+    if (segment.parent !== undefined) stack.push(segment.parent)
+  }
+  return false
+}
+
+function over(field: string, problem: string, budget: number, segment?: string): FlagstoneError {
+  const details = segment === undefined ? { field, budget } : { field, budget, segment }
+  return new FlagstoneError('INVALID_ARGUMENT', `${field}: ${problem}`, { details })
 }

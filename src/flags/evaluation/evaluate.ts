@@ -61,6 +61,7 @@ import {
 import { applyOverlayToState, environmentOverlay, resolveChain } from './environments.js'
 import { hashWithPrefix, inRolloutPrefixed } from './hash.js'
 import { flagAt } from './schedules.js'
+import { nextEvaluation } from '../matchers/segments.js'
 import type { SnapshotInput } from './snapshot-documents.js'
 import { compileParts, scopeOf, type SnapshotParts } from './snapshot-parts.js'
 
@@ -244,6 +245,7 @@ export class CompiledSnapshot {
 
     // 8. Rules, by priority; a rule whose rollout leaves this subject out falls through.
     const rules = cf.rules
+    if (rules.length > 0) nextEvaluation() // segments named by these rules: each computed once (segments.ts)
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!
       if (!rule.test(context, now)) continue

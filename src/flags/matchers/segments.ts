@@ -1,7 +1,41 @@
 /** Segments: membership tests compiled once per snapshot (parents and referenced segments included), and single-condition evaluation. */
 import type { Condition, EvaluationContext, Segment } from '../model.js'
 import { compileCondition, NO_SEGMENTS, type SegmentResolver } from './operators.js'
-import { allOf, type CompiledCondition } from './values.js'
+import { ALWAYS, allOf, type CompiledCondition, NEVER } from './values.js'
+
+/**
+ * Segment membership is computed at most once per evaluation (issue 10 item 4): a flag naming one
+ * segment in 990 conditions must cost the segment once, not 990 times. Each evaluation takes a new
+ * number (`nextEvaluation`, called by the evaluator before the rules); a segment's test keeps its
+ * last answer with the evaluation number, context object and `now` it was computed for, and
+ * answers it again only when all three are the same, so a caller that does not take a number
+ * (or passes another context) still gets a fresh, correct answer. Evaluation is synchronous, so
+ * one number never spans two evaluations.
+ */
+let evaluation = 0
+export function nextEvaluation(): void {
+  evaluation = (evaluation + 1) | 0
+}
+
+function memoized(condition: CompiledCondition): CompiledCondition {
+  if (condition === NEVER || condition === ALWAYS) return condition
+  const inner = condition.test
+  let at = -1
+  let lastContext: EvaluationContext | undefined
+  let lastNow = 0
+  let answer = false
+  return {
+    test: (context, now) => {
+      if (at === evaluation && lastContext === context && lastNow === now) return answer
+      answer = inner(context, now)
+      at = evaluation
+      lastContext = context
+      lastNow = now
+      return answer
+    },
+    usesNow: condition.usesNow,
+  }
+}
 
 /** The segment keys a segment depends on: its parent and the segments its conditions name. */
 export function segmentDependencies(segment: Segment): { parent: string | undefined; referenced: string[] } {
@@ -49,7 +83,7 @@ export function compileSegments(segments: ReadonlyMap<string, Segment>): Readonl
     if (segment === undefined || isBroken(key)) return undefined
     const own = (segment.conditions ?? []).map((c) => compileCondition(c, resolve))
     const parent = segment.parent === undefined ? undefined : resolve(segment.parent)
-    const result = allOf(parent === undefined ? own : [...own, parent])
+    const result = memoized(allOf(parent === undefined ? own : [...own, parent]))
     compiled.set(key, result)
     return result
   }

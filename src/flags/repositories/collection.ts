@@ -32,6 +32,8 @@ export interface CollectionSpec<T extends { readonly parent?: string }> {
   readonly decode: (bytes: Uint8Array, key: string) => T
   /** Throws `INVALID_ARGUMENT` naming the cycle. */
   readonly checkCycles: (items: T[]) => void
+  /** More checks of a valid item before it is written (segments: the evaluation budget of the flags using them). */
+  readonly beforeWrite?: (item: T) => Promise<void>
 }
 
 export class StoredCollection<T extends { readonly parent?: string }> {
@@ -60,6 +62,7 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     const item = this.#spec.validate(input)
     const key = keyOf(item)
     await this.#checkGraph(item)
+    await this.#spec.beforeWrite?.(item)
     const bytes = this.#spec.encode(item)
     await commitChange(this.#store, this.#log, [prefix + key], ([current]) => {
       if (current != null) throw conflict(`${what} "${key}" already exists`, key)
@@ -80,6 +83,7 @@ export class StoredCollection<T extends { readonly parent?: string }> {
     const read = await this.#store.get(prefix + key)
     if (read === null) throw notFound(what, key)
     await this.#checkGraph(item)
+    await this.#spec.beforeWrite?.(item)
     const bytes = this.#spec.encode(item)
     await commitChange(this.#store, this.#log, [prefix + key], ([current]) => {
       condition?.(current == null ? null : this.#spec.decode(current, prefix + key))
@@ -139,7 +143,11 @@ export class StoredCollection<T extends { readonly parent?: string }> {
   }
 }
 
-export const segmentCollection = (store: Store, log: ResolvedLog): StoredCollection<Segment> =>
+export const segmentCollection = (
+  store: Store,
+  log: ResolvedLog,
+  beforeWrite?: (segment: Segment) => Promise<void>,
+): StoredCollection<Segment> =>
   new StoredCollection(
     store,
     {
@@ -150,6 +158,7 @@ export const segmentCollection = (store: Store, log: ResolvedLog): StoredCollect
       encode: encodeSegment,
       decode: decodeSegment,
       checkCycles: checkSegmentCycles,
+      beforeWrite,
     },
     log,
   )

@@ -9,6 +9,7 @@
  * that names it) cannot leave a flag naming a missing segment.
  */
 import { FlagstoneError } from '../../errors.js'
+import { checkSegmentBudget, reachesSegment } from '../codec/budget.js'
 import type { AtomicCheck } from '../../stores/types.js'
 import type { Condition, EnvironmentFlag, FeatureFlag, FlagRule, Segment } from '../model.js'
 
@@ -104,6 +105,88 @@ export async function refuseIfUsed(repository: Readable, segment: string): Promi
   ])
   checkSegmentUnused(segment, flags, settings, segments)
 }
+
+/**
+ * The evaluation budget with segments (codec/budget.ts `checkSegmentBudget`) against the segments
+ * stored now: a flag (or environment settings) write whose rules, with the segments they reach,
+ * go over is INVALID_ARGUMENT naming the limit. Read before the write's atomic operation, so a
+ * segment update racing it can slip past the check; the evaluator still computes each segment once
+ * per evaluation, so such a pair costs at most its segments' own budgets, and it evaluates as written.
+ */
+export async function requireSegmentBudget(
+  repository: Pick<Readable, 'listSegments'>,
+  rules: readonly FlagRule[] | undefined,
+  path = 'rules',
+): Promise<void> {
+  if (!referencesOf(rules, 'rules').length) return
+  const segments = new Map((await repository.listSegments()).map((s) => [s.key, s]))
+  checkSegmentBudget(rules, (key) => segments.get(key), path)
+}
+
+/**
+ * A segment write is refused (INVALID_ARGUMENT, `details.budget`) when the segment alone, with the
+ * segments it reaches, goes over one flag's evaluation budget, or when it would put a flag or
+ * environment settings that reach it over (`details.flags` names them): refusing the segment
+ * keeps every stored flag evaluating within budget and as written.
+ */
+export function checkSegmentWriteBudget(
+  next: Segment,
+  segments: readonly Segment[],
+  flags: readonly FeatureFlag[],
+  settings: readonly EnvironmentFlag[],
+): void {
+  const map = new Map(segments.map((s) => [s.key, s]))
+  map.set(next.key, next)
+  const get = (key: string) => map.get(key)
+  const alone: FlagRule[] = [
+    {
+      id: 'segment',
+      name: 'segment',
+      priority: 0,
+      enabled: true,
+      serveEnabled: true,
+      conditions: [{ attribute: '', operator: 'in_segment', value: next.key }],
+    },
+  ]
+  const refuse = (error: unknown, what: string, flagKeys: string[]): never => {
+    if (!(error instanceof FlagstoneError)) throw error
+    const budget = (error.details as { budget?: number } | undefined)?.budget
+    const problem = error.message.slice(error.message.indexOf(': ') + 2)
+    throw new FlagstoneError('INVALID_ARGUMENT', `conditions: segment "${next.key}" ${what}: ${problem}`, {
+      details: { field: 'conditions', budget, flags: flagKeys },
+    })
+  }
+  try {
+    checkSegmentBudget(alone, get)
+  } catch (error) {
+    refuse(error, "with the segments it reaches goes over one flag's evaluation budget", [])
+  }
+  const users: { label: string; key: string; rules: readonly FlagRule[] | undefined }[] = [
+    ...flags.map((f) => ({ label: `flag "${f.key}"`, key: f.key, rules: f.rules })),
+    ...settings.map((s) => ({ label: `flag "${s.flagKey}" in ${s.environment}`, key: s.flagKey, rules: s.rules })),
+  ]
+  for (const user of users) {
+    if (!reachesSegment(user.rules, next.key, get)) continue
+    try {
+      checkSegmentBudget(user.rules, get)
+    } catch (error) {
+      refuse(error, `would put the rules of ${user.label} over the evaluation budget`, [user.key])
+    }
+  }
+}
+
+/** `checkSegmentWriteBudget` against the flags, settings and segments stored now (read before the write). */
+export async function segmentWriteBudget(repository: Readable, next: Segment): Promise<void> {
+  const [segments, flags, settings] = await Promise.all([
+    repository.listSegments(),
+    repository.listFlags(),
+    repository.listEnvironmentFlags(),
+  ])
+  checkSegmentWriteBudget(next, segments, flags, settings)
+}
+
+/** The two budget checks a store repository runs before a write (one name keeps its imports short). */
+export const segmentBudget = { rules: requireSegmentBudget, segment: segmentWriteBudget } as const
 
 /**
  * What a store write of `rules` reads and checks so that the segments they name still exist when

@@ -19,6 +19,7 @@ import {
   validateOverride,
   validateSegment,
 } from '../codec/index.js'
+import { checkSegmentBudget } from '../codec/budget.js'
 import { checkRuleSegments } from './segment-references.js'
 import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, Segment } from '../model.js'
 import { filterFlags } from './flag-filter.js'
@@ -130,6 +131,10 @@ export class StaticFlagRepository implements FlagRepository {
     const hasSegment = (key: string) => this.#segments.has(key)
     ;[...flagMap.values()].forEach((flag, i) => checkRuleSegments(flag.rules, hasSegment, `flags[${i}].rules`))
     this.#environmentFlags.forEach((settings, i) => checkRuleSegments(settings.rules, hasSegment, `environmentFlags[${i}].rules`))
+    // And fit the evaluation budget with the segments they reach, each counted once (issue 10 item 4).
+    const segmentOf = (key: string) => this.#segments.get(key)
+    ;[...flagMap.values()].forEach((flag, i) => checkSegmentBudget(flag.rules, segmentOf, `flags[${i}].rules`))
+    this.#environmentFlags.forEach((settings, i) => checkSegmentBudget(settings.rules, segmentOf, `environmentFlags[${i}].rules`))
   }
 
   async listFlags(filter: FlagFilter = {}): Promise<FeatureFlag[]> {

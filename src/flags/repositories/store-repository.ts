@@ -28,7 +28,7 @@ import { environmentCollection, segmentCollection, type StoredCollection } from 
 import { filterFlags } from './flag-filter.js'
 import { deleteDocument, writeEnvironmentFlag, writeOverride } from './document-writes.js'
 import { promote } from './promote.js'
-import { deleteUnusedSegment, type SegmentGuard, segmentGuard } from './segment-references.js'
+import { deleteUnusedSegment, segmentBudget, type SegmentGuard, segmentGuard } from './segment-references.js'
 import type * as R from './repository.js'
 import { changesSince, readDocuments, watchChanges } from './store-changes.js'
 import {
@@ -82,7 +82,7 @@ export class StoreFlagRepository implements R.FlagRepository {
     this.#store = store
     this.#now = options.now ?? Date.now
     this.#log = resolveLog(options.changeLog)
-    this.#segments = segmentCollection(store, this.#log)
+    this.#segments = segmentCollection(store, this.#log, (segment) => segmentBudget.segment(this, segment))
     this.#environments = environmentCollection(store, this.#log)
   }
 
@@ -100,6 +100,7 @@ export class StoreFlagRepository implements R.FlagRepository {
   async createFlag(input: FlagDraft): Promise<FeatureFlag> {
     const now = new Date(this.#now())
     const flag = completeFlag(validateFlagInput(input), 1, now, now)
+    await segmentBudget.rules(this, flag.rules)
     const segments = segmentGuard(flag.rules, SEGMENT)
     const bytes = encodeValidFlag(flag)
     const key = FLAG + flag.key
@@ -119,6 +120,7 @@ export class StoreFlagRepository implements R.FlagRepository {
         details: { field: 'key' },
       })
     }
+    await segmentBudget.rules(this, input.rules)
     return this.#rewrite(key, expectedVersion, () => input, segmentGuard(input.rules, SEGMENT))
   }
 
@@ -261,6 +263,7 @@ export class StoreFlagRepository implements R.FlagRepository {
   async setEnvironmentFlag(input: EnvironmentFlag, condition?: R.WriteCondition<EnvironmentFlag>): Promise<EnvironmentFlag> {
     const settings = validateEnvironmentFlag(input)
     const [flag, environment] = await Promise.all([this.getFlag(settings.flagKey), this.getEnvironment(settings.environment)])
+    await segmentBudget.rules(this, settings.rules)
     return writeEnvironmentFlag((k, plan) => this.#commit(k, plan), settings, flag, environment, condition)
   }
 
