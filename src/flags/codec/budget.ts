@@ -66,7 +66,8 @@ class Tally {
       if (this.affix > MAX_AFFIX_CHARS) {
         throw over(
           via === undefined ? `${field}.value` : field,
-          `the "starts_with" / "ends_with" values of all the rules${from} have ${this.affix} characters, more than the budget of ${MAX_AFFIX_CHARS}`,
+          `the "starts_with" / "ends_with" values of all the rules${from} have ${this.affix} characters, ` +
+            `more than the budget of ${MAX_AFFIX_CHARS}`,
           MAX_AFFIX_CHARS,
           via,
         )
