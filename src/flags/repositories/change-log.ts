@@ -7,7 +7,8 @@
  */
 import { randomInt, randomUUID } from 'node:crypto'
 import { FlagstoneError, isFlagstoneError } from '../../errors.js'
-import type { AtomicCheck, AtomicWrite, Store } from '../../stores/types.js'
+import { type AtomicCheck, type AtomicWrite, MAX_ATOMIC_KEYS, type Store } from '../../stores/types.js'
+import { enqueue, type Pending } from './group-commit.js'
 
 export const REVISION = 'revision'
 export const LOG = 'log/'
@@ -86,6 +87,9 @@ export function parseRevision(bytes: Uint8Array | null | undefined): number {
  * record and the next revision in one atomic operation checked against the revision read (plus
  * the plan's own checks). When the check fails, reads again and re-plans. Announces the new
  * revision where the store can push. Returns it, or `null` when the plan had nothing to write.
+ *
+ * Writes of one process to one store are committed in groups (group-commit.ts): every write
+ * checks the one revision, so concurrent writers of one process would only make each other retry.
  */
 export function commitChange(
   store: Store,
@@ -94,57 +98,103 @@ export function commitChange(
   plan: (values: Array<Uint8Array | null>, attempt: number) => WritePlan | null,
   now: () => number = Date.now,
 ): Promise<number | null> {
-  // One write at a time per store in this process: every write checks the one revision, so
-  // concurrent writers of one process would only make each other retry (n² atomics for n writers).
-  const previous = queues.get(store) ?? Promise.resolve()
-  const run = previous.then(
-    () => commitNow(store, log, keys, plan, now),
-    () => commitNow(store, log, keys, plan, now),
-  )
-  const tail = run.then(
-    () => undefined,
-    () => undefined,
-  )
-  queues.set(store, tail)
-  void tail.then(() => queues.get(store) === tail && queues.delete(store))
-  return run
+  return enqueue(store, { keys, plan }, (group, defer) => commitGroup(store, log, group, defer, now))
 }
 
-const queues = new WeakMap<Store, Promise<void>>()
-
-async function commitNow(
+/**
+ * One read of the revision and of every key of the group, each plan run on its values, then ONE
+ * atomic with all their documents, one change record and revision per write (so a follower sees
+ * each write as its own change, in order), checked against the revision read. A plan that throws
+ * or has nothing to write leaves the group; a lost race re-reads and re-plans the rest.
+ */
+async function commitGroup(
   store: Store,
   log: ResolvedLog,
-  keys: readonly string[],
-  plan: (values: Array<Uint8Array | null>, attempt: number) => WritePlan | null,
+  group: Pending<WritePlan>[],
+  defer: (rest: Pending<WritePlan>[]) => void,
   now: () => number,
-): Promise<number | null> {
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const [revisionBytes, ...values] = await store.getMany([REVISION, ...keys])
-    const step = plan(values as Array<Uint8Array | null>, attempt)
-    if (step === null) return null
+): Promise<void> {
+  let live = group
+  for (let attempt = 0; attempt < ATTEMPTS && live.length > 0; attempt++) {
+    const keys = [...new Set(live.flatMap((p) => p.keys))]
+    const index = new Map(keys.map((k, i) => [k, i]))
+    const [revisionBytes, ...values] = (await store.getMany([REVISION, ...keys])) as Array<Uint8Array | null>
+    const steps: Array<{ pending: Pending<WritePlan>; step: WritePlan }> = []
+    // Keys read, written or checked by the writes taken so far. A write touching one of them goes
+    // to the next group: planned on values an earlier write of this group changes, it would not be
+    // the same as running after it. So the group is exactly the writes run one after the other.
+    const touched = new Set<string>()
+    let size = 2 // the revision's write and check
+    for (const [i, pending] of live.entries()) {
+      let step: WritePlan | null
+      try {
+        step = pending.plan(
+          pending.keys.map((k) => values[index.get(k) as number] ?? null),
+          attempt,
+        )
+      } catch (error) {
+        pending.settle(undefined, error) // changes nothing, so it takes nothing from the others
+        continue
+      }
+      if (step === null) {
+        pending.settle(null)
+        continue
+      }
+      const own = [...pending.keys, ...step.writes.map((w) => w.key), ...step.checks.map((c) => c.key)]
+      const stepSize = step.writes.length + step.checks.length + 2 // its change record, and the one it trims
+      if (
+        steps.length > 0 &&
+        (own.some((k) => touched.has(k)) || size + stepSize > MAX_ATOMIC_KEYS || steps.length >= log.maxEntries)
+      ) {
+        defer(live.slice(i))
+        break
+      }
+      for (const k of own) touched.add(k)
+      size += stepSize
+      steps.push({ pending, step })
+    }
+    live = steps.map((s) => s.pending)
+    if (steps.length === 0) return
     const current = revisionBytes ?? null
     // A missing counter is a new repository or a store that lost its data: start at a random
     // revision, so that a client still holding one from the counter's previous life cannot
     // mistake new data for what it has.
-    const next = current === null ? randomInt(2, 2 ** 40) : parseRevision(current) + 1
-    const record: ChangeRecord = { revision: next, id: randomUUID(), at: now(), changes: step.changes }
-    const writes: AtomicWrite[] = [
-      ...step.writes,
-      { op: 'set', key: REVISION, value: String(next) },
-      { op: 'set', key: logKey(next), value: JSON.stringify(record), expiresIn: log.maxAge },
-    ]
-    if (next - log.maxEntries > 0) writes.push({ op: 'delete', key: logKey(next - log.maxEntries) })
-    const checks = [...step.checks, { key: REVISION, expected: current }]
-    if (await applied(store, log, writes, checks, record)) {
+    const first = current === null ? randomInt(2, 2 ** 40) : parseRevision(current) + 1
+    const at = now()
+    const records: ChangeRecord[] = steps.map(({ step }, i) => ({
+      revision: first + i,
+      id: randomUUID(),
+      at,
+      changes: step.changes,
+    }))
+    const last = first + steps.length - 1
+    const writes: AtomicWrite[] = steps.flatMap(({ step }) => step.writes)
+    for (const record of records) {
+      writes.push({ op: 'set', key: logKey(record.revision), value: JSON.stringify(record), expiresIn: log.maxAge })
+      // The group is never longer than the log (above), so this is never one of its own records.
+      if (record.revision - log.maxEntries > 0) writes.push({ op: 'delete', key: logKey(record.revision - log.maxEntries) })
+    }
+    writes.push({ op: 'set', key: REVISION, value: String(last) })
+    const checks = [...steps.flatMap(({ step }) => step.checks), { key: REVISION, expected: current }]
+    let landed: boolean
+    try {
+      landed = await applied(store, log, writes, checks, records[0] as ChangeRecord)
+    } catch (error) {
+      for (const pending of live) pending.settle(undefined, error)
+      return
+    }
+    if (landed) {
       // Push is only a wake-up call (UNSUPPORTED on SQLite): pollers still see the new revision.
-      await store.publish(CHANNEL, changeMessage(next, step.changes)).catch(() => undefined)
-      return next
+      // One message per revision, in order (awaited one by one: a pool may reorder concurrent ones).
+      for (const record of records) await store.publish(CHANNEL, changeMessage(record.revision, record.changes)).catch(() => undefined)
+      for (const [i, pending] of live.entries()) pending.settle(first + i)
+      return
     }
   }
-  throw new FlagstoneError('CONFLICT', 'too many concurrent writes to the flag repository; try again', {
+  const error = new FlagstoneError('CONFLICT', 'too many concurrent writes to the flag repository; try again', {
     details: { key: REVISION },
   })
+  for (const pending of live) pending.settle(undefined, error)
 }
 
 /**
