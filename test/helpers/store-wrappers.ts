@@ -15,6 +15,8 @@ export interface Wrapped {
    * `'after'` after the store applied it (its answer lost), `'down'` and every call until `heal()`.
    */
   failNextAtomic(mode: 'before' | 'after'): void
+  /** Every `atomic` call fails with STORE_UNAVAILABLE without reaching the store while `on` (other operations work). */
+  failAtomics(on: boolean): void
   down(): void
   heal(): void
 }
@@ -25,6 +27,7 @@ export function wrapStore(inner: Store): Wrapped {
   const counts = new Map<string, number>()
   let nextAtomic: 'before' | 'after' | undefined
   let isDown = false
+  let atomicsFail = false
   const wrap = (target: Store): Store =>
     new Proxy(target, {
       get(t, prop) {
@@ -35,6 +38,7 @@ export function wrapStore(inner: Store): Wrapped {
         return (...args: unknown[]) => {
           counts.set(prop, (counts.get(prop) ?? 0) + 1)
           if (isDown && prop !== 'close' && prop !== 'subscribe') return Promise.reject(unavailable(prop))
+          if (prop === 'atomic' && atomicsFail) return Promise.reject(unavailable(prop))
           if (prop === 'atomic' && nextAtomic !== undefined) {
             const mode = nextAtomic
             nextAtomic = undefined
@@ -51,6 +55,7 @@ export function wrapStore(inner: Store): Wrapped {
     total: () => [...counts.values()].reduce((a, b) => a + b, 0),
     reset: () => counts.clear(),
     failNextAtomic: (mode) => (nextAtomic = mode),
+    failAtomics: (on) => (atomicsFail = on),
     down: () => (isDown = true),
     heal: () => (isDown = false),
   }
