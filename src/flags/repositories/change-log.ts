@@ -184,10 +184,9 @@ async function commitGroup(
       return
     }
     if (landed) {
-      // Push is only a wake-up call (UNSUPPORTED on SQLite): pollers still see the new revision.
-      // One message per revision, in order (awaited one by one: a pool may reorder concurrent ones).
-      for (const record of records) await store.publish(CHANNEL, changeMessage(record.revision, record.changes)).catch(() => undefined)
-      for (const [i, pending] of live.entries()) pending.settle(first + i)
+      // Each write returns once its push is sent; the next group commits meanwhile.
+      const group = live
+      void announce(store, records).then(() => group.forEach((pending, i) => pending.settle(first + i)))
       return
     }
   }
@@ -195,6 +194,22 @@ async function commitGroup(
     details: { key: REVISION },
   })
   for (const pending of live) pending.settle(undefined, error)
+}
+
+const announcing = new WeakMap<Store, Promise<void>>()
+
+/**
+ * Pushes one message per revision, in order across groups (one after the other: a connection pool
+ * may reorder concurrent ones). Push is only a wake-up call (UNSUPPORTED on SQLite): pollers still
+ * see the new revision, so a failed push fails nothing.
+ */
+function announce(store: Store, records: readonly ChangeRecord[]): Promise<void> {
+  const done = (announcing.get(store) ?? Promise.resolve()).then(async () => {
+    for (const record of records) await store.publish(CHANNEL, changeMessage(record.revision, record.changes)).catch(() => undefined)
+  })
+  announcing.set(store, done)
+  void done.then(() => announcing.get(store) === done && announcing.delete(store))
+  return done
 }
 
 /**

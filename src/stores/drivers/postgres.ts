@@ -33,6 +33,7 @@ export const postgresDialect: SqlDialect = {
   keyList: (keys) => keys,
   forUpdate: ' FOR UPDATE',
   // In the order given (the keys sorted), so two atomics always take shared locks in the same order: no deadlock.
+  manyRows: (k, v, t) => `unnest(${k}::text[], ${v}::bytea[], ${t}::bigint[]) AS x(k, v, t)`,
   lockKeys: `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, i) ORDER BY i`,
 }
 

@@ -29,6 +29,12 @@ export interface SqlDialect {
    * where a checked key has no row to lock. Absent where the transaction locks the whole database (SQLite).
    */
   readonly lockKeys?: string
+  /**
+   * A FROM item of rows `x(k, v, t)` (key, value bytes, ttl ms or null) from three array
+   * parameters, so one statement writes many rows (an `atomic` with many writes is then a few
+   * statements, not one per write). Absent where statements are in-process calls anyway (SQLite).
+   */
+  manyRows?(keys: string, values: string, ttls: string): string
 }
 
 export type SqlQuery = (name: string, sql: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>
@@ -60,7 +66,7 @@ export function checkTable(table: unknown): string {
   return table
 }
 
-type Statement = keyof ReturnType<typeof statements> | 'lockKeys'
+type Statement = keyof ReturnType<typeof statements> | 'lockKeys' | 'setMany' | 'insertManyIfAbsent'
 
 function statements(table: string, dialect: SqlDialect) {
   const NOW = dialect.now
@@ -83,6 +89,18 @@ function statements(table: string, dialect: SqlDialect) {
     entries: `SELECT key, value FROM ${table} WHERE key >= $1 AND key < $2 AND key > $3 AND ${LIVE} ORDER BY key LIMIT $4`,
     checkRead: `SELECT key, value FROM ${table} WHERE ${dialect.keyIn('$1')} AND ${LIVE}${dialect.forUpdate}`,
     ...(dialect.lockKeys === undefined ? {} : { lockKeys: dialect.lockKeys }),
+    deleteMany: `DELETE FROM ${table} WHERE ${dialect.keyIn('$1')}`,
+    ...(dialect.manyRows === undefined
+      ? {}
+      : {
+          setMany:
+            `INSERT INTO ${table} (key, value, expires_at) SELECT x.k, x.v, ${NOW} + x.t FROM ${dialect.manyRows('$1', '$2', '$3')} ` +
+            `ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+          insertManyIfAbsent:
+            `INSERT INTO ${table} AS t (key, value, expires_at) SELECT x.k, x.v, ${NOW} + x.t FROM ${dialect.manyRows('$1', '$2', '$3')} ` +
+            `ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at WHERE ${DEAD('t')} ` +
+            `RETURNING 1 AS ok`,
+        }),
     increment:
       `INSERT INTO ${table} AS t (key, value, expires_at) VALUES ($1, $2, ${NOW} + $3) ` +
       `ON CONFLICT (key) DO UPDATE SET ` +
@@ -210,16 +228,32 @@ export function sqlDriver(table: string, dialect: SqlDialect, conn: SqlConnectio
           return false
       }
     }
+    // Each key is written at most once, so the writes may run grouped by kind in any order.
+    const deletes = writes.filter((w) => w.op === 'delete').map((w) => w.key)
+    if (deletes.length > 1) await run('deleteMany', [dialect.keyList(deletes)], query)
+    else if (deletes.length === 1) await run('delete', [deletes[0]], query)
+    const sets = writes.filter((w): w is Extract<DriverWrite, { op: 'set' }> => w.op === 'set')
+    const inserts = sets.filter((w) => expected.get(w.key) === null)
+    const replaces = sets.filter((w) => expected.get(w.key) !== null)
+    const rows = (ws: readonly Extract<DriverWrite, { op: 'set' }>[]) => [
+      ws.map((w) => w.key),
+      ws.map((w) => w.value),
+      ws.map((w) => w.ttlMs ?? null),
+    ]
+    if (q.setMany !== undefined && replaces.length > 1) await run('setMany', rows(replaces), query)
+    else for (const w of replaces) await run('set', [w.key, w.value, w.ttlMs ?? null], query)
+    if (q.insertManyIfAbsent !== undefined && inserts.length > 1) {
+      if ((await run('insertManyIfAbsent', rows(inserts), query)).length !== inserts.length) return false
+    } else {
+      for (const w of inserts) {
+        if ((await run('insertIfAbsent', [w.key, w.value, w.ttlMs ?? null], query)).length === 0) return false
+      }
+    }
     for (const w of writes) {
-      if (w.op === 'delete') {
-        await run('delete', [w.key], query)
-      } else if (w.op === 'set') {
-        if (expected.get(w.key) === null) {
-          if ((await run('insertIfAbsent', [w.key, w.value, w.ttlMs ?? null], query)).length === 0) return false
-        } else {
-          await run('set', [w.key, w.value, w.ttlMs ?? null], query)
-        }
-      } else if (value(await run('increment', [w.key, counterBytes(w.by), w.ttlMs ?? null, w.by], query)) === null) {
+      if (
+        w.op === 'increment' &&
+        value(await run('increment', [w.key, counterBytes(w.by), w.ttlMs ?? null, w.by], query)) === null
+      ) {
         throw counterError(w.label)
       }
     }
