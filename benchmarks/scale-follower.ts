@@ -22,6 +22,7 @@ const started = performance.now()
 const client = new FlagClient({
   repository,
   pollInterval: Number(pollInterval),
+  readyTimeout: Infinity, // 100,000 flags on a loaded machine take longer than the default 10 s
   onError: (error) => process.stderr.write(`scale-follower: ${error.message}\n`),
 })
 client.on('change', (revision) => process.stdout.write(`${JSON.stringify({ event: 'change', revision, at: preciseNow() })}\n`))

@@ -7,7 +7,8 @@
  * The N flags are seeded through the store in bulk (scale-lib.ts `seed`), not through createFlag.
  *
  * Run: `npx tsx benchmarks/scale.ts`. Env:
- *   SCALE_SIZES     default `100,1000,10000` (add 100000: ~10+ minutes on the 2-core machine)
+ *   SCALE_SIZES     default `100,1000,10000`; `100000` alone takes ~15 minutes on the loaded 2-core machine;
+ *                   empty (`SCALE_SIZES=`): measure nothing, re-render the table from scale-results.json
  *   SCALE_BACKENDS  default `memory,sqlite,redis,postgres` (also `mysql`)
  *   SCALE_ONLY      any of `load,change,write` (default all): e.g. `SCALE_ONLY=change` re-runs only the change rows
  *   SCALE_CHANGES   changes per cell (default 50), SCALE_CHANGE_BUDGET_MS time per cell for them (default 20000)
@@ -41,7 +42,10 @@ import {
 } from './scale-lib.js'
 import { renderTable } from './scale-table.js'
 
-const SIZES = (process.env.SCALE_SIZES ?? '100,1000,10000').split(',').map(Number)
+const SIZES = (process.env.SCALE_SIZES ?? '100,1000,10000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0)
 const BACKENDS = (process.env.SCALE_BACKENDS ?? 'memory,sqlite,redis,postgres').split(',')
 const ONLY = new Set((process.env.SCALE_ONLY ?? 'load,change,write').split(','))
 const CHANGES = Number(process.env.SCALE_CHANGES ?? 50)
@@ -83,7 +87,13 @@ class Follower {
     })
     createInterface({ input: child.stdout }).on('line', (text) => follower.push(JSON.parse(text) as Line))
     child.stderr.on('data', (chunk: Buffer) => (follower.#stderr += chunk.toString()))
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', (code) => {
+        follower.#stderr += `\n(follower exited with ${code})`
+        follower.push({ event: 'exit' as 'change', revision: -1, at: preciseNow() })
+        resolve()
+      }),
+    )
     follower.#stop = async () => {
       child.stdin.end()
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
@@ -95,7 +105,7 @@ class Follower {
 
   static async inProcess(repository: StoreFlagRepository): Promise<Follower> {
     const follower = new Follower()
-    const client = new FlagClient({ repository, pollInterval: PUSH_POLL })
+    const client = new FlagClient({ repository, pollInterval: PUSH_POLL, readyTimeout: Infinity })
     client.on('change', (revision) => follower.push({ event: 'change', revision, at: preciseNow() }))
     const started = performance.now()
     await client.ready()
@@ -108,6 +118,12 @@ class Follower {
     return new Promise((resolve, reject) => {
       const look = () => {
         const found = this.lines.slice(from).find(match)
+        if (found === undefined && this.lines.some((l) => l.revision === -1)) {
+          clearTimeout(timer)
+          this.#wake.delete(look)
+          reject(new Error(`follower exited: ${this.#stderr}`))
+          return true
+        }
         if (found === undefined) return false
         this.#wake.delete(look)
         clearTimeout(timer)
