@@ -9,6 +9,7 @@ import type { Environment, EnvironmentFlag, FeatureFlag, FlagOverride, FlagType,
 import { validateEnvironment, validateEnvironmentFlag, validateOverride, validateSegment } from './documents.js'
 import { describe, type ValidateOptions } from './fields.js'
 import { validateFlag } from './flag.js'
+import { parseSuperjson } from './superjson-read.js'
 import type { ValidFlag } from './valid.js'
 
 // ---- bytes ----
@@ -25,7 +26,7 @@ function toBytes(document: unknown): Uint8Array {
 function decode<T>(kind: DocumentKind, bytes: unknown, key: string, validate: (value: unknown) => T): T {
   try {
     if (!(bytes instanceof Uint8Array)) throw new Error(`expected bytes, got ${describe(bytes)}`)
-    const parsed: unknown = superjson.parse(decoder.decode(bytes))
+    const parsed: unknown = parseSuperjson(decoder.decode(bytes))
     return validate(parsed)
   } catch (error) {
     const reason = error instanceof Error ? error.message : 'unreadable'

@@ -114,6 +114,10 @@ export interface BrokenFlag {
 }
 
 export const EMPTY_METADATA: FlagMetadata = Object.freeze({})
+/** Shared by every compiled flag without custom entity types or time windows (never mutated: readonly). */
+const NONE: readonly never[] = Object.freeze([])
+/** The rollout prefix of a flag no percentage reads (see `rolloutPrefix`). */
+const NO_PREFIX = new Uint8Array(0)
 export const EMPTY_CONTEXT: EvaluationContext = Object.freeze({})
 
 /** Built-in entity types with the context field each reads, in the order overrides are tried. */
@@ -241,13 +245,13 @@ export function compileFlag(scope: CompileScope, flag: FeatureFlag, gate = 100, 
   }
   const customEntityTypes =
     overrides === undefined
-      ? []
+      ? NONE
       : [...overrides.keys()]
           .filter((t) => !BUILTIN_TYPES.has(t))
           .sort(compareKeys)
           .map((type) => ({ type, read: compileReader(type) }))
 
-  const timeWindows = flag.timeSchedules.map(compileTimeSchedule)
+  const timeWindows = flag.timeSchedules.length === 0 ? NONE : flag.timeSchedules.map(compileTimeSchedule)
   if (timeWindows.length > 0) needsNow = true
 
   const segments = scope.segmentTests
@@ -310,7 +314,8 @@ export function compileFlag(scope: CompileScope, flag: FeatureFlag, gate = 100, 
     customEntityTypes,
     timeWindows,
     rules,
-    rolloutPrefix: utf8(`${key}:`),
+    // Only a percentage reads it; most flags have none, and a typed array per flag is ~100 bytes of heap.
+    rolloutPrefix: gate < 100 || rules.some((r) => r.rollout < 100) ? utf8(`${key}:`) : NO_PREFIX,
     variants,
     fallback,
   }

@@ -91,8 +91,10 @@ function hashScratch(length: number, seed: number): number {
 }
 
 /** The UTF-8 bytes of `text`, for `hashWithPrefix` (precompute once per flag). */
+const encoder = new TextEncoder() // one for the process: a snapshot load encodes a prefix per flag
+
 export function utf8(text: string): Uint8Array {
-  return new TextEncoder().encode(text)
+  return encoder.encode(text)
 }
 
 /**
