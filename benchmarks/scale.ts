@@ -178,7 +178,8 @@ async function cell(backend: string, n: number): Promise<CellResult> {
       log(`load ${loads.map((x) => x.toFixed(0)).join(', ')} ms`)
     }
     if (ONLY.has('load') || ONLY.has('change')) {
-      const poll = backend === 'sqlite' ? SQLITE_POLL : PUSH_POLL
+      // SQLite and MySQL have no push: their follower polls (at a 60 s poll a MySQL change took 30–50 s).
+      const poll = backend === 'sqlite' || backend === 'mysql' ? SQLITE_POLL : PUSH_POLL
       const follower = backend === 'memory' ? await Follower.inProcess(reader) : Follower.process(url, namespace, poll, n)
       try {
         const ready = await follower.next((l) => l.event === 'ready', 600_000)
