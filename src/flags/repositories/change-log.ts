@@ -205,7 +205,8 @@ const announcing = new WeakMap<Store, Promise<void>>()
  */
 function announce(store: Store, records: readonly ChangeRecord[]): Promise<void> {
   const done = (announcing.get(store) ?? Promise.resolve()).then(async () => {
-    for (const record of records) await store.publish(CHANNEL, changeMessage(record.revision, record.changes)).catch(() => undefined)
+    for (const record of records)
+      await store.publish(CHANNEL, changeMessage(record.revision, record.changes)).catch(() => undefined)
   })
   announcing.set(store, done)
   void done.then(() => announcing.get(store) === done && announcing.delete(store))
